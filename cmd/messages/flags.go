@@ -1,0 +1,134 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/messages-io/messages/eventstore"
+)
+
+// envName is the environment variable that sets a flag: --nats-url is
+// MESSAGES_NATS_URL.
+func envName(flagName string) string {
+	return "MESSAGES_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parse reads args into fs, then fills each flag not given on the command
+// line from its environment variable.
+func parse(fs *flag.FlagSet, c command, args []string, e env) error {
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprintf(out, "%s\n\nUsage:\n  %s\n\nFlags (each also settable as the environment variable shown):\n", c.short, c.usage)
+		fs.VisitAll(func(f *flag.Flag) {
+			def := ""
+			if f.DefValue != "" {
+				def = fmt.Sprintf(" (default %s)", f.DefValue)
+			}
+			fmt.Fprintf(out, "  --%s  [%s]%s\n      %s\n", f.Name, envName(f.Name), def, f.Usage)
+		})
+	}
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(e.stdout)
+			fs.Usage()
+			return flag.ErrHelp
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "messages %s: unexpected argument %q\n", c.name, fs.Arg(0))
+		return errUsage
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		if v := e.getenv(envName(f.Name)); v != "" {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("%s=%q: %v", envName(f.Name), v, serr)
+			}
+		}
+	})
+	return err
+}
+
+// logFlags configure the process log.
+type logFlags struct {
+	level  string
+	format string
+}
+
+func (l *logFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&l.level, "log-level", "info", "least severe log level written: debug, info, warn, error")
+	fs.StringVar(&l.format, "log-format", "text", "log format: text or json")
+}
+
+func (l logFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(l.level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", l.level)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch l.format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", l.format)
+}
+
+// streamFlags describe the event log every role opens.
+type streamFlags struct {
+	natsURL string
+	cfg     eventstore.Config
+}
+
+func (s *streamFlags) register(fs *flag.FlagSet, withURL bool) {
+	if withURL {
+		fs.StringVar(&s.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
+	}
+	fs.StringVar(&s.cfg.Stream, "stream", "MESSAGES", "JetStream stream holding the event log")
+	fs.StringVar(&s.cfg.SubjectPrefix, "subject-prefix", "messages.events", "subject prefix of events: <prefix>.<partition>.<type>")
+	fs.IntVar(&s.cfg.Partitions, "partitions", 8, "partitions of the log; fixed when the stream is created")
+	fs.IntVar(&s.cfg.Replicas, "replicas", 1, "stream replicas: 1 for one server, 3 or 5 in a cluster")
+	fs.DurationVar(&s.cfg.DuplicateWindow, "dedup-window", 10*time.Minute, "how long a repeated append or Idempotency-Key is recognised")
+}
+
+// storeFlags describe the read model.
+type storeFlags struct {
+	uri string
+	db  string
+}
+
+func (s *storeFlags) register(fs *flag.FlagSet, withURI bool) {
+	if withURI {
+		fs.StringVar(&s.uri, "mongo-uri", "mongodb://127.0.0.1:27017/", "MongoDB connection string of the read model")
+	}
+	fs.StringVar(&s.db, "mongo-db", "messages", "MongoDB database of the read model")
+}
+
+// serverFlags describe the HTTP listener of a role.
+type serverFlags struct {
+	addr            string
+	shutdownTimeout time.Duration
+}
+
+func (s *serverFlags) register(fs *flag.FlagSet, addr string) {
+	fs.StringVar(&s.addr, "addr", addr, "HTTP listen address")
+	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for requests in flight")
+}
+

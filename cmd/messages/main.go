@@ -1,0 +1,112 @@
+// Command messages runs every role of the messages service: the write API
+// (dispatcher), the reducers, the query API, or all of them at once on
+// embedded infrastructure (dev).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], env{getenv: os.Getenv, stdout: os.Stdout, stderr: os.Stderr})
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "messages:", err)
+		os.Exit(1)
+	}
+}
+
+// env is what a command takes from its surroundings; tests supply their own.
+type env struct {
+	getenv         func(string) string
+	stdout, stderr io.Writer
+	// now stamps new messages; time.Now when nil.
+	now func() time.Time
+	// ready, when set, is told the addresses a server role listens on once
+	// it serves.
+	ready func(Addrs)
+}
+
+// Addrs are the addresses a running role serves on.
+type Addrs struct {
+	API   string // host:port of the HTTP API
+	NATS  string // nats:// URL, for dev
+	Mongo string // mongodb:// URI, for dev
+}
+
+// errUsage marks errors whose explanation was already printed with usage.
+var errUsage = errors.New("usage")
+
+type command struct {
+	name, short, usage string
+	run                func(ctx context.Context, args []string, e env) error
+}
+
+func commands() []command {
+	return []command{
+		{"dev", "run every role in one process on embedded NATS and FerretDB", "messages dev [flags]", runDev},
+		{"dispatcher", "run the write API: POST /v1/messages into the event log", "messages dispatcher [flags]", runDispatcher},
+		{"reducer", "fold the event log into the read model", "messages reducer [flags]", runReducer},
+		{"query", "run the read API: GET /v1/messages from the read model", "messages query [flags]", runQuery},
+	}
+}
+
+func run(ctx context.Context, args []string, e env) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		out := e.stdout
+		if len(args) == 0 {
+			out = e.stderr
+		}
+		printUsage(out)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], e)
+		}
+	}
+	fmt.Fprintf(e.stderr, "messages: unknown command %q\n\n", args[0])
+	printUsage(e.stderr)
+	return errUsage
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `messages: a CQRS / event-sourced service for short tagged messages.
+
+Usage:
+  messages <command> [flags]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.short)
+	}
+	fmt.Fprint(w, `
+Every flag can also be set as an environment variable: --nats-url is
+MESSAGES_NATS_URL. A flag on the command line wins over the environment.
+
+Examples:
+  messages dev                                 # everything, data in ./data
+  messages dispatcher --nats-url nats://n1:4222
+  messages reducer --mongo-uri mongodb://db1,db2,db3/?replicaSet=rs0
+  messages query --addr :8082
+
+Run 'messages <command> --help' for the flags of a command.
+`)
+}

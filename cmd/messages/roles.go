@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+
+	"github.com/messages-io/messages/embedded"
+)
+
+func roleCommand(name string) command {
+	for _, c := range commands() {
+		if c.name == name {
+			return c
+		}
+	}
+	panic("no command " + name)
+}
+
+// runRole runs one role against external NATS and MongoDB.
+func runRole(ctx context.Context, name string, r roles, addr string, args []string, e env) error {
+	c := roleCommand(name)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var f serviceFlags
+	f.register(fs, r, addr, true)
+	if err := parse(fs, c, args, e); err != nil {
+		return err
+	}
+	log, err := f.log.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, log, r, f, f.stream.natsURL, f.store.uri, e, Addrs{})
+}
+
+func runDispatcher(ctx context.Context, args []string, e env) error {
+	return runRole(ctx, "dispatcher", roles{dispatch: true}, ":8081", args, e)
+}
+
+func runReducer(ctx context.Context, args []string, e env) error {
+	return runRole(ctx, "reducer", roles{reduce: true}, ":8083", args, e)
+}
+
+func runQuery(ctx context.Context, args []string, e env) error {
+	return runRole(ctx, "query", roles{query: true}, ":8082", args, e)
+}
+
+// runDev runs every role in one process on embedded NATS and FerretDB, both
+// listening so that other commands and tools can connect.
+func runDev(ctx context.Context, args []string, e env) error {
+	c := roleCommand("dev")
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	all := roles{dispatch: true, reduce: true, query: true}
+	var f serviceFlags
+	f.register(fs, all, ":8080", false)
+	dataDir := fs.String("data-dir", "./data", "directory of the embedded servers' data; kept across restarts")
+	natsListen := fs.String("nats-listen", "127.0.0.1:4222", "address of the embedded NATS server")
+	mongoListen := fs.String("mongo-listen", "127.0.0.1:27017", "address of the embedded MongoDB-wire server (FerretDB)")
+	if err := parse(fs, c, args, e); err != nil {
+		return err
+	}
+	log, err := f.log.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	ns, err := embedded.StartNATS(embedded.NATSConfig{
+		Listen:     *natsListen,
+		StoreDir:   filepath.Join(*dataDir, "nats"),
+		ServerName: "messages-dev",
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	}()
+	mongo, err := embedded.StartMongo(embedded.MongoConfig{
+		Listen: *mongoListen,
+		Dir:    filepath.Join(*dataDir, "mongo"),
+		Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelError})).With("component", "ferretdb"),
+	})
+	if err != nil {
+		return err
+	}
+	defer mongo.Close()
+	addrs := Addrs{NATS: ns.ClientURL(), Mongo: mongo.URI()}
+	fmt.Fprintf(e.stdout, "messages dev: data in %s\n  NATS     %s\n  MongoDB  %s (FerretDB over SQLite)\n", *dataDir, addrs.NATS, addrs.Mongo)
+	ready := e.ready
+	e.ready = func(a Addrs) {
+		fmt.Fprintf(e.stdout, "  API      %s\n", httpURL(a.API))
+		if ready != nil {
+			ready(a)
+		}
+	}
+	return serve(ctx, log, all, f, addrs.NATS, addrs.Mongo, e, addrs)
+}
+
+// httpURL is the URL a person would type for a listen address.
+func httpURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}

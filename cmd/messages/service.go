@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/messages-io/messages/dispatcher"
+	"github.com/messages-io/messages/eventstore"
+	"github.com/messages-io/messages/readmodel"
+	"github.com/messages-io/messages/readmodel/queryapi"
+	"github.com/messages-io/messages/reducers"
+	"github.com/messages-io/messages/web"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	oklogrun "github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// roles selects the parts of the service one process runs.
+type roles struct {
+	dispatch, reduce, query bool
+}
+
+func (r roles) String() string {
+	var names []string
+	if r.dispatch {
+		names = append(names, "dispatcher")
+	}
+	if r.reduce {
+		names = append(names, "reducer")
+	}
+	if r.query {
+		names = append(names, "query")
+	}
+	return strings.Join(names, "+")
+}
+
+// serviceFlags configure the roles of one process.
+type serviceFlags struct {
+	log      logFlags
+	server   serverFlags
+	stream   streamFlags
+	store    storeFlags
+	dispatch dispatcher.Config
+	query    queryapi.Config
+	reducer  reducers.Config
+	consumer eventstore.ConsumerConfig
+}
+
+// register adds the flags of the given roles; withURLs adds the addresses of
+// NATS and MongoDB, which dev runs itself.
+func (s *serviceFlags) register(fs *flag.FlagSet, r roles, addr string, withURLs bool) {
+	s.log.register(fs)
+	s.server.register(fs, addr)
+	s.stream.register(fs, withURLs)
+	if r.reduce || r.query {
+		s.store.register(fs, withURLs)
+	}
+	if r.dispatch {
+		fs.DurationVar(&s.dispatch.AppendTimeout, "append-timeout", 3*time.Second, "how long a POST waits for the event store before answering 503")
+	}
+	if r.query {
+		fs.DurationVar(&s.query.Timeout, "query-timeout", 5*time.Second, "how long a GET waits for the read model before answering 503")
+	}
+	if r.reduce {
+		fs.IntVar(&s.reducer.BatchSize, "batch-size", 256, "most events a reducer folds in one write")
+		fs.StringVar(&s.consumer.Name, "consumer", "reducer", "name prefix of the durable consumers, one per partition")
+		fs.DurationVar(&s.consumer.AckWait, "ack-wait", 30*time.Second, "how long an unacknowledged event waits before redelivery")
+	}
+}
+
+// service is one process's running roles and the connections they share.
+type service struct {
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	checks   map[string]web.Check
+	nc       *nats.Conn
+	events   *eventstore.Store
+	mongo    *mongo.Client
+	rm       *readmodel.Store
+	reducers []*reducers.Reducer
+}
+
+// serve runs the roles r until ctx ends, then shuts them down in order: the
+// HTTP server stops taking requests and finishes those in flight, reducers
+// finish and acknowledge their batch, and connections close last.
+func serve(ctx context.Context, log *slog.Logger, r roles, f serviceFlags, natsURL, mongoURI string, e env, addrs Addrs) error {
+	s := &service{log: log, reg: prometheus.NewRegistry(), checks: map[string]web.Check{}}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	defer s.close()
+	if r.dispatch || r.reduce {
+		if err := s.openEvents(ctx, natsURL, f.stream.cfg, r); err != nil {
+			return err
+		}
+	}
+	if r.query || r.reduce {
+		if err := s.openReadModel(ctx, mongoURI, f.store.db); err != nil {
+			return err
+		}
+	}
+	rt := web.NewRouter(log, s.reg, s.reg, s.checks)
+	if r.dispatch {
+		f.dispatch.Now = e.now
+		api, err := dispatcher.New(s.events, log.With("component", "dispatcher"), s.reg, f.dispatch)
+		if err != nil {
+			return err
+		}
+		api.Routes(rt)
+	}
+	if r.query {
+		queryapi.New(s.rm, log.With("component", "query"), f.query).Routes(rt)
+	}
+	if r.reduce {
+		if err := s.startReducers(ctx, f); err != nil {
+			return err
+		}
+	}
+	srv, err := web.Listen(f.server.addr, rt.Root())
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", f.server.addr, err)
+	}
+	addrs.API = srv.Addr().String()
+	log.Info("serving", "roles", r.String(), "addr", addrs.API)
+	if e.ready != nil {
+		e.ready(addrs)
+	}
+
+	var g oklogrun.Group
+	stop, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g.Add(func() error { <-stop.Done(); return nil }, func(error) { cancel() })
+	g.Add(srv.Serve, func(error) {
+		if err := srv.Shutdown(f.server.shutdownTimeout); err != nil {
+			log.Warn("shutdown", "err", err)
+		}
+	})
+	if len(s.reducers) > 0 {
+		// Reducers stop on their own context: they finish their batch after
+		// the process is told to stop.
+		rctx, stopReducers := context.WithCancel(context.WithoutCancel(ctx))
+		defer stopReducers()
+		for _, red := range s.reducers {
+			g.Add(func() error { return red.Run(rctx) }, func(error) { stopReducers() })
+		}
+	}
+	err = g.Run()
+	log.Info("stopped", "roles", r.String())
+	return err
+}
+
+func (s *service) openEvents(ctx context.Context, url string, cfg eventstore.Config, r roles) error {
+	nc, err := nats.Connect(url,
+		nats.Name("messages "+r.String()),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				s.log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { s.log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+	)
+	if err != nil {
+		return fmt.Errorf("nats %s: %w", url, err)
+	}
+	s.nc = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	s.events, err = retryStart(ctx, s.log, "event store at "+url, func(ctx context.Context) (*eventstore.Store, error) {
+		return eventstore.Open(ctx, js, cfg)
+	})
+	if err != nil {
+		return err
+	}
+	s.checks["events"] = func(ctx context.Context) error {
+		if !nc.IsConnected() {
+			return errors.New("nats: " + nc.Status().String())
+		}
+		return s.events.Ping(ctx)
+	}
+	return nil
+}
+
+func (s *service) openReadModel(ctx context.Context, uri, db string) error {
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).
+		SetAppName("messages").
+		SetServerSelectionTimeout(2 * time.Second).
+		SetTimeout(10 * time.Second))
+	if err != nil {
+		return fmt.Errorf("mongodb %s: %w", uri, err)
+	}
+	s.mongo = client
+	s.rm, err = retryStart(ctx, s.log, "read model at "+uri, func(ctx context.Context) (*readmodel.Store, error) {
+		return readmodel.Open(ctx, client.Database(db))
+	})
+	if err != nil {
+		return err
+	}
+	s.checks["readmodel"] = s.rm.Ping
+	return nil
+}
+
+func (s *service) startReducers(ctx context.Context, f serviceFlags) error {
+	metrics := reducers.NewMetrics(s.reg)
+	for p := range s.events.Partitions() {
+		cons, err := retryStart(ctx, s.log, fmt.Sprintf("consumer of partition %d", p), func(ctx context.Context) (*eventstore.PartitionConsumer, error) {
+			return s.events.Consumer(ctx, p, f.consumer)
+		})
+		if err != nil {
+			return err
+		}
+		red, err := reducers.New(cons, s.rm, s.log, metrics, f.reducer)
+		if err != nil {
+			return err
+		}
+		s.reducers = append(s.reducers, red)
+	}
+	s.checks["reducers"] = func(context.Context) error {
+		var halted []string
+		for _, red := range s.reducers {
+			if err := red.Halted(); err != nil {
+				halted = append(halted, err.Error())
+			}
+		}
+		if len(halted) > 0 {
+			return fmt.Errorf("halted: %s", strings.Join(halted, "; "))
+		}
+		return nil
+	}
+	return nil
+}
+
+func (s *service) close() {
+	if s.nc != nil {
+		// Drain flushes the acknowledgements of the last batches.
+		if err := s.nc.Drain(); err != nil {
+			s.nc.Close()
+		}
+		for !s.nc.IsClosed() {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if s.mongo != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.mongo.Disconnect(ctx)
+	}
+}
+
+// retryStart calls open until it succeeds or ctx ends, so that a role may
+// start before the servers it depends on.
+func retryStart[T any](ctx context.Context, log *slog.Logger, what string, open func(context.Context) (T, error)) (T, error) {
+	wait := 250 * time.Millisecond
+	for {
+		octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		v, err := open(octx)
+		cancel()
+		if err == nil {
+			return v, nil
+		}
+		if errors.Is(err, eventstore.ErrIncompatibleStream) {
+			return v, err
+		}
+		log.Warn("waiting for "+what, "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return v, fmt.Errorf("%s: %w", what, err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}

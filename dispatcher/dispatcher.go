@@ -1,0 +1,296 @@
+// Package dispatcher is the write API: it validates POST /v1/messages, turns
+// each accepted message into a message.created event and answers 201 only
+// once the event store has acknowledged it.
+package dispatcher
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/messages-io/messages/eventstore"
+	"github.com/messages-io/messages/message"
+	"github.com/messages-io/messages/web"
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Log is where the dispatcher appends events: the event store.
+type Log interface {
+	Append(ctx context.Context, a eventstore.Append) (eventstore.Appended, error)
+	Get(ctx context.Context, seq uint64) (eventstore.Record, error)
+}
+
+// MaxBodyBytes is the largest request body the API reads.
+const MaxBodyBytes = 64 << 10
+
+// Config holds the dispatcher's options.
+type Config struct {
+	// AppendTimeout bounds how long a request waits for the event store to
+	// acknowledge; past it the answer is 503. Default 3s.
+	AppendTimeout time.Duration
+	// RetryAfter is what a 503 tells the caller to wait. Default 1s.
+	RetryAfter time.Duration
+	// Now is the clock that stamps messages. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.AppendTimeout == 0 {
+		c.AppendTimeout = 3 * time.Second
+	}
+	if c.RetryAfter == 0 {
+		c.RetryAfter = time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate reports the first option out of range.
+func (c Config) Validate() error {
+	if c.AppendTimeout < 0 || c.RetryAfter < 0 {
+		return errors.New("dispatcher: durations must not be negative")
+	}
+	return nil
+}
+
+// API serves the write side of /v1/messages.
+type API struct {
+	log     Log
+	logger  *slog.Logger
+	cfg     Config
+	appends *prometheus.CounterVec
+	latency prometheus.Histogram
+}
+
+// New returns the write API appending to log.
+func New(log Log, logger *slog.Logger, reg prometheus.Registerer, cfg Config) (*API, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &API{
+		log:    log,
+		logger: logger,
+		cfg:    cfg,
+		appends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "messages",
+			Subsystem: "dispatcher",
+			Name:      "appends_total",
+			Help:      "Events appended to the event store, by result (stored, duplicate, unavailable, failed).",
+		}, []string{"result"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "messages",
+			Subsystem: "dispatcher",
+			Name:      "append_duration_seconds",
+			Help:      "Time from sending an event to the event store's acknowledgement.",
+			Buckets:   []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+	}
+	reg.MustRegister(a.appends, a.latency)
+	return a, nil
+}
+
+// Routes registers the write API's endpoints on rt.
+func (a *API) Routes(rt *web.Router) {
+	rt.Route(http.MethodPost, "/v1/messages", http.HandlerFunc(a.create))
+}
+
+var idempotencyKeyRE = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
+
+// IdempotencyKeyHeader makes a POST safe to retry.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+func (a *API) create(w http.ResponseWriter, r *http.Request) {
+	in, status, err := readBody(r)
+	if err != nil {
+		web.WriteProblem(w, r, status, err.Error())
+		return
+	}
+	key := r.Header.Get(IdempotencyKeyHeader)
+	if _, ok := r.Header[IdempotencyKeyHeader]; ok && !idempotencyKeyRE.MatchString(key) {
+		web.WriteProblem(w, r, http.StatusBadRequest, "Idempotency-Key must be 1-255 visible ASCII characters")
+		return
+	}
+	user := web.UserID(r.Context())
+	now := a.cfg.Now().UTC().Truncate(time.Millisecond)
+	m := message.Message{
+		ID:        ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(),
+		UserID:    user,
+		Text:      in.Text,
+		Tag:       in.Tag,
+		CreatedAt: now,
+	}
+	ev, err := message.CreatedEvent(m, web.RequestID(r.Context()))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	app := eventstore.Append{Event: ev, PartitionKey: m.Tag}
+	if key != "" {
+		app.MsgID = idempotentMsgID(user, key)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.AppendTimeout)
+	defer cancel()
+	start := time.Now()
+	res, err := a.log.Append(ctx, app)
+	a.latency.Observe(time.Since(start).Seconds())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if res.Duplicate {
+		a.appends.WithLabelValues("duplicate").Inc()
+		a.replay(ctx, w, r, res.Sequence, m)
+		return
+	}
+	a.appends.WithLabelValues("stored").Inc()
+	a.created(w, m)
+}
+
+// replay answers a retried request with the message its first attempt
+// created, or 409 when the key was used for a different message.
+func (a *API) replay(ctx context.Context, w http.ResponseWriter, r *http.Request, seq uint64, want message.Message) {
+	rec, err := a.log.Get(ctx, seq)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	first, err := message.FromCreated(rec.Event)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if first.UserID != want.UserID || first.Text != want.Text || first.Tag != want.Tag {
+		web.WriteProblem(w, r, http.StatusConflict, "Idempotency-Key was already used for a different message")
+		return
+	}
+	w.Header().Set("Idempotent-Replayed", "true")
+	a.created(w, first)
+}
+
+func (a *API) created(w http.ResponseWriter, m message.Message) {
+	w.Header().Set("Location", "/v1/messages/"+m.ID)
+	web.WriteJSON(w, http.StatusCreated, m)
+}
+
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		a.appends.WithLabelValues("unavailable").Inc()
+		a.logger.Warn("event store unavailable", "err", err, "request_id", web.RequestID(r.Context()))
+		web.WriteUnavailable(w, r, a.cfg.RetryAfter, "the event store did not acknowledge the message; retry later")
+	case errors.Is(err, context.Canceled):
+		// The caller went away; nobody reads the answer.
+		a.appends.WithLabelValues("canceled").Inc()
+	default:
+		a.appends.WithLabelValues("failed").Inc()
+		a.logger.Error("append failed", "err", err, "request_id", web.RequestID(r.Context()))
+		web.WriteProblem(w, r, http.StatusInternalServerError, "the message could not be stored")
+	}
+}
+
+// idempotentMsgID derives the event store's deduplication id from the caller
+// and their key, so that a retry within the duplicate window stores nothing.
+func idempotentMsgID(user, key string) string {
+	sum := sha256.Sum256([]byte(user + "\x00" + key))
+	return "idem-" + hex.EncodeToString(sum[:16])
+}
+
+type input struct {
+	Text string
+	Tag  string
+}
+
+// readBody checks and decodes a POST body, returning the status and reason
+// for a bad one.
+func readBody(r *http.Request) (input, int, error) {
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || !(mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+		return input{}, http.StatusUnsupportedMediaType, fmt.Errorf("Content-Type must be application/json, got %q", ct)
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return input{}, http.StatusUnsupportedMediaType, fmt.Errorf("charset must be utf-8, got %q", cs)
+	}
+	if r.ContentLength > MaxBodyBytes {
+		return input{}, http.StatusRequestEntityTooLarge, fmt.Errorf("body must be at most %d bytes", MaxBodyBytes)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return input{}, http.StatusRequestEntityTooLarge, fmt.Errorf("body must be at most %d bytes", MaxBodyBytes)
+		}
+		return input{}, http.StatusBadRequest, fmt.Errorf("reading body: %v", err)
+	}
+	in, err := decode(body)
+	if err != nil {
+		return input{}, http.StatusBadRequest, err
+	}
+	return in, 0, nil
+}
+
+// decode parses and validates a message body: one JSON object with exactly a
+// text and a tag, both strings.
+func decode(body []byte) (input, error) {
+	if !utf8.Valid(body) {
+		return input{}, errors.New("body must be UTF-8")
+	}
+	var raw struct {
+		Text *string `json:"text"`
+		Tag  *string `json:"tag"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return input{}, jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return input{}, errors.New("body must be a single JSON object")
+	}
+	if raw.Text == nil {
+		return input{}, errors.New("text is required")
+	}
+	if raw.Tag == nil {
+		return input{}, errors.New("tag is required")
+	}
+	if err := message.ValidateText(*raw.Text); err != nil {
+		return input{}, err
+	}
+	tag, err := message.NormalizeTag(*raw.Tag)
+	if err != nil {
+		return input{}, err
+	}
+	return input{Text: *raw.Text, Tag: tag}, nil
+}
+
+func jsonError(err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return errors.New("body must be a JSON object")
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return errors.New("body must be a JSON object")
+		}
+		return fmt.Errorf("%s must be a string", typ.Field)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return fmt.Errorf("unknown field %s; only text and tag are accepted", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return fmt.Errorf("body must be a JSON object: %v", err)
+}

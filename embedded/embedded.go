@@ -1,0 +1,160 @@
+// Package embedded runs the infrastructure the service stands on inside the
+// calling process: a NATS server with JetStream for the event log, and
+// FerretDB over SQLite as the MongoDB-wire read model store. It serves the
+// dev role and the tests; production runs real clusters instead.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// NATSConfig configures an embedded NATS server.
+type NATSConfig struct {
+	// Listen is the client address as host:port; port 0 picks a free one.
+	Listen string
+	// StoreDir holds the JetStream file store.
+	StoreDir string
+	// ServerName names the server; it must be unique within a cluster.
+	ServerName string
+	// Cluster joins the server to a JetStream cluster when set.
+	Cluster *ClusterConfig
+}
+
+// ClusterConfig places an embedded NATS server in a cluster of its peers.
+type ClusterConfig struct {
+	Name   string
+	Listen string   // host:port for cluster routes
+	Routes []string // nats-route://host:port of every peer
+}
+
+// StartNATS starts a NATS server with JetStream and waits until it accepts
+// connections. Shut it down with Shutdown and WaitForShutdown.
+func StartNATS(cfg NATSConfig) (*server.Server, error) {
+	host, port, err := splitHostPort(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("nats listen address: %w", err)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	opts := &server.Options{
+		ServerName: cfg.ServerName,
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   cfg.StoreDir,
+		NoSigs:     true,
+		NoLog:      true,
+	}
+	if cfg.Cluster != nil {
+		chost, cport, err := splitHostPort(cfg.Cluster.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("nats cluster address: %w", err)
+		}
+		opts.Cluster.Name = cfg.Cluster.Name
+		opts.Cluster.Host = chost
+		opts.Cluster.Port = cport
+		opts.Routes = server.RoutesFromStr(joinRoutes(cfg.Cluster.Routes))
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("nats server: %w", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(30 * time.Second) {
+		s.Shutdown()
+		return nil, errors.New("nats server: not ready within 30s")
+	}
+	return s, nil
+}
+
+func joinRoutes(routes []string) string {
+	out := ""
+	for i, r := range routes {
+		if i > 0 {
+			out += ","
+		}
+		out += r
+	}
+	return out
+}
+
+// MongoConfig configures the embedded MongoDB-wire server.
+type MongoConfig struct {
+	// Listen is the address as host:port; port 0 picks a free one.
+	Listen string
+	// Dir holds the SQLite files, one per database.
+	Dir string
+	// Logger receives the server's own log lines.
+	Logger *slog.Logger
+}
+
+// Mongo is a running embedded MongoDB-wire server.
+type Mongo struct {
+	uri    string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// StartMongo starts FerretDB with its SQLite backend, listening at once.
+func StartMongo(cfg MongoConfig) (*Mongo, error) {
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("mongo data dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("mongo data dir: %w", err)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: cfg.Listen},
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + dir + "/",
+		Logger:    logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mongo server: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Mongo{uri: f.MongoDBURI(), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		_ = f.Run(ctx)
+	}()
+	return m, nil
+}
+
+// URI is the mongodb:// connection string of the server.
+func (m *Mongo) URI() string { return m.uri }
+
+// Close stops the server and waits until its connections and files are closed.
+func (m *Mongo) Close() {
+	m.cancel()
+	<-m.done
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port %q", p)
+	}
+	return host, port, nil
+}

@@ -1,0 +1,74 @@
+package eventstore
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Config describes the stream that holds the log. Partitions and the subject
+// prefix are fixed for the life of a stream; the other settings may change.
+type Config struct {
+	// Stream is the JetStream stream name. Default "MESSAGES".
+	Stream string
+	// SubjectPrefix starts every event subject:
+	// <prefix>.<partition>.<event type>. Default "messages.events".
+	SubjectPrefix string
+	// Partitions is how many partitions the log is split into. Default 8.
+	Partitions int
+	// Replicas is the stream's replication factor: 1 in dev, 3 or 5 in
+	// production. Default 1.
+	Replicas int
+	// DuplicateWindow is how long JetStream remembers message ids to drop
+	// repeated appends. Default 10 minutes.
+	DuplicateWindow time.Duration
+}
+
+const (
+	defaultStream          = "MESSAGES"
+	defaultSubjectPrefix   = "messages.events"
+	defaultPartitions      = 8
+	defaultDuplicateWindow = 10 * time.Minute
+	maxPartitions          = 1024
+)
+
+var (
+	streamNameRE    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	subjectPrefixRE = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+)
+
+func (c *Config) setDefaults() {
+	if c.Stream == "" {
+		c.Stream = defaultStream
+	}
+	if c.SubjectPrefix == "" {
+		c.SubjectPrefix = defaultSubjectPrefix
+	}
+	if c.Partitions == 0 {
+		c.Partitions = defaultPartitions
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.DuplicateWindow == 0 {
+		c.DuplicateWindow = defaultDuplicateWindow
+	}
+}
+
+// Validate reports the first setting that cannot describe a stream.
+func (c Config) Validate() error {
+	switch {
+	case !streamNameRE.MatchString(c.Stream):
+		return fmt.Errorf("stream name %q: want 1-64 of A-Z a-z 0-9 _ -", c.Stream)
+	case !subjectPrefixRE.MatchString(c.SubjectPrefix):
+		return fmt.Errorf("subject prefix %q: want dot-separated tokens of A-Z a-z 0-9 _ -", c.SubjectPrefix)
+	case c.Partitions < 1 || c.Partitions > maxPartitions:
+		return fmt.Errorf("partitions %d: want 1-%d", c.Partitions, maxPartitions)
+	case c.Replicas < 1 || c.Replicas > 5:
+		return fmt.Errorf("replicas %d: want 1-5", c.Replicas)
+	case c.DuplicateWindow < time.Second:
+		return errors.New("duplicate window: want at least 1s")
+	}
+	return nil
+}

@@ -1,0 +1,323 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ConsumerConfig configures the durable consumers that fold partitions.
+type ConsumerConfig struct {
+	// Name prefixes the durable consumer names: <Name>-p<partition>.
+	// Default "reducer".
+	Name string
+	// AckWait is how long a delivered event may stay unacknowledged before
+	// JetStream delivers it again. Default 30s.
+	AckWait time.Duration
+	// MaxAckPending bounds the events delivered and not yet acknowledged.
+	// Default 4096.
+	MaxAckPending int
+	// FetchWait is how long one pull request waits for events. Default 2s.
+	FetchWait time.Duration
+	// PinnedTTL is how long a silent reducer keeps its partition before
+	// another takes it over. Default 15s.
+	PinnedTTL time.Duration
+}
+
+func (c *ConsumerConfig) setDefaults() {
+	if c.Name == "" {
+		c.Name = "reducer"
+	}
+	if c.AckWait == 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.MaxAckPending == 0 {
+		c.MaxAckPending = 4096
+	}
+	if c.FetchWait == 0 {
+		c.FetchWait = 2 * time.Second
+	}
+	if c.PinnedTTL == 0 {
+		c.PinnedTTL = 15 * time.Second
+	}
+}
+
+// priorityGroup is the pull group whose single pinned member folds a
+// partition: JetStream delivers a partition's events to one reducer at a time
+// and hands it to another when that one falls silent.
+const priorityGroup = "fold"
+
+// PartitionConsumer delivers the events of one partition, in log order, to the
+// one reducer that holds the partition.
+type PartitionConsumer struct {
+	store     *Store
+	cons      jetstream.Consumer
+	partition int
+	cfg       ConsumerConfig
+	pending   jetstream.MessageBatch
+	// endFetch releases the pending pull request's context.
+	endFetch context.CancelFunc
+}
+
+// Consumer makes sure the durable consumer of partition exists and returns it.
+func (s *Store) Consumer(ctx context.Context, partition int, cfg ConsumerConfig) (*PartitionConsumer, error) {
+	cfg.setDefaults()
+	if partition < 0 || partition >= s.cfg.Partitions {
+		return nil, fmt.Errorf("partition %d: want 0-%d", partition, s.cfg.Partitions-1)
+	}
+	cons, err := s.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:        fmt.Sprintf("%s-p%d", cfg.Name, partition),
+		Description:    fmt.Sprintf("folds partition %d", partition),
+		FilterSubject:  s.PartitionFilter(partition),
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		AckPolicy:      jetstream.AckAllPolicy,
+		AckWait:        cfg.AckWait,
+		MaxDeliver:     -1,
+		MaxAckPending:  cfg.MaxAckPending,
+		Replicas:       s.cfg.Replicas,
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PriorityGroups: []string{priorityGroup},
+		PinnedTTL:      cfg.PinnedTTL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer for partition %d: %w", partition, unavailable(err))
+	}
+	return &PartitionConsumer{store: s, cons: cons, partition: partition, cfg: cfg}, nil
+}
+
+// Partition is the partition the consumer delivers.
+func (c *PartitionConsumer) Partition() int { return c.partition }
+
+// Batch is a run of consecutive events of one partition: every event of the
+// partition after the sequence Next was given, up to the last record, with
+// none missing.
+type Batch struct {
+	Records []Record
+	// Pending is how many events of the partition were stored after the
+	// delivered ones and not yet delivered: the consumer's lag.
+	Pending uint64
+	// Skipped counts deliveries of events at or before the sequence Next was
+	// given, or already read to fill a gap: redeliveries that need no work.
+	Skipped int
+	// msgs are the deliveries the batch came from, to acknowledge.
+	msgs []delivery
+}
+
+type delivery struct {
+	msg jetstream.Msg
+	seq uint64
+}
+
+// Next waits until events after sequence after are available or ctx ends,
+// then returns those that have arrived, about max, in log order.
+//
+// Order does not rest on delivery order: JetStream redelivers an event whose
+// acknowledgement timed out after newer ones, for instance when a reducer
+// holding it died. Whenever a delivery may not follow the one before it (the
+// first of a batch, or around a redelivery) Next reads any events of the
+// partition it skipped straight from the stream, so a batch never has a gap.
+func (c *PartitionConsumer) Next(ctx context.Context, after uint64, max int) (*Batch, error) {
+	msgs, err := c.receive(ctx, max)
+	if err != nil {
+		return nil, err
+	}
+	b := &Batch{msgs: make([]delivery, 0, len(msgs))}
+	last := after
+	check := true
+	for _, m := range msgs {
+		meta, err := m.Metadata()
+		if err != nil {
+			b.Release(after)
+			return nil, fmt.Errorf("partition %d: %w: %v", c.partition, ErrMalformedEvent, err)
+		}
+		seq := meta.Sequence.Stream
+		b.msgs = append(b.msgs, delivery{msg: m, seq: seq})
+		b.Pending = meta.NumPending
+		if seq <= last {
+			b.Skipped++
+			continue // applied already, or read while filling a gap
+		}
+		redelivered := meta.NumDelivered > 1
+		if check || redelivered {
+			if last, err = c.fill(ctx, b, last, seq); err != nil {
+				b.Release(after)
+				return nil, err
+			}
+		}
+		b.Records = append(b.Records, c.store.record(m.Subject(), seq, meta.Timestamp, m.Data()))
+		last, check = seq, redelivered
+	}
+	return b, nil
+}
+
+// fill appends to b the events of the partition after sequence last and before
+// sequence before, read from the stream, and returns the last one appended.
+func (c *PartitionConsumer) fill(ctx context.Context, b *Batch, last, before uint64) (uint64, error) {
+	for {
+		raw, err := c.store.stream.GetMsg(ctx, last+1, jetstream.WithGetMsgSubject(c.store.PartitionFilter(c.partition)))
+		if err != nil {
+			return last, fmt.Errorf("partition %d after %d: %w", c.partition, last, unavailable(err))
+		}
+		if raw.Sequence >= before {
+			return last, nil
+		}
+		b.Records = append(b.Records, c.store.record(raw.Subject, raw.Sequence, raw.Time, raw.Data))
+		last = raw.Sequence
+	}
+}
+
+// receive waits for at least one delivery, then takes those already arrived.
+func (c *PartitionConsumer) receive(ctx context.Context, max int) ([]jetstream.Msg, error) {
+	var msgs []jetstream.Msg
+	for len(msgs) == 0 {
+		if c.pending == nil {
+			fctx, cancel := context.WithTimeout(ctx, c.cfg.FetchWait)
+			b, err := c.cons.Fetch(max,
+				jetstream.FetchPriorityGroup(priorityGroup),
+				jetstream.FetchContext(fctx))
+			if err != nil {
+				cancel()
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				return nil, fmt.Errorf("fetch partition %d: %w", c.partition, unavailable(err))
+			}
+			c.pending, c.endFetch = b, cancel
+		}
+		select {
+		case m, ok := <-c.pending.Messages():
+			if !ok {
+				err := c.pending.Error()
+				c.done()
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, jetstream.ErrPinIDMismatch) &&
+					!errors.Is(err, context.DeadlineExceeded) {
+					return nil, fmt.Errorf("fetch partition %d: %w", c.partition, unavailable(err))
+				}
+				continue
+			}
+			msgs = append(msgs, m)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	ch := c.pending.Messages()
+	for len(msgs) < max {
+		select {
+		case m, ok := <-ch:
+			if !ok {
+				c.done()
+				return msgs, nil
+			}
+			msgs = append(msgs, m)
+		default:
+			return msgs, nil
+		}
+	}
+	return msgs, nil
+}
+
+func (c *PartitionConsumer) done() {
+	c.pending = nil
+	c.endFetch()
+}
+
+// Ack acknowledges every delivery up to sequence through: JetStream will not
+// deliver those events again.
+func (b *Batch) Ack(ctx context.Context, through uint64) error {
+	for i := len(b.msgs) - 1; i >= 0; i-- {
+		if b.msgs[i].seq <= through {
+			if err := b.msgs[i].msg.DoubleAck(ctx); err != nil {
+				return fmt.Errorf("ack %d: %w", b.msgs[i].seq, unavailable(err))
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// Release hands the deliveries after sequence through back to JetStream, to
+// be delivered again, without acknowledging them.
+func (b *Batch) Release(through uint64) {
+	for _, d := range b.msgs {
+		if d.seq > through {
+			_ = d.msg.Nak()
+		}
+	}
+}
+
+// InProgress tells JetStream the batch is still being worked on, so that it is
+// not delivered again while a slow write is retried.
+func (b *Batch) InProgress() {
+	for _, d := range b.msgs {
+		_ = d.msg.InProgress()
+	}
+}
+
+// Close hands the partition back: events delivered to this consumer and not
+// yet returned by Next are released for immediate redelivery, and the pin is
+// lifted so that another reducer may take over at once.
+func (c *PartitionConsumer) Close(ctx context.Context) {
+	if c.pending != nil {
+		c.endFetch()
+		for m := range c.pending.Messages() {
+			_ = m.Nak()
+		}
+		c.pending = nil
+	}
+	_ = c.store.stream.UnpinConsumer(ctx, c.cons.CachedInfo().Name, priorityGroup)
+}
+
+// Read calls fn for every event from sequence from (1 for the start) up to
+// the newest event stored when Read began, in log order. It stops at the first
+// error fn returns.
+func (s *Store) Read(ctx context.Context, from uint64, fn func(Record) error) error {
+	last, err := s.LastSequence(ctx)
+	if err != nil {
+		return err
+	}
+	if from == 0 {
+		from = 1
+	}
+	if last < from {
+		return nil
+	}
+	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   from,
+	})
+	if err != nil {
+		return fmt.Errorf("read from %d: %w", from, unavailable(err))
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(512))
+	if err != nil {
+		return fmt.Errorf("read from %d: %w", from, unavailable(err))
+	}
+	defer it.Stop()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("read: %w", unavailable(err))
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("read: %w: %v", ErrMalformedEvent, err)
+		}
+		if err := fn(s.record(m.Subject(), meta.Sequence.Stream, meta.Timestamp, m.Data())); err != nil {
+			return err
+		}
+		if meta.Sequence.Stream >= last {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,229 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Sentinel errors of the package; callers test them with errors.Is.
+var (
+	// ErrUnavailable means JetStream did not answer in time or could not be
+	// reached; the operation may be retried.
+	ErrUnavailable = errors.New("event store unavailable")
+	// ErrNotFound means no event is stored at the requested place.
+	ErrNotFound = errors.New("event not found")
+	// ErrIncompatibleStream means the stream exists with a layout (partitions
+	// or subjects) other than the configured one.
+	ErrIncompatibleStream = errors.New("incompatible stream")
+)
+
+const metaPartitions = "messages.partitions"
+
+// Store appends events to the stream and reads them back.
+type Store struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	cfg    Config
+}
+
+// Open makes sure the stream exists with the configured settings and returns a
+// store on it. It is safe to call from every process at every start: an
+// existing stream is updated in place where its settings may change, and
+// refused where its partitioning differs.
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	want := jetstream.StreamConfig{
+		Name:        cfg.Stream,
+		Description: "messages event log",
+		Subjects:    []string{cfg.SubjectPrefix + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		Duplicates:  cfg.DuplicateWindow,
+		DenyDelete:  true,
+		DenyPurge:   true,
+		Metadata:    map[string]string{metaPartitions: strconv.Itoa(cfg.Partitions)},
+	}
+	stream, err := js.Stream(ctx, cfg.Stream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		stream, err = js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			// Another process created it first.
+			return Open(ctx, js, cfg)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create stream %s: %w", cfg.Stream, unavailable(err))
+		}
+	case err != nil:
+		return nil, fmt.Errorf("stream %s: %w", cfg.Stream, unavailable(err))
+	default:
+		have := stream.CachedInfo().Config
+		if err := compatible(have, want); err != nil {
+			return nil, fmt.Errorf("stream %s: %w", cfg.Stream, err)
+		}
+		if have.Replicas != want.Replicas || have.Duplicates != want.Duplicates {
+			have.Replicas, have.Duplicates = want.Replicas, want.Duplicates
+			if stream, err = js.UpdateStream(ctx, have); err != nil {
+				return nil, fmt.Errorf("update stream %s: %w", cfg.Stream, unavailable(err))
+			}
+		}
+	}
+	return &Store{js: js, stream: stream, cfg: cfg}, nil
+}
+
+func compatible(have, want jetstream.StreamConfig) error {
+	if have.Metadata[metaPartitions] != want.Metadata[metaPartitions] {
+		return fmt.Errorf("%w: it has %q partitions, configured %q",
+			ErrIncompatibleStream, have.Metadata[metaPartitions], want.Metadata[metaPartitions])
+	}
+	if len(have.Subjects) != 1 || have.Subjects[0] != want.Subjects[0] {
+		return fmt.Errorf("%w: it holds subjects %v, configured %v", ErrIncompatibleStream, have.Subjects, want.Subjects)
+	}
+	if have.Storage != want.Storage || !have.DenyDelete || !have.DenyPurge || have.MaxAge != 0 {
+		return fmt.Errorf("%w: it is not an append-only file stream", ErrIncompatibleStream)
+	}
+	return nil
+}
+
+// Config returns the settings the store runs with, defaults filled in.
+func (s *Store) Config() Config { return s.cfg }
+
+// Partitions is the number of partitions of the log.
+func (s *Store) Partitions() int { return s.cfg.Partitions }
+
+// Partition returns the partition that holds every event of key.
+func (s *Store) Partition(key string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum32() % uint32(s.cfg.Partitions))
+}
+
+func (s *Store) subject(partition int, eventType string) string {
+	return s.cfg.SubjectPrefix + "." + strconv.Itoa(partition) + "." + eventType
+}
+
+// PartitionFilter is the subject filter matching every event of partition.
+func (s *Store) PartitionFilter(partition int) string {
+	return s.cfg.SubjectPrefix + "." + strconv.Itoa(partition) + ".>"
+}
+
+func (s *Store) partitionOf(subject string) int {
+	rest, ok := strings.CutPrefix(subject, s.cfg.SubjectPrefix+".")
+	if !ok {
+		return -1
+	}
+	p, _, _ := strings.Cut(rest, ".")
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// Append is an event to write and how to place it.
+type Append struct {
+	Event Event
+	// PartitionKey picks the partition: events with equal keys keep their
+	// order in one partition.
+	PartitionKey string
+	// MsgID deduplicates the append within the duplicate window; the event
+	// id when empty. Retrying an append with the same MsgID stores it once.
+	MsgID string
+}
+
+// Appended says where an appended event is stored.
+type Appended struct {
+	Sequence uint64
+	// Duplicate is true when an event with the same MsgID was already
+	// stored within the duplicate window; Sequence is then that event's.
+	Duplicate bool
+}
+
+// Append writes one event and returns once JetStream has acknowledged it,
+// that is, once it is stored on a quorum of the stream's replicas. Errors other
+// than a canceled context wrap ErrUnavailable.
+func (s *Store) Append(ctx context.Context, a Append) (Appended, error) {
+	data, err := Encode(a.Event)
+	if err != nil {
+		return Appended{}, err
+	}
+	msgID := a.MsgID
+	if msgID == "" {
+		msgID = a.Event.ID
+	}
+	msg := &nats.Msg{
+		Subject: s.subject(s.Partition(a.PartitionKey), a.Event.Type),
+		Data:    data,
+		Header:  nats.Header{},
+	}
+	msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	msg.Header.Set(jetstream.ExpectedStreamHeader, s.cfg.Stream)
+	ack, err := s.js.PublishMsg(ctx, msg)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return Appended{}, fmt.Errorf("append: %w", err)
+		}
+		return Appended{}, fmt.Errorf("append: %w: %w", ErrUnavailable, err)
+	}
+	return Appended{Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+// Get reads the event stored at sequence seq.
+func (s *Store) Get(ctx context.Context, seq uint64) (Record, error) {
+	raw, err := s.stream.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return Record{}, fmt.Errorf("get %d: %w", seq, ErrNotFound)
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("get %d: %w", seq, unavailable(err))
+	}
+	rec := s.record(raw.Subject, raw.Sequence, raw.Time, raw.Data)
+	return rec, rec.Err
+}
+
+func (s *Store) record(subject string, seq uint64, storedAt time.Time, data []byte) Record {
+	rec := Record{Sequence: seq, Subject: subject, Partition: s.partitionOf(subject), StoredAt: storedAt}
+	rec.Event, rec.Err = Decode(data)
+	if rec.Err != nil {
+		rec.Err = fmt.Errorf("event %d: %w", seq, rec.Err)
+	}
+	return rec
+}
+
+// LastSequence is the sequence of the newest event in the log, 0 when empty.
+func (s *Store) LastSequence(ctx context.Context) (uint64, error) {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream info: %w", unavailable(err))
+	}
+	return info.State.LastSeq, nil
+}
+
+// Ping checks that JetStream answers for the stream.
+func (s *Store) Ping(ctx context.Context) error {
+	_, err := s.LastSequence(ctx)
+	return err
+}
+
+func unavailable(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}

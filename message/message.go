@@ -1,0 +1,151 @@
+// Package message defines the domain of the service: a short tagged message,
+// the rules a valid one keeps, and the events that create it.
+package message
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/messages-io/messages/eventstore"
+	"github.com/oklog/ulid/v2"
+)
+
+// Limits of a message.
+const (
+	MaxTextChars  = 1000
+	MaxTagChars   = 64
+	MaxUserIDLen  = 128
+	TimeFormat    = "2006-01-02T15:04:05.000Z07:00"
+	EventCreated  = "message.created"
+	CreatedSchema = 1
+)
+
+// Message is a short text under one tag, written by one user.
+type Message struct {
+	ID        string    `json:"id"`
+	UserID    string    `json:"userId"`
+	Text      string    `json:"text"`
+	Tag       string    `json:"tag"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// MarshalJSON writes createdAt in UTC with millisecond precision, the
+// precision of the id's time.
+func (m Message) MarshalJSON() ([]byte, error) {
+	type wire struct {
+		ID        string `json:"id"`
+		UserID    string `json:"userId"`
+		Text      string `json:"text"`
+		Tag       string `json:"tag"`
+		CreatedAt string `json:"createdAt"`
+	}
+	return json.Marshal(wire{m.ID, m.UserID, m.Text, m.Tag, m.CreatedAt.UTC().Format(TimeFormat)})
+}
+
+// ErrInvalid matches every validation error.
+var ErrInvalid = errors.New("invalid message")
+
+// ValidationError says what is wrong with a message, in words fit for the
+// caller.
+type ValidationError struct{ Reason string }
+
+func (e *ValidationError) Error() string { return e.Reason }
+
+// Is makes every ValidationError match ErrInvalid.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+func invalid(format string, args ...any) error {
+	return &ValidationError{Reason: fmt.Sprintf(format, args...)}
+}
+
+var (
+	tagRE    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	userIDRE = regexp.MustCompile(`^[A-Za-z0-9._:@-]{1,128}$`)
+)
+
+// NormalizeTag checks a tag as a caller wrote it and returns its stored form:
+// one leading '#' dropped, lower-cased.
+func NormalizeTag(tag string) (string, error) {
+	t := strings.TrimPrefix(tag, "#")
+	if !tagRE.MatchString(t) {
+		return "", invalid("tag must be 1-%d characters of A-Z a-z 0-9 _ - (one leading # allowed)", MaxTagChars)
+	}
+	return strings.ToLower(t), nil
+}
+
+// ValidateText checks a message text: UTF-8, not blank, at most MaxTextChars
+// characters.
+func ValidateText(text string) error {
+	switch {
+	case !utf8.ValidString(text):
+		return invalid("text must be UTF-8")
+	case strings.TrimSpace(text) == "":
+		return invalid("text must not be empty or blank")
+	case utf8.RuneCountInString(text) > MaxTextChars:
+		return invalid("text must be at most %d characters, got %d", MaxTextChars, utf8.RuneCountInString(text))
+	}
+	return nil
+}
+
+// ValidUserID reports whether id is a well-formed user id: 1-128 characters of
+// A-Z a-z 0-9 . _ : @ -.
+func ValidUserID(id string) bool { return userIDRE.MatchString(id) }
+
+// ValidID reports whether id is a message id: a ULID in canonical form.
+func ValidID(id string) bool {
+	u, err := ulid.ParseStrict(id)
+	return err == nil && u.String() == id
+}
+
+// Created is the data of a message.created event.
+type Created struct {
+	Text string `json:"text"`
+	Tag  string `json:"tag"`
+}
+
+// CreatedEvent returns the event that records m. The event's id is the
+// message's id and its time the message's creation time.
+func CreatedEvent(m Message, correlationID string) (eventstore.Event, error) {
+	data, err := json.Marshal(Created{Text: m.Text, Tag: m.Tag})
+	if err != nil {
+		return eventstore.Event{}, err
+	}
+	return eventstore.Event{
+		ID:            m.ID,
+		Type:          EventCreated,
+		Version:       CreatedSchema,
+		OccurredAt:    m.CreatedAt.UTC(),
+		UserID:        m.UserID,
+		CorrelationID: correlationID,
+		Data:          data,
+	}, nil
+}
+
+// FromCreated returns the message a message.created event records.
+func FromCreated(ev eventstore.Event) (Message, error) {
+	if ev.Type != EventCreated {
+		return Message{}, fmt.Errorf("%w: event type %q is not %s", eventstore.ErrMalformedEvent, ev.Type, EventCreated)
+	}
+	if ev.Version != CreatedSchema {
+		return Message{}, fmt.Errorf("%w: %s version %d is not supported", eventstore.ErrMalformedEvent, ev.Type, ev.Version)
+	}
+	var c Created
+	if err := json.Unmarshal(ev.Data, &c); err != nil {
+		return Message{}, fmt.Errorf("%w: %s data: %v", eventstore.ErrMalformedEvent, ev.Type, err)
+	}
+	if !ValidID(ev.ID) || c.Tag == "" {
+		return Message{}, fmt.Errorf("%w: %s %q lacks an id or tag", eventstore.ErrMalformedEvent, ev.Type, ev.ID)
+	}
+	return Message{
+		ID:        ev.ID,
+		UserID:    ev.UserID,
+		Text:      c.Text,
+		Tag:       c.Tag,
+		CreatedAt: ev.OccurredAt.UTC(),
+	}, nil
+}

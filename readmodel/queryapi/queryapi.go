@@ -1,0 +1,250 @@
+// Package queryapi is the read API: GET /v1/messages with its tag, date,
+// count and paging parameters, and GET /v1/messages/{id}, answered from the
+// read model only.
+package queryapi
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+	"github.com/messages-io/messages/message"
+	"github.com/messages-io/messages/readmodel"
+	"github.com/messages-io/messages/web"
+	"github.com/oklog/ulid/v2"
+)
+
+// Reader answers queries from the read model.
+type Reader interface {
+	Get(ctx context.Context, id string) (message.Message, error)
+	List(ctx context.Context, p readmodel.Page) ([]message.Message, error)
+	Count(ctx context.Context, f readmodel.Filter) (int64, error)
+}
+
+// Paging limits.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// Config holds the query API's options.
+type Config struct {
+	// Timeout bounds one read model query; past it the answer is 503.
+	// Default 5s.
+	Timeout time.Duration
+	// RetryAfter is what a 503 tells the caller to wait. Default 1s.
+	RetryAfter time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Timeout == 0 {
+		c.Timeout = 5 * time.Second
+	}
+	if c.RetryAfter == 0 {
+		c.RetryAfter = time.Second
+	}
+}
+
+// API serves the read side of /v1/messages.
+type API struct {
+	rm  Reader
+	log *slog.Logger
+	cfg Config
+}
+
+// New returns the query API reading from rm.
+func New(rm Reader, log *slog.Logger, cfg Config) *API {
+	cfg.setDefaults()
+	return &API{rm: rm, log: log, cfg: cfg}
+}
+
+// Routes registers the query API's endpoints on rt.
+func (a *API) Routes(rt *web.Router) {
+	rt.Route(http.MethodGet, "/v1/messages", http.HandlerFunc(a.list))
+	rt.Route(http.MethodGet, "/v1/messages/:id", http.HandlerFunc(a.get))
+}
+
+func (a *API) get(w http.ResponseWriter, r *http.Request) {
+	id := httprouter.ParamsFromContext(r.Context()).ByName("id")
+	if !message.ValidID(id) {
+		web.WriteProblem(w, r, http.StatusBadRequest, "message id must be a ULID of 26 characters")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
+	defer cancel()
+	m, err := a.rm.Get(ctx, id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	web.WriteJSON(w, http.StatusOK, m)
+}
+
+func (a *API) list(w http.ResponseWriter, r *http.Request) {
+	q, err := ParseQuery(r.URL.Query())
+	if err != nil {
+		web.WriteProblem(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
+	defer cancel()
+	if q.Count {
+		n, err := a.rm.Count(ctx, q.Filter)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		web.WriteJSON(w, http.StatusOK, n)
+		return
+	}
+	// One more than asked tells whether another page follows.
+	page := q.Page
+	page.Limit++
+	msgs, err := a.rm.List(ctx, page)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if len(msgs) > q.Limit {
+		msgs = msgs[:q.Limit]
+		next := r.URL.Query()
+		next.Set("cursor", EncodeCursor(msgs[len(msgs)-1].ID))
+		w.Header().Set("Link", fmt.Sprintf(`<%s?%s>; rel="next"`, r.URL.Path, next.Encode()))
+	}
+	if msgs == nil {
+		msgs = []message.Message{}
+	}
+	web.WriteJSON(w, http.StatusOK, msgs)
+}
+
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, readmodel.ErrNotFound):
+		web.WriteProblem(w, r, http.StatusNotFound, "no such message")
+	case errors.Is(err, readmodel.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		a.log.Warn("read model unavailable", "err", err, "request_id", web.RequestID(r.Context()))
+		web.WriteUnavailable(w, r, a.cfg.RetryAfter, "the read model did not answer; retry later")
+	case errors.Is(err, context.Canceled):
+	default:
+		a.log.Error("query failed", "err", err, "request_id", web.RequestID(r.Context()))
+		web.WriteProblem(w, r, http.StatusInternalServerError, "the query failed")
+	}
+}
+
+// Query is a parsed GET /v1/messages.
+type Query struct {
+	readmodel.Page
+	Count bool
+}
+
+var knownParams = map[string]bool{"tag": true, "dateStart": true, "dateEnd": true, "count": true, "limit": true, "cursor": true}
+
+// ParseQuery checks the parameters of GET /v1/messages, saying what is wrong
+// with the first bad one.
+func ParseQuery(v url.Values) (Query, error) {
+	for name, vals := range v {
+		if !knownParams[name] {
+			return Query{}, fmt.Errorf("unknown parameter %q; use tag, dateStart, dateEnd, count, limit, cursor", name)
+		}
+		if len(vals) > 1 {
+			return Query{}, fmt.Errorf("parameter %s given %d times", name, len(vals))
+		}
+	}
+	q := Query{Page: readmodel.Page{Limit: DefaultLimit}}
+	if v.Has("tag") {
+		tag, err := message.NormalizeTag(v.Get("tag"))
+		if err != nil {
+			return Query{}, err
+		}
+		q.Tag = tag
+	}
+	var endDay bool
+	var err error
+	if v.Has("dateStart") {
+		if q.From, _, err = parseBound(v.Get("dateStart"), false); err != nil {
+			return Query{}, fmt.Errorf("dateStart: %w", err)
+		}
+	}
+	if v.Has("dateEnd") {
+		if q.To, endDay, err = parseBound(v.Get("dateEnd"), true); err != nil {
+			return Query{}, fmt.Errorf("dateEnd: %w", err)
+		}
+	}
+	if !q.From.IsZero() && !q.To.IsZero() && (q.From.After(q.To) || endDay && q.From.Equal(q.To)) {
+		return Query{}, errors.New("dateStart is after dateEnd")
+	}
+	switch c := v.Get("count"); {
+	case !v.Has("count"), c == "0":
+	case c == "1":
+		q.Count = true
+		if v.Has("limit") || v.Has("cursor") {
+			return Query{}, errors.New("limit and cursor apply to lists, not to count=1")
+		}
+	default:
+		return Query{}, errors.New("count must be 0 or 1")
+	}
+	if v.Has("limit") {
+		n, err := strconv.Atoi(v.Get("limit"))
+		if err != nil || n < 1 || n > MaxLimit {
+			return Query{}, fmt.Errorf("limit must be a whole number from 1 to %d", MaxLimit)
+		}
+		q.Limit = n
+	}
+	if v.Has("cursor") {
+		id, err := DecodeCursor(v.Get("cursor"))
+		if err != nil {
+			return Query{}, err
+		}
+		q.Before = id
+	}
+	return q, nil
+}
+
+// parseBound reads a date bound: YYYY-MM-DD, a whole UTC day (an end bound
+// includes its day, so it stands for the start of the next), or an RFC 3339
+// instant.
+func parseBound(s string, end bool) (t time.Time, day bool, err error) {
+	if len(s) == len(time.DateOnly) {
+		t, err := time.Parse(time.DateOnly, s)
+		if err != nil {
+			return time.Time{}, false, fmt.Errorf("%q is not a date (YYYY-MM-DD)", s)
+		}
+		if end {
+			t = t.AddDate(0, 0, 1)
+		}
+		return t, true, nil
+	}
+	t, err = time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("%q is neither a date (YYYY-MM-DD) nor an RFC 3339 time", s)
+	}
+	return t.UTC(), false, nil
+}
+
+// EncodeCursor makes the opaque cursor that continues a list after the
+// message with id.
+func EncodeCursor(id string) string {
+	u, err := ulid.ParseStrict(id)
+	if err != nil {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString(u[:])
+}
+
+// DecodeCursor returns the message id a cursor continues after.
+func DecodeCursor(c string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) != len(ulid.ULID{}) {
+		return "", errors.New("cursor is not one this API gave out")
+	}
+	var u ulid.ULID
+	copy(u[:], b)
+	return u.String(), nil
+}

@@ -1,0 +1,163 @@
+// Package readmodel keeps the MongoDB read model that reducers fold the event
+// log into, and answers the queries of the query API from it: messages by id,
+// newest-first pages under tag and time filters, and counts.
+package readmodel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/messages-io/messages/message"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Sentinel errors of the package; callers test them with errors.Is.
+var (
+	// ErrNotFound means no such message is in the read model.
+	ErrNotFound = errors.New("not found")
+	// ErrUnavailable means the database could not be reached or did not
+	// answer in time.
+	ErrUnavailable = errors.New("read model unavailable")
+)
+
+// Collection names within the read model's database.
+const (
+	messagesCollection    = "messages"
+	checkpointsCollection = "checkpoints"
+)
+
+// Store is the read model in one MongoDB database.
+type Store struct {
+	db          *mongo.Database
+	messages    *mongo.Collection
+	checkpoints *mongo.Collection
+}
+
+// Open returns the read model in db, creating its indexes when missing.
+func Open(ctx context.Context, db *mongo.Database) (*Store, error) {
+	s := &Store{
+		db:          db,
+		messages:    db.Collection(messagesCollection),
+		checkpoints: db.Collection(checkpointsCollection),
+	}
+	// Every list and count filters on _id (a ULID, so a time range is an id
+	// range), alone or under one tag; this index serves the tag shapes and
+	// the built-in _id index serves the rest.
+	_, err := s.messages.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "tag", Value: 1}, {Key: "_id", Value: -1}},
+		Options: options.Index().SetName("tag_id"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create indexes: %w", unavailable(err))
+	}
+	return s, nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.Client().Ping(ctx, nil); err != nil {
+		return fmt.Errorf("ping: %w", unavailable(err))
+	}
+	return nil
+}
+
+// doc is a message as stored.
+type doc struct {
+	ID        string    `bson:"_id"`
+	UserID    string    `bson:"userId"`
+	Text      string    `bson:"text"`
+	Tag       string    `bson:"tag"`
+	CreatedAt time.Time `bson:"createdAt"`
+	Seq       int64     `bson:"seq"`
+}
+
+func (d doc) message() message.Message {
+	return message.Message{ID: d.ID, UserID: d.UserID, Text: d.Text, Tag: d.Tag, CreatedAt: d.CreatedAt.UTC()}
+}
+
+// Change is one folded event: the message it creates and its sequence in the
+// log.
+type Change struct {
+	Message  message.Message
+	Sequence uint64
+}
+
+// Apply writes the changes of one partition, in log order, and then records
+// through as the partition's checkpoint. It is idempotent: applying the same
+// changes again, in whole or in part, leaves the model as applying them once.
+func (s *Store) Apply(ctx context.Context, partition int, changes []Change, through uint64) error {
+	docs := make([]any, len(changes))
+	for i, c := range changes {
+		m := c.Message
+		docs[i] = doc{ID: m.ID, UserID: m.UserID, Text: m.Text, Tag: m.Tag, CreatedAt: m.CreatedAt, Seq: int64(c.Sequence)}
+	}
+	// An ordered insert stops at the first document already present (left by
+	// an earlier attempt that did not reach its checkpoint); skip it and
+	// insert the rest.
+	for len(docs) > 0 {
+		_, err := s.messages.InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
+		if err == nil {
+			break
+		}
+		var bwe mongo.BulkWriteException
+		if !errors.As(err, &bwe) || len(bwe.WriteErrors) != 1 || !mongo.IsDuplicateKeyError(bwe.WriteErrors[0]) {
+			return fmt.Errorf("insert messages: %w", unavailable(err))
+		}
+		docs = docs[bwe.WriteErrors[0].Index+1:]
+	}
+	return s.setCheckpoint(ctx, partition, through)
+}
+
+func checkpointID(partition int) string { return "p" + strconv.Itoa(partition) }
+
+func (s *Store) setCheckpoint(ctx context.Context, partition int, seq uint64) error {
+	_, err := s.checkpoints.UpdateOne(ctx,
+		bson.M{"_id": checkpointID(partition)},
+		bson.M{"$max": bson.M{"seq": int64(seq)}, "$set": bson.M{"updatedAt": time.Now().UTC()}},
+		options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("checkpoint partition %d: %w", partition, unavailable(err))
+	}
+	return nil
+}
+
+// Checkpoint returns the sequence of the last event applied to partition, 0
+// when none was.
+func (s *Store) Checkpoint(ctx context.Context, partition int) (uint64, error) {
+	var cp struct {
+		Seq int64 `bson:"seq"`
+	}
+	err := s.checkpoints.FindOne(ctx, bson.M{"_id": checkpointID(partition)}).Decode(&cp)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint partition %d: %w", partition, unavailable(err))
+	}
+	return uint64(cp.Seq), nil
+}
+
+// Get returns the message with id.
+func (s *Store) Get(ctx context.Context, id string) (message.Message, error) {
+	var d doc
+	err := s.messages.FindOne(ctx, bson.M{"_id": id}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return message.Message{}, fmt.Errorf("message %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return message.Message{}, fmt.Errorf("message %s: %w", id, unavailable(err))
+	}
+	return d.message(), nil
+}
+
+func unavailable(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}

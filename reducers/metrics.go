@@ -1,0 +1,43 @@
+package reducers
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the reducers' metrics, shared by the reducers of one process.
+type Metrics struct {
+	applied     *prometheus.CounterVec
+	redelivered *prometheus.CounterVec
+	failures    *prometheus.CounterVec
+	halted      *prometheus.GaugeVec
+	checkpoint  *prometheus.GaugeVec
+	lag         *prometheus.GaugeVec
+	batch       prometheus.Histogram
+}
+
+// NewMetrics registers the reducers' metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	vec := func(name, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "messages", Subsystem: "reducer", Name: name, Help: help,
+		}, []string{"partition"})
+	}
+	gauge := func(name, help string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "messages", Subsystem: "reducer", Name: name, Help: help,
+		}, []string{"partition"})
+	}
+	m := &Metrics{
+		applied:     vec("events_applied_total", "Events folded into the read model."),
+		redelivered: vec("events_redelivered_total", "Events delivered again after they were applied, and skipped."),
+		failures:    vec("fold_failures_total", "Times an event could not be folded and halted its partition."),
+		halted:      gauge("partition_halted", "1 while the partition is stopped at an event that cannot be folded."),
+		checkpoint:  gauge("checkpoint_sequence", "Stream sequence of the last event applied to the read model."),
+		lag:         gauge("lag_events", "Events stored in the partition and not yet delivered to its reducer."),
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "messages", Subsystem: "reducer", Name: "batch_duration_seconds",
+			Help:    "Time to fold and write one batch.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+	}
+	reg.MustRegister(m.applied, m.redelivered, m.failures, m.halted, m.checkpoint, m.lag, m.batch)
+	return m
+}

@@ -1,0 +1,239 @@
+// Package reducers folds the event log into the read model: one reducer per
+// partition takes the partition's events in log order, in batches, applies
+// them to the read model and acknowledges them only once they are written.
+package reducers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/messages-io/messages/eventstore"
+	"github.com/messages-io/messages/message"
+	"github.com/messages-io/messages/readmodel"
+)
+
+// Source delivers the events of one partition in log order.
+type Source interface {
+	Partition() int
+	Next(ctx context.Context, after uint64, max int) (*eventstore.Batch, error)
+	Close(ctx context.Context)
+}
+
+// Sink is the read model the events are folded into.
+type Sink interface {
+	Apply(ctx context.Context, partition int, changes []readmodel.Change, through uint64) error
+	Checkpoint(ctx context.Context, partition int) (uint64, error)
+}
+
+// Config holds a reducer's options.
+type Config struct {
+	// BatchSize is the most events folded in one write. Default 256.
+	BatchSize int
+	// RetryMin and RetryMax bound the backoff between attempts to write a
+	// batch the read model refused or to get past an event that cannot be
+	// folded. Defaults 100ms and 10s.
+	RetryMin, RetryMax time.Duration
+	// StopTimeout bounds how long a stopping reducer keeps trying to finish
+	// the batch in hand. Default 10s.
+	StopTimeout time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.BatchSize == 0 {
+		c.BatchSize = 256
+	}
+	if c.RetryMin == 0 {
+		c.RetryMin = 100 * time.Millisecond
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = 10 * time.Second
+	}
+	if c.StopTimeout == 0 {
+		c.StopTimeout = 10 * time.Second
+	}
+}
+
+// Validate reports the first option out of range.
+func (c Config) Validate() error {
+	switch {
+	case c.BatchSize < 1 || c.BatchSize > 10000:
+		return fmt.Errorf("batch size %d: want 1-10000", c.BatchSize)
+	case c.RetryMin <= 0 || c.RetryMax < c.RetryMin:
+		return errors.New("retry backoff: want 0 < min <= max")
+	}
+	return nil
+}
+
+// Reducer folds one partition.
+type Reducer struct {
+	src       Source
+	sink      Sink
+	log       *slog.Logger
+	cfg       Config
+	metrics   *Metrics
+	partition string
+	// checkpoint is the sequence of the last event applied to the read model.
+	checkpoint uint64
+	halted     atomic.Pointer[error]
+}
+
+// New returns a reducer folding src into sink.
+func New(src Source, sink Sink, log *slog.Logger, metrics *Metrics, cfg Config) (*Reducer, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := strconv.Itoa(src.Partition())
+	return &Reducer{
+		src: src, sink: sink, cfg: cfg, metrics: metrics, partition: p,
+		log: log.With("component", "reducer", "partition", src.Partition()),
+	}, nil
+}
+
+// Halted returns why the partition cannot move on, nil while it folds.
+func (r *Reducer) Halted() error {
+	if err := r.halted.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// Run folds until ctx ends, then finishes the batch in hand, acknowledges what
+// it applied and hands the partition back.
+func (r *Reducer) Run(ctx context.Context) error {
+	defer func() {
+		stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.StopTimeout)
+		defer cancel()
+		r.src.Close(stop)
+	}()
+	cp, err := retry(ctx, r, "read checkpoint", func(ctx context.Context) (uint64, error) {
+		return r.sink.Checkpoint(ctx, r.src.Partition())
+	})
+	if err != nil {
+		return nil // stopped before the read model answered
+	}
+	r.checkpoint = cp
+	r.metrics.checkpoint.WithLabelValues(r.partition).Set(float64(cp))
+	r.log.Info("folding", "checkpoint", cp)
+	wait := r.cfg.RetryMin
+	for {
+		b, err := r.src.Next(ctx, r.checkpoint, r.cfg.BatchSize)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			r.log.Warn("fetching events", "err", err)
+			if sleep(ctx, wait) != nil {
+				return nil
+			}
+			wait = min(2*wait, r.cfg.RetryMax)
+			continue
+		}
+		wait = r.cfg.RetryMin
+		r.metrics.lag.WithLabelValues(r.partition).Set(float64(b.Pending))
+		r.fold(ctx, b)
+	}
+}
+
+// fold applies one batch and acknowledges what it applied. An event that
+// cannot be folded halts the partition at that event: the events before it
+// are applied and acknowledged, it and the rest go back to JetStream, and the
+// reducer tries it again after a backoff. It is never acknowledged unapplied.
+func (r *Reducer) fold(ctx context.Context, b *eventstore.Batch) {
+	start := time.Now()
+	changes := make([]readmodel.Change, 0, len(b.Records))
+	through := r.checkpoint
+	var poison error
+	for _, rec := range b.Records {
+		c, err := Project(rec)
+		if err != nil {
+			poison = fmt.Errorf("event at sequence %d: %w", rec.Sequence, err)
+			break
+		}
+		changes = append(changes, c)
+		through = rec.Sequence
+	}
+	r.metrics.redelivered.WithLabelValues(r.partition).Add(float64(b.Skipped))
+	// The batch in hand is finished even when ctx ends meanwhile.
+	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.StopTimeout)
+	defer cancel()
+	if len(changes) > 0 {
+		_, err := retry(ctx, r, "apply batch", func(context.Context) (struct{}, error) {
+			b.InProgress()
+			return struct{}{}, r.sink.Apply(work, r.src.Partition(), changes, through)
+		})
+		if err != nil {
+			b.Release(r.checkpoint)
+			return
+		}
+		r.checkpoint = through
+		r.metrics.applied.WithLabelValues(r.partition).Add(float64(len(changes)))
+		r.metrics.checkpoint.WithLabelValues(r.partition).Set(float64(through))
+		r.metrics.batch.Observe(time.Since(start).Seconds())
+	}
+	if err := b.Ack(work, r.checkpoint); err != nil {
+		// Applied but not acknowledged: the redelivery will be skipped.
+		r.log.Warn("acknowledging", "err", err)
+	}
+	if poison == nil {
+		if r.halted.Swap(nil) != nil {
+			r.metrics.halted.WithLabelValues(r.partition).Set(0)
+			r.log.Info("partition moves on")
+		}
+		return
+	}
+	b.Release(r.checkpoint)
+	r.metrics.failures.WithLabelValues(r.partition).Inc()
+	r.metrics.halted.WithLabelValues(r.partition).Set(1)
+	r.halted.Store(&poison)
+	r.log.Error("partition halted: event cannot be folded", "err", poison)
+	_ = sleep(ctx, r.cfg.RetryMax)
+}
+
+// Project turns one logged event into the change it makes to the read model.
+func Project(rec eventstore.Record) (readmodel.Change, error) {
+	if rec.Err != nil {
+		return readmodel.Change{}, rec.Err
+	}
+	switch rec.Type {
+	case message.EventCreated:
+		m, err := message.FromCreated(rec.Event)
+		if err != nil {
+			return readmodel.Change{}, err
+		}
+		return readmodel.Change{Message: m, Sequence: rec.Sequence}, nil
+	}
+	return readmodel.Change{}, fmt.Errorf("%w: unknown event type %q", eventstore.ErrMalformedEvent, rec.Type)
+}
+
+// retry calls f until it succeeds or ctx ends, backing off between attempts.
+func retry[T any](ctx context.Context, r *Reducer, what string, f func(context.Context) (T, error)) (T, error) {
+	wait := r.cfg.RetryMin
+	for {
+		v, err := f(ctx)
+		if err == nil {
+			return v, nil
+		}
+		r.log.Warn(what, "err", err, "retry_in", wait)
+		if err := sleep(ctx, wait); err != nil {
+			return v, err
+		}
+		wait = min(2*wait, r.cfg.RetryMax)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,127 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/messages-io/messages/message"
+	"github.com/oklog/ulid/v2"
+)
+
+// Headers the service reads and writes.
+const (
+	RequestIDHeader = "X-Request-ID"
+	UserIDHeader    = "X-User-ID"
+)
+
+type ctxKey int
+
+const (
+	requestIDKey ctxKey = iota
+	userIDKey
+)
+
+var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:/+=-]{1,128}$`)
+
+// RequestID returns the request id that the RequestIDs middleware put in ctx.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// UserID returns the caller that the Users middleware put in ctx.
+func UserID(ctx context.Context) string {
+	id, _ := ctx.Value(userIDKey).(string)
+	return id
+}
+
+// RequestIDs takes a well-formed X-Request-ID from the request or makes one,
+// puts it in the request's context and echoes it on the response.
+func RequestIDs(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(RequestIDHeader)
+		if !requestIDRE.MatchString(id) {
+			id = ulid.MustNew(ulid.Now(), rand.Reader).String()
+		}
+		w.Header().Set(RequestIDHeader, id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+// Users admits requests under /v1 only with a well-formed X-User-ID, set by
+// the gateway, and puts it in the request's context; others get 403.
+func Users(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/v1/") && r.URL.Path != "/v1" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		id := r.Header.Values(UserIDHeader)
+		if len(id) != 1 || !message.ValidUserID(id[0]) {
+			WriteProblem(w, r, http.StatusForbidden,
+				"X-User-ID must be 1-128 characters of A-Z a-z 0-9 . _ : @ -, set by the gateway")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userIDKey, id[0])))
+	})
+}
+
+// recorder remembers the status a handler wrote.
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Observe records each request in the metrics under route, and logs it at
+// debug level (warn for server errors), with its request id.
+func Observe(m *HTTPMetrics, log *slog.Logger, route string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &recorder{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				log.Error("handler panicked", "route", route, "panic", v, "request_id", RequestID(r.Context()))
+				if rec.status == 0 {
+					WriteProblem(rec, r, http.StatusInternalServerError, "internal error")
+				}
+			}
+			if rec.status == 0 {
+				rec.status = http.StatusOK
+			}
+			elapsed := time.Since(start)
+			code := strconv.Itoa(rec.status)
+			m.requests.WithLabelValues(route, r.Method, code).Inc()
+			m.duration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
+			level := slog.LevelDebug
+			if rec.status >= 500 {
+				level = slog.LevelWarn
+			}
+			log.Log(r.Context(), level, "request",
+				"method", r.Method, "route", route, "path", r.URL.Path, "status", rec.status,
+				"duration", elapsed, "request_id", RequestID(r.Context()), "user_id", r.Header.Get(UserIDHeader))
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}

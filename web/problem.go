@@ -1,0 +1,53 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Problem is an RFC 9457 problem document.
+type Problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail,omitempty"`
+	Instance  string `json:"instance,omitempty"`
+	RequestID string `json:"requestId,omitempty"`
+}
+
+// WriteProblem answers with a problem document for status, its detail saying
+// what went wrong in words fit for the caller.
+func WriteProblem(w http.ResponseWriter, r *http.Request, status int, detail string) {
+	p := Problem{
+		Type:      "about:blank",
+		Title:     http.StatusText(status),
+		Status:    status,
+		Detail:    detail,
+		Instance:  r.URL.Path,
+		RequestID: w.Header().Get(RequestIDHeader),
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// WriteUnavailable answers 503 with Retry-After, for a dependency that is
+// down or slow; the caller may retry after the given delay.
+func WriteUnavailable(w http.ResponseWriter, r *http.Request, retryAfter time.Duration, detail string) {
+	secs := int(retryAfter.Round(time.Second) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	WriteProblem(w, r, http.StatusServiceUnavailable, detail)
+}
+
+// WriteJSON answers with v as JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
