@@ -131,4 +131,3 @@ func (s *serverFlags) register(fs *flag.FlagSet, addr string) {
 	fs.StringVar(&s.addr, "addr", addr, "HTTP listen address")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for requests in flight")
 }
-

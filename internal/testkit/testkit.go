@@ -1,0 +1,127 @@
+// Package testkit starts the real servers the tests run against, an embedded
+// NATS server with JetStream and an embedded MongoDB-wire server, each on a
+// random port with its storage in the test's temporary directory, and waits
+// for eventual consistency with a bounded poll.
+package testkit
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/messages-io/messages/embedded"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Logger is a logger that writes nothing.
+func Logger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// NATS starts a NATS server with JetStream for the test; it is shut down when
+// the test ends.
+func NATS(t testing.TB) *server.Server {
+	t.Helper()
+	return NATSAt(t, "127.0.0.1:0", t.TempDir())
+}
+
+// NATSAt starts a NATS server on addr storing in dir, so that a test can stop
+// a server and start it again in the same place.
+func NATSAt(t testing.TB, addr, dir string) *server.Server {
+	t.Helper()
+	s, err := embedded.StartNATS(embedded.NATSConfig{Listen: addr, StoreDir: dir})
+	if err != nil {
+		t.Fatalf("start nats: %v", err)
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s
+}
+
+// JetStream connects to s; the connection is closed when the test ends.
+func JetStream(t testing.TB, s *server.Server) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatalf("connect nats: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	return nc, js
+}
+
+// Mongo starts a MongoDB-wire server for the test; it is stopped when the
+// test ends.
+func Mongo(t testing.TB) *embedded.Mongo {
+	t.Helper()
+	m, err := embedded.StartMongo(embedded.MongoConfig{Listen: "127.0.0.1:0", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("start mongo: %v", err)
+	}
+	t.Cleanup(m.Close)
+	return m
+}
+
+// Database returns a fresh database, named after the test, on a MongoDB-wire
+// server of its own; it is dropped when the test ends.
+func Database(t testing.TB) *mongo.Database {
+	t.Helper()
+	return DatabaseOn(t, Mongo(t).URI())
+}
+
+// DatabaseOn returns a fresh database on the server at uri, dropped when the
+// test ends.
+func DatabaseOn(t testing.TB, uri string) *mongo.Database {
+	t.Helper()
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(2 * time.Second))
+	if err != nil {
+		t.Fatalf("connect mongo: %v", err)
+	}
+	name := strings.NewReplacer("/", "_", " ", "_", ".", "_").Replace(t.Name())
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	db := client.Database(fmt.Sprintf("t_%s_%d", name, time.Now().UnixNano()%1e6))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = db.Drop(ctx)
+		_ = client.Disconnect(ctx)
+	})
+	return db
+}
+
+// Eventually calls f every interval until it returns nil, and fails the test
+// with f's last error if that has not happened within timeout.
+func Eventually(t testing.TB, timeout, interval time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %v", timeout, err)
+		}
+		time.Sleep(interval)
+	}
+}
+
+// Context returns a context canceled when the test ends.
+func Context(t testing.TB) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return ctx
+}
