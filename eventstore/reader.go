@@ -180,6 +180,10 @@ func (c *PartitionConsumer) receive(ctx context.Context, max int) ([]jetstream.M
 				jetstream.FetchContext(fctx))
 			if err != nil {
 				cancel()
+				if dl, ok := ctx.Deadline(); ok && time.Until(dl) < time.Second {
+					// Too close to the caller's deadline to pull at all.
+					<-ctx.Done()
+				}
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
@@ -195,8 +199,11 @@ func (c *PartitionConsumer) receive(ctx context.Context, max int) ([]jetstream.M
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
+				// A pull request ends when it expires, when another
+				// reducer holds the partition, or with the context of the
+				// call that made it; then the next one is sent.
 				if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, jetstream.ErrPinIDMismatch) &&
-					!errors.Is(err, context.DeadlineExceeded) {
+					!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 					return nil, fmt.Errorf("fetch partition %d: %w", c.partition, unavailable(err))
 				}
 				continue

@@ -1,0 +1,159 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/messages-io/messages/eventstore"
+	"github.com/messages-io/messages/internal/testkit"
+)
+
+func sequences(b *eventstore.Batch) string {
+	var seqs []uint64
+	for _, r := range b.Records {
+		seqs = append(seqs, r.Sequence)
+	}
+	return fmt.Sprint(seqs)
+}
+
+func next(t *testing.T, c *eventstore.PartitionConsumer, after uint64, max int) *eventstore.Batch {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(testkit.Context(t), 10*time.Second)
+	defer cancel()
+	b, err := c.Next(ctx, after, max)
+	if err != nil {
+		t.Fatalf("next after %d: %v", after, err)
+	}
+	return b
+}
+
+func TestConsumerDeliversOnePartitionInOrder(t *testing.T) {
+	_, js := testkit.JetStream(t, testkit.NATS(t))
+	s := open(t, js, eventstore.Config{Stream: "EV", Partitions: 2})
+	// Find two keys in different partitions.
+	other := "b"
+	for i := 0; s.Partition(other) == s.Partition("a"); i++ {
+		other = fmt.Sprint("b", i)
+	}
+	var want []uint64
+	for i := range 6 {
+		want = append(want, appendN(t, s, "a", 1)...)
+		if i%2 == 0 {
+			appendN(t, s, other, 1)
+		}
+	}
+	c, err := s.Consumer(testkit.Context(t), s.Partition("a"), eventstore.ConsumerConfig{Name: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	var after uint64
+	for len(got) < len(want) {
+		b := next(t, c, after, 4)
+		for _, r := range b.Records {
+			if r.Err != nil || r.Partition != s.Partition("a") {
+				t.Fatalf("record %+v", r)
+			}
+			got = append(got, r.Sequence)
+			after = r.Sequence
+		}
+		if err := b.Ack(testkit.Context(t), after); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("delivered %v, want %v", got, want)
+	}
+}
+
+// A reducer that took events and died without acknowledging them leaves them
+// pending until their ack wait ends, while newer events are delivered at once
+// to the reducer that takes over. The batch must still start at the first
+// event after the checkpoint.
+func TestConsumerFillsGapsLeftByADeadReducer(t *testing.T) {
+	_, js := testkit.JetStream(t, testkit.NATS(t))
+	s := open(t, js, eventstore.Config{Stream: "EV", Partitions: 1})
+	cfg := eventstore.ConsumerConfig{Name: "t", AckWait: time.Minute, PinnedTTL: time.Second, FetchWait: 500 * time.Millisecond}
+	appendN(t, s, "a", 3)
+	dead, err := s.Consumer(testkit.Context(t), 0, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sequences(next(t, dead, 0, 3)); got != "[1 2 3]" {
+		t.Fatalf("first reducer got %s", got)
+	}
+	// It dies holding 1-3; 4-6 arrive.
+	appendN(t, s, "a", 3)
+	heir, err := s.Consumer(testkit.Context(t), 0, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	var after uint64
+	for after < 6 {
+		b := next(t, heir, after, 10)
+		for _, r := range b.Records {
+			got = append(got, r.Sequence)
+			after = r.Sequence
+		}
+	}
+	if fmt.Sprint(got) != "[1 2 3 4 5 6]" {
+		t.Errorf("heir folded %v, want 1..6 in order", got)
+	}
+}
+
+func TestBatchAckAndRelease(t *testing.T) {
+	_, js := testkit.JetStream(t, testkit.NATS(t))
+	s := open(t, js, eventstore.Config{Stream: "EV", Partitions: 1})
+	appendN(t, s, "a", 4)
+	c, err := s.Consumer(testkit.Context(t), 0, eventstore.ConsumerConfig{Name: "t", AckWait: time.Second, FetchWait: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := next(t, c, 0, 4)
+	if sequences(b) != "[1 2 3 4]" {
+		t.Fatalf("got %s", sequences(b))
+	}
+	// Acknowledge 1-2, release 3-4: only 3-4 come again.
+	if err := b.Ack(testkit.Context(t), 2); err != nil {
+		t.Fatal(err)
+	}
+	b.Release(2)
+	if got := sequences(next(t, c, 2, 4)); got != "[3 4]" {
+		t.Errorf("after release got %s, want [3 4]", got)
+	}
+	// Nothing is acknowledged past 2, so a consumer starting over at the
+	// checkpoint gets 3-4 again once their ack wait ends; 1-2 never.
+	b = next(t, c, 2, 4)
+	if got := sequences(b); got != "[3 4]" {
+		t.Errorf("redelivery got %s, want [3 4]", got)
+	}
+	if b.Skipped != 0 {
+		t.Errorf("skipped %d", b.Skipped)
+	}
+	if err := b.Ack(testkit.Context(t), 4); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(testkit.Context(t), 2500*time.Millisecond)
+	defer cancel()
+	if b, err := c.Next(ctx, 4, 4); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("after acking everything Next = %v, %v; want nothing until the deadline", b, err)
+	}
+}
+
+func TestConsumerSkipsEventsAtOrBeforeTheCheckpoint(t *testing.T) {
+	_, js := testkit.JetStream(t, testkit.NATS(t))
+	s := open(t, js, eventstore.Config{Stream: "EV", Partitions: 1})
+	appendN(t, s, "a", 5)
+	c, err := s.Consumer(testkit.Context(t), 0, eventstore.ConsumerConfig{Name: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := next(t, c, 3, 10)
+	if sequences(b) != "[4 5]" || b.Skipped != 3 {
+		t.Errorf("after 3 got %s, skipped %d; want [4 5] and 3", sequences(b), b.Skipped)
+	}
+}

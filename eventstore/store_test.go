@@ -1,0 +1,217 @@
+package eventstore_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/messages-io/messages/eventstore"
+	"github.com/messages-io/messages/internal/testkit"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
+)
+
+func open(t *testing.T, js jetstream.JetStream, cfg eventstore.Config) *eventstore.Store {
+	t.Helper()
+	s, err := eventstore.Open(testkit.Context(t), js, cfg)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	return s
+}
+
+func event(t *testing.T, text string) eventstore.Event {
+	t.Helper()
+	data, _ := json.Marshal(map[string]string{"text": text, "tag": "t"})
+	return eventstore.Event{
+		ID:         ulid.Make().String(),
+		Type:       "message.created",
+		Version:    1,
+		OccurredAt: time.Now().UTC(),
+		UserID:     "u1",
+		Data:       data,
+	}
+}
+
+func appendN(t *testing.T, s *eventstore.Store, key string, n int) []uint64 {
+	t.Helper()
+	var seqs []uint64
+	for i := range n {
+		res, err := s.Append(testkit.Context(t), eventstore.Append{Event: event(t, fmt.Sprint(key, i)), PartitionKey: key})
+		if err != nil {
+			t.Fatalf("append: %v", err)
+		}
+		seqs = append(seqs, res.Sequence)
+	}
+	return seqs
+}
+
+func TestOpenMakesAnAppendOnlyStream(t *testing.T) {
+	_, js := testkit.JetStream(t, testkit.NATS(t))
+	ctx := testkit.Context(t)
+	open(t, js, eventstore.Config{Stream: "EV", Partitions: 4, DuplicateWindow: time.Minute})
+	info, err := js.Stream(ctx, "EV")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := info.CachedInfo().Config
+	if !cfg.DenyDelete || !cfg.DenyPurge || cfg.MaxAge != 0 || cfg.Storage != jetstream.FileStorage ||
+		cfg.Retention != jetstream.LimitsPolicy || cfg.Duplicates != time.Minute || cfg.Replicas != 1 {
+		t.Errorf("stream config = %+v", cfg)
+	}
+	if len(cfg.Subjects) != 1 || cfg.Subjects[0] != "messages.events.>" {
+		t.Errorf("subjects = %v", cfg.Subjects)
+	}
+	// Appends can never be deleted.
+	if err := info.DeleteMsg(ctx, 1); err == nil {
+		t.Error("deleting an event succeeded")
+	}
+	if err := info.Purge(ctx); err == nil {
+		t.Error("purging the stream succeeded")
+	}
+
+	// Opening again is a no-op, a changed window is applied, changed
+	// partitioning is refused.
+	open(t, js, eventstore.Config{Stream: "EV", Partitions: 4, DuplicateWindow: 2 * time.Minute})
+	info, _ = js.Stream(ctx, "EV")
+	if got := info.CachedInfo().Config.Duplicates; got != 2*time.Minute {
+		t.Errorf("duplicate window after reopen = %v, want 2m", got)
+	}
+	_, err = eventstore.Open(ctx, js, eventstore.Config{Stream: "EV", Partitions: 5})
+	if !errors.Is(err, eventstore.ErrIncompatibleStream) {
+		t.Errorf("open with 5 partitions: err = %v, want ErrIncompatibleStream", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	_, js := testkit.JetStream(t, testkit.NATS(t))
+	for _, cfg := range []eventstore.Config{
+		{Stream: "bad name"},
+		{SubjectPrefix: "a..b"},
+		{SubjectPrefix: "a.*"},
+		{Partitions: -1},
+		{Partitions: 2000},
+		{Replicas: 7},
+		{DuplicateWindow: time.Millisecond},
+	} {
+		if _, err := eventstore.Open(testkit.Context(t), js, cfg); err == nil {
+			t.Errorf("Open(%+v) succeeded", cfg)
+		}
+	}
+}
+
+func TestAppendIsAcknowledgedAndDeduplicated(t *testing.T) {
+	_, js := testkit.JetStream(t, testkit.NATS(t))
+	s := open(t, js, eventstore.Config{Stream: "EV"})
+	ctx := testkit.Context(t)
+	ev := event(t, "hello")
+	ev.CorrelationID = "req-1"
+	first, err := s.Append(ctx, eventstore.Append{Event: ev, PartitionKey: "go", MsgID: "k1"})
+	if err != nil || first.Duplicate || first.Sequence != 1 {
+		t.Fatalf("first append = %+v, %v", first, err)
+	}
+	again, err := s.Append(ctx, eventstore.Append{Event: event(t, "other"), PartitionKey: "go", MsgID: "k1"})
+	if err != nil || !again.Duplicate || again.Sequence != 1 {
+		t.Fatalf("repeated append = %+v, %v; want duplicate of 1", again, err)
+	}
+	if last, _ := s.LastSequence(ctx); last != 1 {
+		t.Errorf("last sequence = %d, want 1", last)
+	}
+	rec, err := s.Get(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.ID != ev.ID || rec.CorrelationID != "req-1" || string(rec.Data) != string(ev.Data) ||
+		!rec.OccurredAt.Equal(ev.OccurredAt) || rec.Partition != s.Partition("go") {
+		t.Errorf("stored %+v, appended %+v", rec, ev)
+	}
+	if _, err := s.Get(ctx, 2); !errors.Is(err, eventstore.ErrNotFound) {
+		t.Errorf("get missing: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestPartitionKeepsAKeyTogether(t *testing.T) {
+	_, js := testkit.JetStream(t, testkit.NATS(t))
+	s := open(t, js, eventstore.Config{Stream: "EV", Partitions: 8})
+	seen := map[int]bool{}
+	for i := range 200 {
+		key := fmt.Sprint("tag", i)
+		p := s.Partition(key)
+		if p < 0 || p >= 8 || p != s.Partition(key) {
+			t.Fatalf("Partition(%q) = %d, unstable or out of range", key, p)
+		}
+		seen[p] = true
+	}
+	if len(seen) != 8 {
+		t.Errorf("200 keys used %d of 8 partitions", len(seen))
+	}
+	seqs := appendN(t, s, "go", 3)
+	for _, seq := range seqs {
+		rec, err := s.Get(testkit.Context(t), seq)
+		if err != nil || rec.Partition != s.Partition("go") {
+			t.Errorf("event %d in partition %d (%v), want %d", seq, rec.Partition, err, s.Partition("go"))
+		}
+	}
+}
+
+func TestAppendWhenServerIsDown(t *testing.T) {
+	ns := testkit.NATS(t)
+	_, js := testkit.JetStream(t, ns)
+	s := open(t, js, eventstore.Config{Stream: "EV"})
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	ctx, cancel := context.WithTimeout(testkit.Context(t), time.Second)
+	defer cancel()
+	_, err := s.Append(ctx, eventstore.Append{Event: event(t, "x"), PartitionKey: "k"})
+	if !errors.Is(err, eventstore.ErrUnavailable) {
+		t.Errorf("append with the server down: err = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestAppendRefusesMalformedEvents(t *testing.T) {
+	_, js := testkit.JetStream(t, testkit.NATS(t))
+	s := open(t, js, eventstore.Config{Stream: "EV"})
+	for _, ev := range []eventstore.Event{
+		{Type: "x", Version: 1, Data: []byte(`{}`)},
+		{ID: "1", Version: 1, Data: []byte(`{}`)},
+		{ID: "1", Type: "x", Data: []byte(`{}`)},
+		{ID: "1", Type: "x", Version: 1},
+	} {
+		if _, err := s.Append(testkit.Context(t), eventstore.Append{Event: ev}); !errors.Is(err, eventstore.ErrMalformedEvent) {
+			t.Errorf("append %+v: err = %v, want ErrMalformedEvent", ev, err)
+		}
+	}
+}
+
+func TestReadReplaysFromASequence(t *testing.T) {
+	_, js := testkit.JetStream(t, testkit.NATS(t))
+	s := open(t, js, eventstore.Config{Stream: "EV", Partitions: 3})
+	appendN(t, s, "a", 5)
+	appendN(t, s, "b", 5)
+	var got []uint64
+	err := s.Read(testkit.Context(t), 4, func(r eventstore.Record) error {
+		if r.Err != nil {
+			return r.Err
+		}
+		got = append(got, r.Sequence)
+		if r.Sequence == 6 {
+			appendN(t, s, "c", 2) // stored after Read began: not read
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[4 5 6 7 8 9 10]" {
+		t.Errorf("read sequences %v, want 4..10", got)
+	}
+	stop := errors.New("stop")
+	n := 0
+	err = s.Read(testkit.Context(t), 0, func(eventstore.Record) error { n++; return stop })
+	if !errors.Is(err, stop) || n != 1 {
+		t.Errorf("read stopping at once: n=%d err=%v", n, err)
+	}
+}
