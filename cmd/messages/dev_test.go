@@ -1,0 +1,319 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/messages-io/messages/internal/testkit"
+	"github.com/messages-io/messages/message"
+)
+
+// clock is the dispatcher's clock, set by the test.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// logWriter sends a command's output to the test log.
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+// startDev runs `messages dev` in-process on dataDir and returns the API's
+// base URL and a function that stops it gracefully.
+func startDev(t *testing.T, dataDir string, now func() time.Time) (string, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan Addrs, 1)
+	done := make(chan error, 1)
+	args := []string{"dev", "--data-dir", dataDir, "--addr", "127.0.0.1:0",
+		"--nats-listen", "127.0.0.1:0", "--mongo-listen", "127.0.0.1:0",
+		"--partitions", "4", "--log-level", "warn"}
+	go func() {
+		done <- run(ctx, args, env{
+			getenv: func(string) string { return "" },
+			stdout: io.Discard,
+			stderr: logWriter{t},
+			now:    now,
+			ready:  func(a Addrs) { ready <- a },
+		})
+	}()
+	var stopped bool
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("dev stopped with %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("dev did not stop within 30s")
+		}
+	}
+	t.Cleanup(stop)
+	select {
+	case a := <-ready:
+		return "http://" + a.API, stop
+	case err := <-done:
+		t.Fatalf("dev exited: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("dev not serving within 60s")
+	}
+	return "", nil
+}
+
+func call(t *testing.T, method, url, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-User-ID", "e2e-user")
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+var nextLink = regexp.MustCompile(`^<([^>]+)>; rel="next"$`)
+
+// listAll follows a list's next links from path to its end and returns the
+// ids in the order served.
+func listAll(t *testing.T, base, path string) []string {
+	t.Helper()
+	var ids []string
+	for pages := 0; path != ""; pages++ {
+		if pages > 100 {
+			t.Fatal("more than 100 pages")
+		}
+		resp, body := call(t, http.MethodGet, base+path, "")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+		}
+		var page []message.Message
+		if err := json.Unmarshal(body, &page); err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		for _, m := range page {
+			ids = append(ids, m.ID)
+		}
+		path = ""
+		if link := resp.Header.Get("Link"); link != "" {
+			m := nextLink.FindStringSubmatch(link)
+			if m == nil {
+				t.Fatalf("Link %q", link)
+			}
+			path = m[1]
+		}
+	}
+	return ids
+}
+
+func countOf(t *testing.T, base, query string) int {
+	t.Helper()
+	resp, body := call(t, http.MethodGet, base+"/v1/messages?count=1&"+query, "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("count %s: %d %s", query, resp.StatusCode, body)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(body)))
+	if err != nil {
+		t.Fatalf("count %s: body %q is not a bare integer", query, body)
+	}
+	return n
+}
+
+// TestDevEndToEnd posts messages of several tags across several days through
+// the whole stack and reads them back with every kind of query, before and
+// after a restart on the same data.
+func TestDevEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{}
+	base, stop := startDev(t, dir, clk.Now)
+
+	day := func(d int) time.Time { return time.Date(2026, 3, d, 0, 0, 0, 0, time.UTC) }
+	ms := time.Millisecond
+	// Messages at the edges of days and at ordinary times.
+	times := []time.Time{
+		day(1), day(1).Add(9 * time.Hour), day(2).Add(-ms),
+		day(2), day(2).Add(ms), day(2).Add(12 * time.Hour), day(3).Add(-ms),
+		day(3), day(3).Add(18 * time.Hour), day(4).Add(-ms),
+	}
+	tags := []string{"Go", "#nats", "mongo"}
+	var posted []message.Message // oldest first
+	for i, at := range times {
+		for j, tag := range tags {
+			if (i+j)%4 == 3 {
+				continue // not every tag on every instant
+			}
+			clk.Set(at.Add(time.Duration(j) * 10 * time.Microsecond))
+			resp, body := call(t, http.MethodPost, base+"/v1/messages", fmt.Sprintf(`{"text":"message %d/%d","tag":%q}`, i, j, tag))
+			if resp.StatusCode != http.StatusCreated {
+				t.Fatalf("POST: %d %s", resp.StatusCode, body)
+			}
+			var m message.Message
+			if err := json.Unmarshal(body, &m); err != nil {
+				t.Fatal(err)
+			}
+			if resp.Header.Get("Location") != "/v1/messages/"+m.ID || !m.CreatedAt.Equal(at) {
+				t.Fatalf("POST answered %s at %v, Location %q", body, m.CreatedAt, resp.Header.Get("Location"))
+			}
+			posted = append(posted, m)
+		}
+	}
+	total := len(posted)
+	testkit.Eventually(t, 30*time.Second, 25*time.Millisecond, func() error {
+		if n := countOf(t, base, ""); n != total {
+			return fmt.Errorf("count %d, want %d", n, total)
+		}
+		return nil
+	})
+
+	// want lists the posted messages a filter selects, newest first.
+	want := func(tag string, from, to time.Time) []string {
+		var ids []string
+		for i := len(posted) - 1; i >= 0; i-- {
+			m := posted[i]
+			if (tag == "" || m.Tag == tag) && (from.IsZero() || !m.CreatedAt.Before(from)) && (to.IsZero() || m.CreatedAt.Before(to)) {
+				ids = append(ids, m.ID)
+			}
+		}
+		return ids
+	}
+	checks := []struct {
+		query    string
+		tag      string
+		from, to time.Time
+	}{
+		{"", "", time.Time{}, time.Time{}},
+		{"tag=go", "go", time.Time{}, time.Time{}},
+		{"tag=GO", "go", time.Time{}, time.Time{}},
+		{"tag=%23Nats", "nats", time.Time{}, time.Time{}},
+		{"tag=unknown", "unknown", time.Time{}, time.Time{}},
+		{"dateStart=2026-03-01&dateEnd=2026-03-01", "", day(1), day(2)},
+		{"dateStart=2026-03-02&dateEnd=2026-03-02", "", day(2), day(3)},
+		{"dateStart=2026-03-02", "", day(2), time.Time{}},
+		{"dateEnd=2026-03-02", "", time.Time{}, day(3)},
+		{"dateStart=2026-03-02&dateEnd=2026-03-03&tag=mongo", "mongo", day(2), day(4)},
+		{"dateStart=2026-03-01T23:59:59.999Z&dateEnd=2026-03-02T00:00:00Z", "", day(2).Add(-ms), day(2)},
+		{"dateStart=2026-03-02T00:00:00Z&dateEnd=2026-03-02T00:00:00.001Z", "", day(2), day(2).Add(ms)},
+		{"dateStart=2026-03-02T01:00:00%2B01:00&dateEnd=2026-03-03T00:00:00Z", "", day(2), day(3)},
+		{"dateStart=2026-03-03T00:00:00Z&tag=go", "go", day(3), time.Time{}},
+		{"dateEnd=2026-03-02T00:00:00.001Z&tag=nats", "nats", time.Time{}, day(2).Add(ms)},
+	}
+	verify := func(t *testing.T) {
+		t.Helper()
+		for _, c := range checks {
+			w := want(c.tag, c.from, c.to)
+			if n := countOf(t, base, c.query); n != len(w) {
+				t.Errorf("count %q = %d, want %d", c.query, n, len(w))
+			}
+			for _, limit := range []int{1000, 4} {
+				got := listAll(t, base, fmt.Sprintf("/v1/messages?limit=%d&%s", limit, c.query))
+				if strings.Join(got, ",") != strings.Join(w, ",") {
+					t.Errorf("list %q by %d: got %d ids, want %d, or out of order", c.query, limit, len(got), len(w))
+				}
+			}
+		}
+		m := posted[len(posted)/2]
+		resp, body := call(t, http.MethodGet, base+"/v1/messages/"+m.ID, "")
+		var got message.Message
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &got) != nil || got != m {
+			t.Errorf("GET by id: %d %s, want %+v", resp.StatusCode, body, m)
+		}
+	}
+	verify(t)
+
+	// Everything is still there after a restart on the same data, and the
+	// restarted stack keeps folding.
+	stop()
+	base, _ = startDev(t, dir, clk.Now)
+	verify(t)
+	clk.Set(day(5))
+	resp, body := call(t, http.MethodPost, base+"/v1/messages", `{"text":"after restart","tag":"go"}`)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST after restart: %d %s", resp.StatusCode, body)
+	}
+	testkit.Eventually(t, 30*time.Second, 25*time.Millisecond, func() error {
+		if n := countOf(t, base, "tag=go&dateStart=2026-03-05"); n != 1 {
+			return fmt.Errorf("count %d, want 1", n)
+		}
+		return nil
+	})
+	if n := countOf(t, base, ""); n != total+1 {
+		t.Errorf("count after restart = %d, want %d", n, total+1)
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	var out, errOut bytes.Buffer
+	e := env{getenv: func(string) string { return "" }, stdout: &out, stderr: &errOut}
+	if err := run(context.Background(), []string{"--help"}, e); err != nil {
+		t.Errorf("--help: %v", err)
+	}
+	for _, c := range commands() {
+		if !strings.Contains(out.String(), c.name) {
+			t.Errorf("--help does not name %s", c.name)
+		}
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"dev", "--help"}, e); err == nil || !strings.Contains(out.String(), "MESSAGES_DATA_DIR") {
+		t.Errorf("dev --help: %v, printed %q", err, out.String())
+	}
+	if err := run(context.Background(), []string{"nope"}, e); err != errUsage {
+		t.Errorf("unknown command: %v", err)
+	}
+	if err := run(context.Background(), []string{"query", "--no-such-flag"}, e); err != errUsage {
+		t.Errorf("unknown flag: %v", err)
+	}
+	badEnv := e
+	badEnv.getenv = func(k string) string {
+		if k == "MESSAGES_PARTITIONS" {
+			return "many"
+		}
+		return ""
+	}
+	if err := run(context.Background(), []string{"reducer"}, badEnv); err == nil || !strings.Contains(err.Error(), "MESSAGES_PARTITIONS") {
+		t.Errorf("bad environment value: %v", err)
+	}
+	if err := run(context.Background(), []string{"query", "--log-level", "loud"}, e); err == nil || !strings.Contains(err.Error(), "log-level") {
+		t.Errorf("bad log level: %v", err)
+	}
+}
