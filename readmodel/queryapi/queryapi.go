@@ -88,7 +88,12 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
-	q, err := ParseQuery(r.URL.Query())
+	params, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		web.WriteProblem(w, r, http.StatusBadRequest, "the query string is malformed: "+err.Error())
+		return
+	}
+	q, err := ParseQuery(params)
 	if err != nil {
 		web.WriteProblem(w, r, http.StatusBadRequest, err.Error())
 		return
@@ -114,7 +119,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(msgs) > q.Limit {
 		msgs = msgs[:q.Limit]
-		next := r.URL.Query()
+		next := params
 		next.Set("cursor", EncodeCursor(msgs[len(msgs)-1].ID))
 		w.Header().Set("Link", fmt.Sprintf(`<%s?%s>; rel="next"`, r.URL.Path, next.Encode()))
 	}
