@@ -244,53 +244,71 @@ func readBody(r *http.Request) (input, int, error) {
 	return in, 0, nil
 }
 
-// decode parses and validates a message body: one JSON object with exactly a
-// text and a tag, both strings.
+// decode parses and validates a message body: one JSON object with exactly
+// the fields text and tag, spelled so, once each, both strings.
 func decode(body []byte) (input, error) {
 	if !utf8.Valid(body) {
 		return input{}, errors.New("body must be UTF-8")
 	}
-	var raw struct {
-		Text *string `json:"text"`
-		Tag  *string `json:"tag"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&raw); err != nil {
-		return input{}, jsonError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return input{}, errors.New("body must be a single JSON object")
-	}
-	if raw.Text == nil {
-		return input{}, errors.New("text is required")
-	}
-	if raw.Tag == nil {
-		return input{}, errors.New("tag is required")
-	}
-	if err := message.ValidateText(*raw.Text); err != nil {
-		return input{}, err
-	}
-	tag, err := message.NormalizeTag(*raw.Tag)
+	fields, err := object(body)
 	if err != nil {
 		return input{}, err
 	}
-	return input{Text: *raw.Text, Tag: tag}, nil
+	text, ok := fields["text"]
+	if !ok {
+		return input{}, errors.New("text is required")
+	}
+	tag, ok := fields["tag"]
+	if !ok {
+		return input{}, errors.New("tag is required")
+	}
+	if err := message.ValidateText(text); err != nil {
+		return input{}, err
+	}
+	if tag, err = message.NormalizeTag(tag); err != nil {
+		return input{}, err
+	}
+	return input{Text: text, Tag: tag}, nil
+}
+
+// object reads a JSON object of string fields named text or tag.
+func object(body []byte) (map[string]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, errors.New("body must be a JSON object")
+	}
+	fields := map[string]string{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, jsonError(err)
+		}
+		name, _ := tok.(string)
+		if name != "text" && name != "tag" {
+			return nil, fmt.Errorf("unknown field %q; only text and tag are accepted", name)
+		}
+		if _, dup := fields[name]; dup {
+			return nil, fmt.Errorf("field %s is given twice", name)
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, jsonError(err)
+		}
+		var v string
+		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &v) != nil {
+			return nil, fmt.Errorf("%s must be a string", name)
+		}
+		fields[name] = v
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("body must be a single JSON object")
+	}
+	return fields, nil
 }
 
 func jsonError(err error) error {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return errors.New("body must be a JSON object")
-	case errors.As(err, &typ):
-		if typ.Field == "" {
-			return errors.New("body must be a JSON object")
-		}
-		return fmt.Errorf("%s must be a string", typ.Field)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return fmt.Errorf("unknown field %s; only text and tag are accepted", strings.TrimPrefix(err.Error(), "json: unknown field "))
-	}
 	return fmt.Errorf("body must be a JSON object: %v", err)
 }

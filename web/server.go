@@ -31,6 +31,9 @@ type Router struct {
 func NewRouter(log *slog.Logger, reg prometheus.Registerer, gatherer prometheus.Gatherer, checks map[string]Check) *Router {
 	rt := &Router{Router: httprouter.New(), metrics: NewHTTPMetrics(reg), log: log}
 	rt.HandleMethodNotAllowed = true
+	// A path is either a route or a 404 problem; no redirects to guesses.
+	rt.RedirectTrailingSlash = false
+	rt.RedirectFixedPath = false
 	rt.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, http.StatusNotFound, "no such resource")
 	})

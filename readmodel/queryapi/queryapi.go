@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -149,6 +150,8 @@ type Query struct {
 	Count bool
 }
 
+var digits = regexp.MustCompile(`^[0-9]{1,4}$`)
+
 var knownParams = map[string]bool{"tag": true, "dateStart": true, "dateEnd": true, "count": true, "limit": true, "cursor": true}
 
 // ParseQuery checks the parameters of GET /v1/messages, saying what is wrong
@@ -197,7 +200,7 @@ func ParseQuery(v url.Values) (Query, error) {
 	}
 	if v.Has("limit") {
 		n, err := strconv.Atoi(v.Get("limit"))
-		if err != nil || n < 1 || n > MaxLimit {
+		if err != nil || !digits.MatchString(v.Get("limit")) || n < 1 || n > MaxLimit {
 			return Query{}, fmt.Errorf("limit must be a whole number from 1 to %d", MaxLimit)
 		}
 		q.Limit = n
