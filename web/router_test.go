@@ -266,8 +266,8 @@ func TestRouterProblems(t *testing.T) {
 	}
 }
 
-// The router fixes up paths by redirecting; no spelling of a /v1 path may
-// reach a /v1 handler without a user.
+// However a /v1 path is spelled (case, dots, doubled or trailing slashes,
+// escapes), it never reaches a /v1 handler without a user.
 func TestRootAdmitsNoV1PathWithoutUser(t *testing.T) {
 	for _, path := range []string{
 		"/v1/messages/01HQ3Z5Y8K6J9M2N4P7R0S1T2V",
