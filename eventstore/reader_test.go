@@ -11,12 +11,30 @@ import (
 	"github.com/messages-io/messages/internal/testkit"
 )
 
-func sequences(b *eventstore.Batch) string {
-	var seqs []uint64
-	for _, r := range b.Records {
-		seqs = append(seqs, r.Sequence)
+// collect calls Next until n events after sequence after have arrived; Next
+// returns what has arrived so far, which may take several calls.
+func collect(t *testing.T, c *eventstore.PartitionConsumer, after uint64, n int) []*eventstore.Batch {
+	t.Helper()
+	var bs []*eventstore.Batch
+	for got := 0; got < n; {
+		b := next(t, c, after, n-got)
+		bs = append(bs, b)
+		got += len(b.Records)
+		if len(b.Records) > 0 {
+			after = b.Records[len(b.Records)-1].Sequence
+		}
 	}
-	return fmt.Sprint(seqs)
+	return bs
+}
+
+func seqs(bs []*eventstore.Batch) string {
+	var all []uint64
+	for _, b := range bs {
+		for _, r := range b.Records {
+			all = append(all, r.Sequence)
+		}
+	}
+	return fmt.Sprint(all)
 }
 
 func next(t *testing.T, c *eventstore.PartitionConsumer, after uint64, max int) *eventstore.Batch {
@@ -82,7 +100,7 @@ func TestConsumerFillsGapsLeftByADeadReducer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := sequences(next(t, dead, 0, 3)); got != "[1 2 3]" {
+	if got := seqs(collect(t, dead, 0, 3)); got != "[1 2 3]" {
 		t.Fatalf("first reducer got %s", got)
 	}
 	// It dies holding 1-3; 4-6 arrive.
@@ -113,29 +131,33 @@ func TestBatchAckAndRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := next(t, c, 0, 4)
-	if sequences(b) != "[1 2 3 4]" {
-		t.Fatalf("got %s", sequences(b))
+	bs := collect(t, c, 0, 4)
+	if seqs(bs) != "[1 2 3 4]" {
+		t.Fatalf("got %s", seqs(bs))
 	}
 	// Acknowledge 1-2, release 3-4: only 3-4 come again.
-	if err := b.Ack(testkit.Context(t), 2); err != nil {
-		t.Fatal(err)
+	for _, b := range bs {
+		if err := b.Ack(testkit.Context(t), 2); err != nil {
+			t.Fatal(err)
+		}
+		b.Release(2)
 	}
-	b.Release(2)
-	if got := sequences(next(t, c, 2, 4)); got != "[3 4]" {
+	if got := seqs(collect(t, c, 2, 2)); got != "[3 4]" {
 		t.Errorf("after release got %s, want [3 4]", got)
 	}
-	// Nothing is acknowledged past 2, so a consumer starting over at the
-	// checkpoint gets 3-4 again once their ack wait ends; 1-2 never.
-	b = next(t, c, 2, 4)
-	if got := sequences(b); got != "[3 4]" {
+	// Nothing is acknowledged past 2, so 3-4 come again once their ack wait
+	// ends; 1-2 never.
+	bs = collect(t, c, 2, 2)
+	if got := seqs(bs); got != "[3 4]" {
 		t.Errorf("redelivery got %s, want [3 4]", got)
 	}
-	if b.Skipped != 0 {
-		t.Errorf("skipped %d", b.Skipped)
-	}
-	if err := b.Ack(testkit.Context(t), 4); err != nil {
-		t.Fatal(err)
+	for _, b := range bs {
+		if b.Skipped != 0 {
+			t.Errorf("skipped %d", b.Skipped)
+		}
+		if err := b.Ack(testkit.Context(t), 4); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(testkit.Context(t), 2500*time.Millisecond)
 	defer cancel()
@@ -152,8 +174,14 @@ func TestConsumerSkipsEventsAtOrBeforeTheCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := next(t, c, 3, 10)
-	if sequences(b) != "[4 5]" || b.Skipped != 3 {
-		t.Errorf("after 3 got %s, skipped %d; want [4 5] and 3", sequences(b), b.Skipped)
+	bs := collect(t, c, 3, 2)
+	skipped := 0
+	for _, b := range bs {
+		skipped += b.Skipped
+	}
+	// Deliveries of 1-3 are skipped (some may not reach this consumer at
+	// all while a pull request is replaced).
+	if seqs(bs) != "[4 5]" || skipped == 0 || skipped > 3 {
+		t.Errorf("after 3 got %s, skipped %d; want [4 5] and 1-3 skipped", seqs(bs), skipped)
 	}
 }
