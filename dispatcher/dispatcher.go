@@ -16,6 +16,7 @@ import (
 	"mime"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -90,7 +91,7 @@ func New(log Log, logger *slog.Logger, reg prometheus.Registerer, cfg Config) (*
 			Namespace: "messages",
 			Subsystem: "dispatcher",
 			Name:      "appends_total",
-			Help:      "Events appended to the event store, by result (stored, duplicate, unavailable, failed).",
+			Help:      "Events appended to the event store, by result (stored, duplicate, unavailable, canceled, failed).",
 		}, []string{"result"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "messages",
@@ -194,8 +195,10 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		a.logger.Warn("event store unavailable", "err", err, "request_id", web.RequestID(r.Context()))
 		web.WriteUnavailable(w, r, a.cfg.RetryAfter, "the event store did not acknowledge the message; retry later")
 	case errors.Is(err, context.Canceled):
-		// The caller went away; nobody reads the answer.
+		// The caller went away before the acknowledgement; the answer is
+		// for the access log and metrics.
 		a.appends.WithLabelValues("canceled").Inc()
+		web.WriteUnavailable(w, r, a.cfg.RetryAfter, "the request was canceled before the event store acknowledged")
 	default:
 		a.appends.WithLabelValues("failed").Inc()
 		a.logger.Error("append failed", "err", err, "request_id", web.RequestID(r.Context()))
@@ -298,6 +301,9 @@ func object(body []byte) (map[string]string, error) {
 		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &v) != nil {
 			return nil, fmt.Errorf("%s must be a string", name)
 		}
+		if loneSurrogate(raw) {
+			return nil, fmt.Errorf("%s must be UTF-8: it escapes half of a surrogate pair", name)
+		}
 		fields[name] = v
 	}
 	if _, err := dec.Token(); err != nil {
@@ -307,6 +313,50 @@ func object(body []byte) (map[string]string, error) {
 		return nil, errors.New("body must be a single JSON object")
 	}
 	return fields, nil
+}
+
+// loneSurrogate reports whether a JSON string literal escapes a UTF-16
+// surrogate that is not part of a pair; decoding would silently turn it into
+// U+FFFD.
+func loneSurrogate(lit []byte) bool {
+	pending := false // a high surrogate waits for its low half
+	for i := 0; i < len(lit); i++ {
+		if lit[i] != '\\' {
+			if pending {
+				return true
+			}
+			continue
+		}
+		i++
+		if i >= len(lit) || lit[i] != 'u' || i+4 >= len(lit) {
+			if pending {
+				return true
+			}
+			continue
+		}
+		r, err := strconv.ParseUint(string(lit[i+1:i+5]), 16, 16)
+		i += 4
+		if err != nil {
+			continue
+		}
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			if pending {
+				return true
+			}
+			pending = true
+		case r >= 0xDC00 && r < 0xE000:
+			if !pending {
+				return true
+			}
+			pending = false
+		default:
+			if pending {
+				return true
+			}
+		}
+	}
+	return pending
 }
 
 func jsonError(err error) error {

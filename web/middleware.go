@@ -102,6 +102,9 @@ func Observe(m *HTTPMetrics, log *slog.Logger, route string, next http.Handler) 
 		rec := &recorder{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v) // the server aborts the response, as the handler asked
+				}
 				log.Error("handler panicked", "route", route, "panic", v, "request_id", RequestID(r.Context()))
 				if rec.status == 0 {
 					WriteProblem(rec, r, http.StatusInternalServerError, "internal error")

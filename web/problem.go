@@ -37,7 +37,7 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, status int, detail str
 // WriteUnavailable answers 503 with Retry-After, for a dependency that is
 // down or slow; the caller may retry after the given delay.
 func WriteUnavailable(w http.ResponseWriter, r *http.Request, retryAfter time.Duration, detail string) {
-	secs := int(retryAfter.Round(time.Second) / time.Second)
+	secs := int((retryAfter + time.Second - 1) / time.Second)
 	if secs < 1 {
 		secs = 1
 	}

@@ -162,6 +162,9 @@ func (s *service) openEvents(ctx context.Context, url string, cfg eventstore.Con
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
+		// While disconnected, an append fails at once instead of waiting in
+		// a client buffer to be sent after the caller was answered 503.
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				s.log.Warn("nats disconnected", "err", err)

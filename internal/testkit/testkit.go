@@ -48,7 +48,7 @@ func NATSAt(t testing.TB, addr, dir string) *server.Server {
 // JetStream connects to s; the connection is closed when the test ends.
 func JetStream(t testing.TB, s *server.Server) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.ReconnectBufSize(-1))
 	if err != nil {
 		t.Fatalf("connect nats: %v", err)
 	}
