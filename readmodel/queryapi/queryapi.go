@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -73,7 +74,8 @@ func (a *API) Routes(rt *web.Router) {
 }
 
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
-	id := httprouter.ParamsFromContext(r.Context()).ByName("id")
+	// ULIDs are case-insensitive; stored ids are in canonical upper case.
+	id := strings.ToUpper(httprouter.ParamsFromContext(r.Context()).ByName("id"))
 	if !message.ValidID(id) {
 		web.WriteProblem(w, r, http.StatusBadRequest, "message id must be a ULID of 26 characters")
 		return
