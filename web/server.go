@@ -40,11 +40,11 @@ func NewRouter(log *slog.Logger, reg prometheus.Registerer, gatherer prometheus.
 	rt.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, http.StatusMethodNotAllowed, r.Method+" is not allowed here")
 	})
-	rt.Handle(http.MethodGet, "/healthz", func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	rt.Route(http.MethodGet, "/healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	rt.Handle(http.MethodGet, "/readyz", readiness(checks))
-	rt.Router.Handler(http.MethodGet, "/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	}))
+	rt.Route(http.MethodGet, "/readyz", readiness(checks))
+	rt.Route(http.MethodGet, "/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	return rt
 }
 
@@ -56,8 +56,8 @@ func (rt *Router) Route(method, path string, h http.Handler) {
 // Root wraps the router in the middleware every request passes.
 func (rt *Router) Root() http.Handler { return RequestIDs(Users(rt.Router)) }
 
-func readiness(checks map[string]Check) httprouter.Handle {
-	return func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+func readiness(checks map[string]Check) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 		defer cancel()
 		status := map[string]string{}
