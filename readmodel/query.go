@@ -93,12 +93,3 @@ func (s *Store) List(ctx context.Context, p Page) ([]message.Message, error) {
 	}
 	return out, nil
 }
-
-// Count returns how many messages the filter selects.
-func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
-	n, err := s.messages.CountDocuments(ctx, f.bson())
-	if err != nil {
-		return 0, fmt.Errorf("count: %w", unavailable(err))
-	}
-	return n, nil
-}

@@ -29,6 +29,7 @@ var (
 const (
 	messagesCollection    = "messages"
 	checkpointsCollection = "checkpoints"
+	countsCollection      = "counts"
 )
 
 // Store is the read model in one MongoDB database.
@@ -36,6 +37,7 @@ type Store struct {
 	db          *mongo.Database
 	messages    *mongo.Collection
 	checkpoints *mongo.Collection
+	counts      *mongo.Collection
 }
 
 // Open returns the read model in db, creating its indexes when missing.
@@ -44,6 +46,7 @@ func Open(ctx context.Context, db *mongo.Database) (*Store, error) {
 		db:          db,
 		messages:    db.Collection(messagesCollection),
 		checkpoints: db.Collection(checkpointsCollection),
+		counts:      db.Collection(countsCollection),
 	}
 	// Every list and count filters on _id (a ULID, so a time range is an id
 	// range), alone or under one tag; this index serves the tag shapes and
@@ -51,6 +54,14 @@ func Open(ctx context.Context, db *mongo.Database) (*Store, error) {
 	_, err := s.messages.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: "tag", Value: 1}, {Key: "_id", Value: -1}},
 		Options: options.Index().SetName("tag_id"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create indexes: %w", unavailable(err))
+	}
+	// Counts are read by key over a range of days.
+	_, err = s.counts.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "k", Value: 1}, {Key: "day", Value: 1}},
+		Options: options.Index().SetName("k_day"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create indexes: %w", unavailable(err))
@@ -87,30 +98,77 @@ type Change struct {
 	Sequence uint64
 }
 
-// Apply writes the changes of one partition, in log order, and then records
-// through as the partition's checkpoint. It is idempotent: applying the same
-// changes again, in whole or in part, leaves the model as applying them once.
+// Apply folds the changes of one partition, given in log order: it writes
+// the messages, adds them to the counts, and then records through as the
+// partition's checkpoint. It is idempotent: applying the same changes again,
+// in whole or in part, after a failure at any point, leaves the model as
+// applying them once.
 func (s *Store) Apply(ctx context.Context, partition int, changes []Change, through uint64) error {
+	if len(changes) > 0 {
+		fresh, err := s.insert(ctx, changes)
+		if err != nil {
+			return err
+		}
+		if err := s.addCounts(ctx, partition, fresh); err != nil {
+			return err
+		}
+	}
+	return s.setCheckpoint(ctx, partition, through)
+}
+
+// insert writes the messages of changes and returns the changes whose
+// message was stored by that very event: newly now, or by an earlier attempt
+// of the same event. A message already stored by another event of the same
+// id is not returned, so it is counted once.
+func (s *Store) insert(ctx context.Context, changes []Change) ([]Change, error) {
 	docs := make([]any, len(changes))
 	for i, c := range changes {
 		m := c.Message
 		docs[i] = doc{ID: m.ID, UserID: m.UserID, Text: m.Text, Tag: m.Tag, CreatedAt: m.CreatedAt, Seq: int64(c.Sequence)}
 	}
-	// An ordered insert stops at the first document already present (left by
-	// an earlier attempt that did not reach its checkpoint); skip it and
-	// insert the rest.
-	for len(docs) > 0 {
-		_, err := s.messages.InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
+	// An ordered insert stops at the first document already present; note
+	// it and insert the rest.
+	var present []string
+	for rest := docs; len(rest) > 0; {
+		_, err := s.messages.InsertMany(ctx, rest, options.InsertMany().SetOrdered(true))
 		if err == nil {
 			break
 		}
 		var bwe mongo.BulkWriteException
 		if !errors.As(err, &bwe) || len(bwe.WriteErrors) != 1 || !mongo.IsDuplicateKeyError(bwe.WriteErrors[0]) {
-			return fmt.Errorf("insert messages: %w", unavailable(err))
+			return nil, fmt.Errorf("insert messages: %w", unavailable(err))
 		}
-		docs = docs[bwe.WriteErrors[0].Index+1:]
+		i := bwe.WriteErrors[0].Index
+		present = append(present, rest[i].(doc).ID)
+		rest = rest[i+1:]
 	}
-	return s.setCheckpoint(ctx, partition, through)
+	if len(present) == 0 {
+		return changes, nil
+	}
+	// Which event stored each message already present?
+	cur, err := s.messages.Find(ctx, bson.M{"_id": bson.M{"$in": present}},
+		options.Find().SetProjection(bson.M{"seq": 1}))
+	if err != nil {
+		return nil, fmt.Errorf("find stored messages: %w", unavailable(err))
+	}
+	var stored []struct {
+		ID  string `bson:"_id"`
+		Seq int64  `bson:"seq"`
+	}
+	if err := cur.All(ctx, &stored); err != nil {
+		return nil, fmt.Errorf("find stored messages: %w", unavailable(err))
+	}
+	storedBy := make(map[string]int64, len(stored))
+	for _, d := range stored {
+		storedBy[d.ID] = d.Seq
+	}
+	fresh := changes[:0:0]
+	for _, c := range changes {
+		if seq, ok := storedBy[c.Message.ID]; !ok || seq == int64(c.Sequence) {
+			fresh = append(fresh, c)
+		}
+	}
+	return fresh, nil
 }
 
 func checkpointID(partition int) string { return "p" + strconv.Itoa(partition) }

@@ -1,0 +1,154 @@
+package readmodel_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/messages-io/messages/internal/testkit"
+	"github.com/messages-io/messages/message"
+	"github.com/messages-io/messages/readmodel"
+	"github.com/oklog/ulid/v2"
+	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// crashingClient connects to uri and, once armed, cancels the context of
+// an operation in flight when the n-th database command starts: a reducer
+// dying at that point of a batch.
+type crashingClient struct {
+	client   *mongo.Client
+	commands atomic.Int64
+	crashAt  atomic.Int64
+	crash    atomic.Pointer[context.CancelFunc]
+}
+
+func newCrashingClient(t *testing.T, uri string) *crashingClient {
+	t.Helper()
+	c := &crashingClient{}
+	monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		if n := c.commands.Add(1); n == c.crashAt.Load() {
+			if cancel := c.crash.Load(); cancel != nil {
+				(*cancel)()
+			}
+		}
+	}}
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetMonitor(monitor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	c.client = client
+	return c
+}
+
+// batch makes changes over two tags and three days, with one message logged
+// twice (the second event must not count it again).
+func batch() []readmodel.Change {
+	start := time.Date(2026, 7, 1, 22, 0, 0, 0, time.UTC)
+	var out []readmodel.Change
+	for i := range 12 {
+		at := start.Add(time.Duration(i) * 3 * time.Hour)
+		tag := []string{"go", "nats"}[i%2]
+		out = append(out, readmodel.Change{Sequence: uint64(10 + 2*i), Message: message.Message{
+			ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), UserID: "u",
+			Text: fmt.Sprint(i), Tag: tag, CreatedAt: at,
+		}})
+	}
+	dup := out[3]
+	dup.Sequence = 40
+	return append(out, dup)
+}
+
+// checkCounts compares the counts the model answers with counts of the
+// messages themselves, for every tag, day and edge.
+func checkCounts(t *testing.T, s *readmodel.Store, wantTotal int64) {
+	t.Helper()
+	ctx := testkit.Context(t)
+	d := func(day, hour int) time.Time { return time.Date(2026, 7, day, hour, 0, 0, 0, time.UTC) }
+	var filters []readmodel.Filter
+	for _, tag := range []string{"", "go", "nats", "none"} {
+		for _, r := range [][2]time.Time{
+			{}, {d(1, 0), d(2, 0)}, {d(2, 0), d(3, 0)}, {d(1, 23), d(3, 2)}, {d(2, 0), {}},
+			{{}, d(2, 1)}, {d(1, 0), d(5, 0)}, {d(2, 4), d(2, 5)}, {d(1, 22), d(1, 22)},
+		} {
+			filters = append(filters, readmodel.Filter{Tag: tag, From: r[0], To: r[1]})
+		}
+	}
+	for _, f := range filters {
+		got, err := s.Count(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := s.CountByScan(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("count %+v = %d, messages say %d", f, got, want)
+		}
+	}
+	if n, _ := s.CountByScan(ctx, readmodel.Filter{}); n != wantTotal {
+		t.Errorf("%d messages stored, want %d", n, wantTotal)
+	}
+}
+
+// A reducer may die at any point of a batch: after some messages, after
+// some counts, before the checkpoint. The batch is then delivered again, as
+// a whole or cut differently. Every count must come out exactly right.
+func TestCountsAreExactlyOnceWhateverFails(t *testing.T) {
+	uri := testkit.Mongo(t).URI()
+	changes := batch()
+	const unique = 12
+
+	// How many commands does a batch take when nothing fails?
+	probe := newCrashingClient(t, uri)
+	s, err := readmodel.Open(testkit.Context(t), probe.client.Database("probe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := probe.commands.Load()
+	if err := s.Apply(testkit.Context(t), 0, changes, 40); err != nil {
+		t.Fatal(err)
+	}
+	total := probe.commands.Load() - before
+	if total < 4 {
+		t.Fatalf("a batch took %d commands", total)
+	}
+	checkCounts(t, s, unique)
+
+	for at := int64(1); at <= total; at++ {
+		t.Run(fmt.Sprintf("crash at command %d of %d", at, total), func(t *testing.T) {
+			c := newCrashingClient(t, uri)
+			s, err := readmodel.Open(testkit.Context(t), c.client.Database(fmt.Sprintf("crash%d", at)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c.crash.Store(&cancel)
+			c.crashAt.Store(c.commands.Load() + at)
+			if err := s.Apply(ctx, 0, changes, 40); err == nil {
+				t.Fatalf("the batch succeeded although it was cut at command %d", at)
+			}
+			// Redelivered cut differently, then once more whole.
+			ctx = testkit.Context(t)
+			if err := s.Apply(ctx, 0, changes[:5], 18); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Apply(ctx, 0, changes[5:], 40); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Apply(ctx, 0, changes, 40); err != nil {
+				t.Fatal(err)
+			}
+			checkCounts(t, s, unique)
+			if cp, _ := s.Checkpoint(ctx, 0); cp != 40 {
+				t.Errorf("checkpoint %d, want 40", cp)
+			}
+		})
+	}
+}
