@@ -15,9 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// crashAfterApply writes a batch to the read model and then kills the
-// reducer's connection to JetStream before it can acknowledge: a process
-// dying between the write and the ack.
+// crashAfterApply writes a batch's messages and counts to the read model,
+// but not its checkpoint, and then kills the reducer's connection to
+// JetStream before it can acknowledge: a process dying between the writes of
+// a batch and its ack.
 type crashAfterApply struct {
 	reducers.Sink
 	nc      *nats.Conn
@@ -25,7 +26,11 @@ type crashAfterApply struct {
 }
 
 func (c *crashAfterApply) Apply(ctx context.Context, p int, ch []readmodel.Change, through uint64) error {
-	if err := c.Sink.Apply(ctx, p, ch, through); err != nil {
+	prev, err := c.Sink.Checkpoint(ctx, p)
+	if err != nil {
+		return err
+	}
+	if err := c.Sink.Apply(ctx, p, ch, prev); err != nil {
 		return err
 	}
 	select {
