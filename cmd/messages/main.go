@@ -61,6 +61,9 @@ func commands() []command {
 		{"dispatcher", "run the write API: POST /v1/messages into the event log", "messages dispatcher [flags]", runDispatcher},
 		{"reducer", "fold the event log into the read model", "messages reducer [flags]", runReducer},
 		{"query", "run the read API: GET /v1/messages from the read model", "messages query [flags]", runQuery},
+		{"gateway", "run the public entry point: bearer tokens, rate limits, routing to the services", "messages gateway [flags]", runGateway},
+		{"token", "print a token signed with the gateway's HS256 secret, for local use", "messages token --user ID [--role R] [--ttl D]", runToken},
+		{"import", "append messages from a JSON Lines file (or - for standard input) to the event log", "messages import [flags] FILE", runImport},
 	}
 }
 

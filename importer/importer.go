@@ -1,0 +1,402 @@
+// Package importer loads messages from another system into the event log. It
+// reads JSON Lines, checks every line by the rules of the write API, and
+// appends one message.created event per good line that keeps the message's
+// original creation time. It records how far each file got, so that importing
+// the same file again appends nothing new.
+package importer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/messages-io/messages/eventstore"
+	"github.com/messages-io/messages/message"
+)
+
+// Log is where the importer appends events: the event store.
+type Log interface {
+	Append(ctx context.Context, a eventstore.Append) (eventstore.Appended, error)
+}
+
+// Ledger remembers, per file, how many of its first lines are imported: every
+// one of them appended, acknowledged, or found bad.
+type Ledger interface {
+	Imported(ctx context.Context, digest string) (int64, error)
+	Record(ctx context.Context, digest string, lines int64) error
+}
+
+// Config holds the importer's options.
+type Config struct {
+	// Concurrency is how many appends wait for the event store at once.
+	// Default 256.
+	Concurrency int
+	// Now bounds createdAt from above. Default time.Now.
+	Now func() time.Time
+	// MaxReported is how many bad lines the summary lists; the rest are only
+	// counted. Default 100.
+	MaxReported int
+	// RecordEvery is how often progress is written to the ledger while an
+	// import runs. Default 1s.
+	RecordEvery time.Duration
+	// AppendTimeout bounds one attempt to append. Default 10s.
+	AppendTimeout time.Duration
+	// Retries is how often an append the event store did not acknowledge is
+	// tried again before the import stops. Default 5.
+	Retries int
+}
+
+func (c *Config) setDefaults() {
+	if c.Concurrency == 0 {
+		c.Concurrency = 256
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.MaxReported == 0 {
+		c.MaxReported = 100
+	}
+	if c.RecordEvery == 0 {
+		c.RecordEvery = time.Second
+	}
+	if c.AppendTimeout == 0 {
+		c.AppendTimeout = 10 * time.Second
+	}
+	if c.Retries == 0 {
+		c.Retries = 5
+	}
+}
+
+// Validate reports the first option out of range.
+func (c Config) Validate() error {
+	switch {
+	case c.Concurrency < 1 || c.Concurrency > 65536:
+		return fmt.Errorf("concurrency %d: want 1-65536", c.Concurrency)
+	case c.MaxReported < 0:
+		return fmt.Errorf("max reported %d: want 0 or more", c.MaxReported)
+	case c.RecordEvery <= 0 || c.AppendTimeout <= 0 || c.Retries < 0:
+		return errors.New("importer: durations and retries must be positive")
+	}
+	return nil
+}
+
+// Importer appends the messages of import files to the log.
+type Importer struct {
+	log    Log
+	ledger Ledger
+	cfg    Config
+}
+
+// New returns an importer appending to log and keeping its progress in ledger.
+func New(log Log, ledger Ledger, cfg Config) (*Importer, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Importer{log: log, ledger: ledger, cfg: cfg}, nil
+}
+
+// BadLine is a line that cannot be imported, and why.
+type BadLine struct {
+	Line   int64  `json:"line"`
+	Reason string `json:"reason"`
+}
+
+func (b BadLine) String() string { return fmt.Sprintf("line %d: %s", b.Line, b.Reason) }
+
+// Summary says what an import did.
+type Summary struct {
+	// Digest is the SHA-256 of the file, in hex: its key in the ledger.
+	Digest string `json:"sha256"`
+	// Lines is how many lines were read.
+	Lines int64 `json:"lines"`
+	// Appended is how many messages were appended to the log.
+	Appended int64 `json:"appended"`
+	// AlreadyImported is how many good lines an earlier import of the same
+	// file had appended, or whose message the log already held.
+	AlreadyImported int64 `json:"alreadyImported"`
+	// Bad is how many lines cannot be imported; BadLines lists the first.
+	Bad      int64     `json:"bad"`
+	BadLines []BadLine `json:"badLines"`
+	// Blank is how many lines held only white space; they are ignored.
+	Blank int64 `json:"blank"`
+	// Elapsed is how long the import took.
+	Elapsed time.Duration `json:"-"`
+}
+
+// Digest returns the hex SHA-256 of what r holds, the key under which an
+// import of it is recorded.
+func Digest(r io.Reader) (string, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// kind is what became of one line.
+type kind int
+
+const (
+	appended  kind = iota // stored in the log
+	duplicate             // the log already held its event
+	skipped               // an earlier import of the file had done it
+	bad
+	blankLine
+	abandoned // not attempted: the import stopped first
+)
+
+type outcome struct {
+	line   int64
+	kind   kind
+	reason string // of a bad line
+	err    error  // that stops the import
+}
+
+type job struct {
+	line int64
+	app  eventstore.Append
+}
+
+// Import appends the messages of the JSON Lines in r, whose content has the
+// given digest, and returns what it did. Lines an earlier import of the same
+// content recorded as done are checked but not appended again. Bad lines do
+// not stop the import; they are counted and the first are listed. The error
+// is set when the import could not finish: the log or the ledger failed, r
+// could not be read, or ctx ended. Progress up to the first line not done is
+// recorded even then, so that running the import again carries on.
+func (im *Importer) Import(ctx context.Context, r io.Reader, digest string) (Summary, error) {
+	start := time.Now()
+	sum := Summary{Digest: digest, BadLines: []BadLine{}}
+	done, err := im.ledger.Imported(ctx, digest)
+	if err != nil {
+		return sum, fmt.Errorf("import ledger: %w", err)
+	}
+
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	jobs := make(chan job, im.cfg.Concurrency)
+	outcomes := make(chan outcome, 4*im.cfg.Concurrency)
+	var failed atomic.Bool
+	var readErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(jobs)
+		sum.Lines, readErr = im.read(readCtx, r, digest, done, jobs, outcomes)
+	})
+	for range im.cfg.Concurrency {
+		wg.Go(func() {
+			for j := range jobs {
+				if failed.Load() || ctx.Err() != nil {
+					outcomes <- outcome{line: j.line, kind: abandoned}
+					continue
+				}
+				outcomes <- im.append(ctx, j)
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(outcomes)
+	}()
+
+	// mark is the last line up to which every line is done; lines done out
+	// of order wait in ahead until the gap before them closes.
+	mark, recorded := done, done
+	ahead := map[int64]struct{}{}
+	var firstErr error
+	tick := time.NewTicker(im.cfg.RecordEvery)
+	defer tick.Stop()
+	record := func() {
+		if mark <= recorded || firstErr != nil && errors.Is(firstErr, errLedger) {
+			return
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), im.cfg.AppendTimeout)
+		defer cancel()
+		if err := im.ledger.Record(rctx, digest, mark); err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%w: %w", errLedger, err)
+			}
+			failed.Store(true)
+			stopReading()
+			return
+		}
+		recorded = mark
+	}
+	for {
+		var o outcome
+		var ok bool
+		select {
+		case o, ok = <-outcomes:
+		case <-tick.C:
+			record()
+			continue
+		}
+		if !ok {
+			break
+		}
+		if o.err != nil {
+			if firstErr == nil {
+				firstErr = o.err
+			}
+			failed.Store(true)
+			stopReading()
+			continue
+		}
+		switch o.kind {
+		case appended:
+			sum.Appended++
+		case duplicate, skipped:
+			sum.AlreadyImported++
+		case blankLine:
+			sum.Blank++
+		case bad:
+			sum.Bad++
+			if len(sum.BadLines) < im.cfg.MaxReported {
+				sum.BadLines = append(sum.BadLines, BadLine{Line: o.line, Reason: o.reason})
+			}
+		case abandoned:
+			continue
+		}
+		if o.line <= mark {
+			continue
+		}
+		if o.line != mark+1 {
+			ahead[o.line] = struct{}{}
+			continue
+		}
+		mark++
+		for {
+			if _, ok := ahead[mark+1]; !ok {
+				break
+			}
+			delete(ahead, mark+1)
+			mark++
+		}
+	}
+	record()
+	sum.Elapsed = time.Since(start)
+	switch {
+	case firstErr != nil:
+		return sum, firstErr
+	case readErr != nil:
+		return sum, readErr
+	case ctx.Err() != nil:
+		return sum, fmt.Errorf("import stopped after line %d: %w", mark, ctx.Err())
+	}
+	return sum, nil
+}
+
+var errLedger = errors.New("import ledger")
+
+// append appends one event, retrying while the event store is unavailable.
+// Appends in flight finish even when ctx ends, so that what was sent is
+// counted.
+func (im *Importer) append(ctx context.Context, j job) outcome {
+	wait := 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), im.cfg.AppendTimeout)
+		res, err := im.log.Append(actx, j.app)
+		cancel()
+		switch {
+		case err == nil && res.Duplicate:
+			return outcome{line: j.line, kind: duplicate}
+		case err == nil:
+			return outcome{line: j.line, kind: appended}
+		case !errors.Is(err, eventstore.ErrUnavailable) || attempt >= im.cfg.Retries || ctx.Err() != nil:
+			return outcome{line: j.line, kind: abandoned, err: fmt.Errorf("line %d: %w", j.line, err)}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// read parses r line by line: it sends good lines after done to jobs and the
+// outcome of every other line to outcomes. It returns how many lines it read.
+func (im *Importer) read(ctx context.Context, r io.Reader, digest string, done int64, jobs chan<- job, outcomes chan<- outcome) (int64, error) {
+	br := bufio.NewReaderSize(r, MaxLineBytes)
+	now := im.cfg.Now()
+	short := digest
+	if len(short) > 12 {
+		short = short[:12]
+	}
+	var n int64
+	for {
+		line, tooLong, err := readLine(br)
+		if err != nil && err != io.EOF {
+			return n, fmt.Errorf("read line %d: %w", n+1, err)
+		}
+		if err == io.EOF && len(line) == 0 && !tooLong {
+			return n, nil
+		}
+		n++
+		o := outcome{line: n}
+		var j *job
+		switch {
+		case tooLong:
+			o.kind, o.reason = bad, fmt.Sprintf("line is longer than %d bytes", MaxLineBytes)
+		case blank(line):
+			o.kind = blankLine
+		default:
+			m, perr := ParseLine(line, now)
+			switch {
+			case perr != nil:
+				o.kind, o.reason = bad, perr.Error()
+			case n <= done:
+				o.kind = skipped
+			default:
+				ev, err := message.CreatedEvent(m, "import:"+short+":"+strconv.FormatInt(n, 10))
+				if err != nil {
+					o.kind, o.reason = bad, err.Error()
+					break
+				}
+				j = &job{line: n, app: eventstore.Append{Event: ev, PartitionKey: m.Tag, MsgID: "import-" + m.ID}}
+			}
+		}
+		if j != nil {
+			select {
+			case jobs <- *j:
+			case <-ctx.Done():
+				return n - 1, nil
+			}
+		} else {
+			select {
+			case outcomes <- o:
+			case <-ctx.Done():
+				return n - 1, nil
+			}
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+	}
+}
+
+// readLine returns the next line without its line ending. A line longer than
+// the reader's buffer is skipped through its end and reported as too long.
+// The line is valid until the next read.
+func readLine(br *bufio.Reader) (line []byte, tooLong bool, err error) {
+	line, err = br.ReadSlice('\n')
+	for err == bufio.ErrBufferFull {
+		tooLong = true
+		_, err = br.ReadSlice('\n')
+	}
+	if tooLong {
+		return nil, true, err
+	}
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	return line, false, err
+}

@@ -1,0 +1,324 @@
+package importer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/messages-io/messages/eventstore"
+	"github.com/messages-io/messages/importer"
+	"github.com/messages-io/messages/internal/testkit"
+	"github.com/messages-io/messages/message"
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// env is an event store and import ledger on one NATS server, reached through
+// a connection of their own.
+type env struct {
+	store  *eventstore.Store
+	ledger *importer.KVLedger
+}
+
+func connect(t *testing.T, ns *server.Server) env {
+	t.Helper()
+	_, js := testkit.JetStream(t, ns)
+	ctx := testkit.Context(t)
+	store, err := eventstore.Open(ctx, js, eventstore.Config{Stream: "EV", Partitions: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger, err := importer.OpenLedger(ctx, js, "EV_IMPORTS", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env{store: store, ledger: ledger}
+}
+
+func newImporter(t *testing.T, log importer.Log, ledger importer.Ledger, concurrency int) *importer.Importer {
+	t.Helper()
+	im, err := importer.New(log, ledger, importer.Config{Concurrency: concurrency, Now: func() time.Time { return now }, MaxReported: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return im
+}
+
+func run(t *testing.T, im *importer.Importer, content string) (importer.Summary, error) {
+	t.Helper()
+	digest, err := importer.Digest(strings.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return im.Import(testkit.Context(t), strings.NewReader(content), digest)
+}
+
+// line is one good import line for message i.
+func line(i int) string {
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * 37 * time.Minute)
+	return fmt.Sprintf(`{"userId":"user%d","text":"message %d","tag":"#Tag%d","createdAt":%q}`, i%7, i, i%5, at.Format(time.RFC3339Nano))
+}
+
+func goodLines(n int) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(line(i) + "\n")
+	}
+	return b.String()
+}
+
+// stored reads every event of the log.
+func stored(t *testing.T, s *eventstore.Store) []eventstore.Record {
+	t.Helper()
+	var recs []eventstore.Record
+	if err := s.Read(testkit.Context(t), 0, func(r eventstore.Record) error {
+		recs = append(recs, r)
+		return r.Err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+func lastSeq(t *testing.T, s *eventstore.Store) uint64 {
+	t.Helper()
+	seq, err := s.LastSequence(testkit.Context(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
+}
+
+func TestImportAppendsGoodLinesAndReportsBadOnes(t *testing.T) {
+	ns := testkit.NATS(t)
+	e := connect(t, ns)
+	withID := `{"id":"01JGFJJZ00ABCDEFGHJKMNPQRS","userId":"carol","text":"kept id","tag":"go","createdAt":"2025-01-01T00:00:00Z"}`
+	content := strings.Join([]string{
+		line(0),
+		`{"userId":"alice","text":"","tag":"go","createdAt":"2025-01-01T00:00:00Z"}`, // 2: blank text
+		line(1),
+		"",
+		withID, // 5
+		`not json`,
+		line(2) + "\r", // a CRLF line ending
+		`{"userId":"alice","text":"hi","tag":"go","createdAt":"2025-01-01T00:00:00Z","x":1}`, // 8
+		`{"userId":"alice","text":"hi","tag":"go","createdAt":"tomorrow"}`,                   // 9: over the cap of 3
+		`{"userId":"alice","text":"` + strings.Repeat("x", importer.MaxLineBytes) + `"}`,     // 10: too long
+		line(3), // 11, without a final newline
+	}, "\n")
+	im := newImporter(t, e.store, e.ledger, 4)
+	sum, err := run(t, im, content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Lines != 11 || sum.Appended != 5 || sum.AlreadyImported != 0 || sum.Bad != 5 || sum.Blank != 1 {
+		t.Errorf("summary = %+v, want 11 lines: 5 appended, 5 bad, 1 blank", sum)
+	}
+	want := []string{
+		"line 2: text must not be empty or blank",
+		"line 6: line is not a JSON object",
+		`line 8: unknown field "x"; want userId, text, tag, createdAt and optionally id`,
+	}
+	if len(sum.BadLines) != len(want) {
+		t.Fatalf("bad lines = %v, want %v", sum.BadLines, want)
+	}
+	for i, b := range sum.BadLines {
+		if b.String() != want[i] {
+			t.Errorf("bad line %d = %q, want %q", i, b, want[i])
+		}
+	}
+
+	recs := stored(t, e.store)
+	if len(recs) != 5 {
+		t.Fatalf("%d events stored, want 5", len(recs))
+	}
+	byID := map[string]eventstore.Record{}
+	for _, r := range recs {
+		byID[r.ID] = r
+	}
+	for i, n := range map[int]int{0: 1, 1: 3, 2: 7, 3: 11} {
+		m, err := importer.ParseLine([]byte(line(i)), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, ok := byID[m.ID]
+		if !ok {
+			t.Errorf("message of line %d (%s) not stored", n, m.ID)
+			continue
+		}
+		got, err := message.FromCreated(r.Event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.UserID != m.UserID || got.Text != m.Text || got.Tag != m.Tag || !got.CreatedAt.Equal(m.CreatedAt) {
+			t.Errorf("line %d stored as %+v, want %+v", n, got, m)
+		}
+		if want := fmt.Sprintf("import:%s:%d", sum.Digest[:12], n); r.CorrelationID != want {
+			t.Errorf("line %d correlation id %q, want %q", n, r.CorrelationID, want)
+		}
+		if r.Partition != e.store.Partition(m.Tag) {
+			t.Errorf("line %d in partition %d, want that of its tag, %d", n, r.Partition, e.store.Partition(m.Tag))
+		}
+	}
+	kept, ok := byID["01JGFJJZ00ABCDEFGHJKMNPQRS"]
+	if !ok || !kept.OccurredAt.Equal(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) || kept.UserID != "carol" {
+		t.Errorf("line with an id stored as %+v (found %v)", kept, ok)
+	}
+
+	// A re-run, over a fresh connection, appends nothing and reports the
+	// same bad lines.
+	before := lastSeq(t, e.store)
+	e2 := connect(t, ns)
+	again, err := run(t, newImporter(t, e2.store, e2.ledger, 4), content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Appended != 0 || again.AlreadyImported != 5 || again.Bad != 5 || again.Lines != 11 {
+		t.Errorf("re-run summary = %+v, want 0 appended, 5 already imported, 5 bad", again)
+	}
+	if after := lastSeq(t, e2.store); after != before {
+		t.Errorf("re-run moved the log from %d to %d", before, after)
+	}
+}
+
+func TestReRunAfterTheDuplicateWindowAppendsNothing(t *testing.T) {
+	ns := testkit.NATS(t)
+	e := connect(t, ns)
+	content := goodLines(500)
+	sum, err := run(t, newImporter(t, e.store, e.ledger, 64), content)
+	if err != nil || sum.Appended != 500 {
+		t.Fatalf("first import: %+v, %v", sum, err)
+	}
+	before := lastSeq(t, e.store)
+	// A log that would store every append again, as JetStream does once the
+	// duplicate window has passed: only the ledger keeps the re-run out.
+	forgetful := &countingLog{}
+	again, err := run(t, newImporter(t, forgetful, e.ledger, 64), content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if forgetful.n != 0 || again.AlreadyImported != 500 || again.Appended != 0 {
+		t.Errorf("re-run appended %d, summary %+v; want nothing appended", forgetful.n, again)
+	}
+	// The same lines in another file are another import, but JetStream
+	// recognises their events within the window.
+	again, err = run(t, newImporter(t, e.store, e.ledger, 64), content+"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Appended != 0 || again.AlreadyImported != 500 || again.Blank != 1 {
+		t.Errorf("import of the same lines in another file = %+v, want all already imported", again)
+	}
+	if after := lastSeq(t, e.store); after != before {
+		t.Errorf("log moved from %d to %d", before, after)
+	}
+}
+
+func TestImportCarriesOnAfterAFailure(t *testing.T) {
+	ns := testkit.NATS(t)
+	e := connect(t, ns)
+	content := goodLines(300)
+	// The event store stops acknowledging at the 200th append.
+	failing := &failingLog{Log: e.store, after: 200}
+	sum, err := run(t, newImporter(t, failing, e.ledger, 8), content)
+	if !errors.Is(err, eventstore.ErrUnavailable) {
+		t.Fatalf("import with a failing log: err = %v, want ErrUnavailable", err)
+	}
+	if sum.Appended < 150 || sum.Appended > 200 {
+		t.Errorf("appended %d before the failure, want about 200", sum.Appended)
+	}
+	digest, _ := importer.Digest(strings.NewReader(content))
+	done, err := e.ledger.Imported(testkit.Context(t), digest)
+	if err != nil || done < 150 || done > sum.Appended {
+		t.Errorf("ledger records %d lines done (%v), want a prefix of the %d appended", done, err, sum.Appended)
+	}
+
+	again, err := run(t, newImporter(t, e.store, e.ledger, 8), content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.AlreadyImported+again.Appended != 300 || again.AlreadyImported < done {
+		t.Errorf("second run = %+v, want the 300 lines done, at least %d already", again, done)
+	}
+	recs := stored(t, e.store)
+	ids := map[string]bool{}
+	for _, r := range recs {
+		ids[r.ID] = true
+	}
+	if len(recs) != 300 || len(ids) != 300 {
+		t.Errorf("log holds %d events of %d messages, want 300 of 300", len(recs), len(ids))
+	}
+}
+
+func TestImportStopsWithItsContext(t *testing.T) {
+	e := connect(t, testkit.NATS(t))
+	content := goodLines(2000)
+	digest, _ := importer.Digest(strings.NewReader(content))
+	ctx, cancel := context.WithCancel(testkit.Context(t))
+	slow := &failingLog{Log: e.store, after: 1 << 30, onAppend: func(n int) {
+		if n == 100 {
+			cancel()
+		}
+	}}
+	sum, err := newImporter(t, slow, e.ledger, 4).Import(ctx, strings.NewReader(content), digest)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if sum.Appended < 100 || sum.Appended > 120 {
+		t.Errorf("appended %d after canceling at the 100th, want no more than those in flight", sum.Appended)
+	}
+	done, _ := e.ledger.Imported(testkit.Context(t), digest)
+	if done < 90 || done > sum.Appended {
+		t.Errorf("ledger records %d, want the prefix of the %d appended", done, sum.Appended)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, cfg := range []importer.Config{{Concurrency: -1}, {Concurrency: 100000}, {MaxReported: -1}, {RecordEvery: -time.Second}} {
+		if _, err := importer.New(&countingLog{}, nil, cfg); err == nil {
+			t.Errorf("New(%+v) succeeded", cfg)
+		}
+	}
+}
+
+// countingLog stores nothing and counts appends.
+type countingLog struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (l *countingLog) Append(context.Context, eventstore.Append) (eventstore.Appended, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n++
+	return eventstore.Appended{Sequence: uint64(l.n)}, nil
+}
+
+// failingLog passes appends to Log until after of them were made, then fails
+// every one as unavailable.
+type failingLog struct {
+	importer.Log
+	after    int
+	onAppend func(n int)
+	mu       sync.Mutex
+	n        int
+}
+
+func (l *failingLog) Append(ctx context.Context, a eventstore.Append) (eventstore.Appended, error) {
+	l.mu.Lock()
+	l.n++
+	n := l.n
+	l.mu.Unlock()
+	if l.onAppend != nil {
+		l.onAppend(n)
+	}
+	if n > l.after {
+		return eventstore.Appended{}, fmt.Errorf("append: %w", eventstore.ErrUnavailable)
+	}
+	return l.Log.Append(ctx, a)
+}
