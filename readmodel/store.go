@@ -25,28 +25,46 @@ var (
 	ErrUnavailable = errors.New("read model unavailable")
 )
 
-// Collection names within the read model's database.
+// Collection names of one generation, after its prefix.
 const (
 	messagesCollection    = "messages"
 	checkpointsCollection = "checkpoints"
 	countsCollection      = "counts"
 )
 
-// Store is the read model in one MongoDB database.
+// Store is one generation of the read model: its messages, counts and
+// checkpoints, in collections named g<generation>_<name>.
 type Store struct {
 	db          *mongo.Database
+	generation  int
 	messages    *mongo.Collection
 	checkpoints *mongo.Collection
 	counts      *mongo.Collection
 }
 
-// Open returns the read model in db, creating its indexes when missing.
+// Open returns the active generation of the read model in db, creating the
+// first one in an empty database.
 func Open(ctx context.Context, db *mongo.Database) (*Store, error) {
+	gens, err := OpenGenerations(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	gen, err := gens.Active(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return gens.Store(ctx, gen)
+}
+
+// openStore returns generation gen in db, creating its indexes when missing.
+func openStore(ctx context.Context, db *mongo.Database, gen int) (*Store, error) {
+	prefix := "g" + strconv.Itoa(gen) + "_"
 	s := &Store{
 		db:          db,
-		messages:    db.Collection(messagesCollection),
-		checkpoints: db.Collection(checkpointsCollection),
-		counts:      db.Collection(countsCollection),
+		generation:  gen,
+		messages:    db.Collection(prefix + messagesCollection),
+		checkpoints: db.Collection(prefix + checkpointsCollection),
+		counts:      db.Collection(prefix + countsCollection),
 	}
 	// Every list and count filters on _id (a ULID, so a time range is an id
 	// range), alone or under one tag; this index serves the tag shapes and
@@ -68,6 +86,9 @@ func Open(ctx context.Context, db *mongo.Database) (*Store, error) {
 	}
 	return s, nil
 }
+
+// Generation is the number of the generation the store holds.
+func (s *Store) Generation() int { return s.generation }
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -113,7 +134,7 @@ func (s *Store) Apply(ctx context.Context, partition int, changes []Change, thro
 			return err
 		}
 	}
-	return s.setCheckpoint(ctx, partition, through)
+	return s.SetCheckpoint(ctx, partition, through)
 }
 
 // insert writes the messages of changes and returns the changes whose
@@ -173,7 +194,9 @@ func (s *Store) insert(ctx context.Context, changes []Change) ([]Change, error) 
 
 func checkpointID(partition int) string { return "p" + strconv.Itoa(partition) }
 
-func (s *Store) setCheckpoint(ctx context.Context, partition int, seq uint64) error {
+// SetCheckpoint records that every event of partition up to seq is folded.
+// A checkpoint never moves back.
+func (s *Store) SetCheckpoint(ctx context.Context, partition int, seq uint64) error {
 	_, err := s.checkpoints.UpdateOne(ctx,
 		bson.M{"_id": checkpointID(partition)},
 		bson.M{"$max": bson.M{"seq": int64(seq)}, "$set": bson.M{"updatedAt": time.Now().UTC()}},
@@ -227,4 +250,85 @@ func (s *Store) ResetCheckpoints(ctx context.Context) error {
 		return fmt.Errorf("reset checkpoints: %w", unavailable(err))
 	}
 	return nil
+}
+
+// Checkpoints returns the checkpoint of every partition that has one.
+func (s *Store) Checkpoints(ctx context.Context) (map[int]uint64, error) {
+	cur, err := s.checkpoints.Find(ctx, bson.M{})
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", unavailable(err))
+	}
+	var docs []struct {
+		ID  string `bson:"_id"`
+		Seq int64  `bson:"seq"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", unavailable(err))
+	}
+	out := make(map[int]uint64, len(docs))
+	for _, d := range docs {
+		p, err := strconv.Atoi(d.ID[1:])
+		if err != nil {
+			continue
+		}
+		out[p] = uint64(d.Seq)
+	}
+	return out, nil
+}
+
+// EachMessage calls fn for every message, in id order, with the sequence of
+// the event that stored it, streaming.
+func (s *Store) EachMessage(ctx context.Context, fn func(m message.Message, seq uint64) error) error {
+	cur, err := s.messages.Find(ctx, bson.M{}, options.Find().SetSort(bson.M{"_id": 1}))
+	if err != nil {
+		return fmt.Errorf("messages: %w", unavailable(err))
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var d doc
+		if err := cur.Decode(&d); err != nil {
+			return fmt.Errorf("messages: %w", err)
+		}
+		if err := fn(d.message(), uint64(d.Seq)); err != nil {
+			return err
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("messages: %w", unavailable(err))
+	}
+	return nil
+}
+
+// DayCount is the stored count of one day: under one tag, or under all tags
+// (Tag empty) summed over partitions.
+type DayCount struct {
+	Tag string
+	Day time.Time
+	N   int64
+}
+
+// DayCounts returns every stored day count.
+func (s *Store) DayCounts(ctx context.Context) ([]DayCount, error) {
+	cur, err := s.counts.Find(ctx, bson.M{})
+	if err != nil {
+		return nil, fmt.Errorf("counts: %w", unavailable(err))
+	}
+	var docs []countDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("counts: %w", unavailable(err))
+	}
+	sums := map[DayCount]int64{}
+	for _, d := range docs {
+		key := DayCount{Tag: d.Key, Day: d.Day.UTC()}
+		if key.Tag == allTags {
+			key.Tag = ""
+		}
+		sums[key] += d.N
+	}
+	out := make([]DayCount, 0, len(sums))
+	for k, n := range sums {
+		k.N = n
+		out = append(out, k)
+	}
+	return out, nil
 }
