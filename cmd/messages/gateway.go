@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/messages-io/messages/gateway"
+	"github.com/messages-io/messages/web"
+	oklogrun "github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// tokenFlags describe the tokens the gateway accepts and the token command
+// mints.
+type tokenFlags struct {
+	secret    string
+	issuer    string
+	audience  string
+	roleClaim string
+}
+
+// register adds the flags; mint says they are for the token command, which
+// writes what the gateway checks.
+func (t *tokenFlags) register(fs *flag.FlagSet, mint bool) {
+	fs.StringVar(&t.secret, "jwt-secret", "", fmt.Sprintf("shared secret of HS256 tokens, at least %d bytes; e.g. export MESSAGES_JWT_SECRET=$(openssl rand -hex 32)", gateway.MinSecretBytes))
+	if mint {
+		fs.StringVar(&t.issuer, "issuer", "", "iss of the token, for a gateway that checks it")
+		fs.StringVar(&t.audience, "audience", "", "aud of the token, for a gateway that checks it")
+		fs.StringVar(&t.roleClaim, "role-claim", "roles", "claim that lists the token's roles")
+		return
+	}
+	fs.StringVar(&t.issuer, "issuer", "", "the iss every token must carry; empty: not checked")
+	fs.StringVar(&t.audience, "audience", "", "an aud every token must carry; empty: not checked")
+	fs.StringVar(&t.roleClaim, "role-claim", "roles", "claim that lists a token's roles: an array of strings, or one string of roles separated by spaces")
+}
+
+// listFlag is a comma-separated list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(s string) error {
+	*l = nil
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l = append(*l, v)
+		}
+	}
+	return nil
+}
+
+// gatewayFlags configure the gateway.
+type gatewayFlags struct {
+	log    logFlags
+	server serverFlags
+	token  tokenFlags
+	cfg    gateway.Config
+}
+
+func (g *gatewayFlags) register(fs *flag.FlagSet) {
+	g.log.register(fs)
+	g.server.register(fs, ":8000")
+	g.token.register(fs, false)
+	g.cfg.Dispatchers = listFlag{"http://127.0.0.1:8080"}
+	g.cfg.Queries = listFlag{"http://127.0.0.1:8080"}
+	fs.Var((*listFlag)(&g.cfg.Dispatchers), "dispatcher-urls", "base URLs of the dispatchers, comma-separated; POSTs go to the healthy ones in turn")
+	fs.Var((*listFlag)(&g.cfg.Queries), "query-urls", "base URLs of the query instances, comma-separated; GETs go to the healthy ones in turn")
+	fs.StringVar(&g.cfg.JWKS, "jwks", "", "file or http(s) URL of a JWK set whose keys verify RS256 and ES256 tokens, by kid")
+	fs.DurationVar(&g.cfg.JWKSRefresh, "jwks-refresh", 5*time.Minute, "how often the JWK set is read again; a token with an unknown kid reads it at once, at most every 30s")
+	fs.DurationVar(&g.cfg.Leeway, "clock-skew", 30*time.Second, "clock difference allowed when checking a token's exp and nbf")
+	fs.Float64Var(&g.cfg.Rate, "rate", 20, "requests per second allowed to each user; 0: no limit")
+	fs.IntVar(&g.cfg.Burst, "burst", 40, "requests each user may make at once, beyond the rate")
+	fs.DurationVar(&g.cfg.UpstreamTimeout, "upstream-timeout", 10*time.Second, "how long a request waits for a dispatcher or query instance before answering 504")
+	fs.DurationVar(&g.cfg.HealthInterval, "health-interval", 2*time.Second, "how often each upstream's /readyz is checked")
+	fs.StringVar(&g.cfg.CountRole, "count-role", "", "role a token needs for count=1; empty: counts are open to every token")
+}
+
+func runGateway(ctx context.Context, args []string, e env) error {
+	c := roleCommand("gateway")
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	var f gatewayFlags
+	f.register(fs)
+	if err := parse(fs, c, args, e); err != nil {
+		return err
+	}
+	log, err := f.log.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	cfg := f.cfg
+	cfg.Secret = []byte(f.token.secret)
+	cfg.Issuer, cfg.Audience, cfg.RoleClaim = f.token.issuer, f.token.audience, f.token.roleClaim
+	if len(cfg.Secret) == 0 && cfg.JWKS == "" {
+		return errors.New("gateway: set --jwt-secret (or MESSAGES_JWT_SECRET) for HS256 tokens, or --jwks for RS256/ES256 tokens")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gw, err := gateway.New(log.With("component", "gateway"), reg, cfg)
+	if err != nil {
+		return err
+	}
+	rt := web.NewRouter(log, reg, reg, gw.Checks())
+	srv, err := web.Listen(f.server.addr, gw.Handler(rt))
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", f.server.addr, err)
+	}
+	addr := srv.Addr().String()
+	log.Info("serving", "roles", "gateway", "addr", addr,
+		"dispatchers", cfg.Dispatchers, "queries", cfg.Queries, "hs256", len(cfg.Secret) > 0, "jwks", cfg.JWKS)
+	fmt.Fprintf(e.stdout, "messages gateway: %s\n", httpURL(addr))
+	if e.ready != nil {
+		e.ready(Addrs{API: addr})
+	}
+
+	var g oklogrun.Group
+	stop, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g.Add(func() error { <-stop.Done(); return nil }, func(error) { cancel() })
+	g.Add(srv.Serve, func(error) {
+		if err := srv.Shutdown(f.server.shutdownTimeout); err != nil {
+			log.Warn("shutdown", "err", err)
+		}
+	})
+	g.Add(func() error { return gw.Run(stop) }, func(error) { cancel() })
+	err = g.Run()
+	log.Info("stopped", "roles", "gateway")
+	return err
+}

@@ -1,0 +1,96 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/messages-io/messages/web"
+)
+
+type ctxKey int
+
+const (
+	identityKey ctxKey = iota
+	exchangeKey
+)
+
+func withIdentity(ctx context.Context, id identity) context.Context {
+	return context.WithValue(ctx, identityKey, id)
+}
+
+// identityFrom returns the identity that authorized put in ctx.
+func identityFrom(ctx context.Context) identity {
+	id, _ := ctx.Value(identityKey).(identity)
+	return id
+}
+
+// exchange is what the access log learns while a request is served.
+type exchange struct {
+	user     string // the verified user
+	upstream string // host:port of the upstream last asked
+}
+
+func exchangeFrom(ctx context.Context) *exchange {
+	x, _ := ctx.Value(exchangeKey).(*exchange)
+	return x
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// accessLog logs every request once answered: method, path, status, time,
+// request id, the verified user and the upstream that served it. A client's
+// own X-User-ID is dropped before anything sees it. Health, readiness and
+// metrics requests are logged at debug level, the rest at info.
+func (g *Gateway) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stripUserID(r.Header)
+		start := time.Now()
+		x := &exchange{}
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			v := recover()
+			if v != nil {
+				status = 0 // the response was cut short
+			}
+			level := slog.LevelInfo
+			if !strings.HasPrefix(r.URL.Path, "/v1/") {
+				level = slog.LevelDebug
+			}
+			g.log.Log(r.Context(), level, "access",
+				"method", r.Method, "path", r.URL.Path, "status", status, "duration", time.Since(start),
+				"request_id", web.RequestID(r.Context()), "user_id", x.user, "upstream", x.upstream,
+				"remote", r.RemoteAddr)
+			if v != nil {
+				panic(v)
+			}
+		}()
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey, x)))
+	})
+}

@@ -1,0 +1,5 @@
+// Package gateway is the service's one public entry point: it verifies each
+// caller's bearer token, sets X-User-ID from the token's subject, limits each
+// user's request rate, and passes writes to dispatchers and reads to query
+// instances, choosing among the healthy ones.
+package gateway
