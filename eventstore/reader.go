@@ -169,6 +169,27 @@ func (c *PartitionConsumer) fill(ctx context.Context, b *Batch, last, before uin
 	}
 }
 
+// Catchup reads up to max events of the partition after sequence after
+// straight from the stream, not from deliveries: a reducer that moved to a
+// read model generation with an older checkpoint gets there without waiting
+// for the next delivery. An empty batch means no later event is stored.
+// Acknowledging the batch does nothing.
+func (c *PartitionConsumer) Catchup(ctx context.Context, after uint64, max int) (*Batch, error) {
+	b := &Batch{}
+	for len(b.Records) < max {
+		raw, err := c.store.stream.GetMsg(ctx, after+1, jetstream.WithGetMsgSubject(c.store.PartitionFilter(c.partition)))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("partition %d after %d: %w", c.partition, after, unavailable(err))
+		}
+		b.Records = append(b.Records, c.store.record(raw.Subject, raw.Sequence, raw.Time, raw.Data))
+		after = raw.Sequence
+	}
+	return b, nil
+}
+
 // receive waits for at least one delivery, then takes those already arrived.
 func (c *PartitionConsumer) receive(ctx context.Context, max int) ([]jetstream.Msg, error) {
 	var msgs []jetstream.Msg

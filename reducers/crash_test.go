@@ -61,7 +61,8 @@ func TestCountsSurviveACrashBeforeTheAck(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := reducers.New(src, sink(nc), testkit.Logger(), reducers.NewMetrics(prometheus.NewRegistry()),
+		s := sink(nc)
+		r, err := reducers.New(src, func() reducers.Sink { return s }, testkit.Logger(), reducers.NewMetrics(prometheus.NewRegistry()),
 			reducers.Config{BatchSize: 64, RetryMax: 100 * time.Millisecond, StopTimeout: time.Second})
 		if err != nil {
 			t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 type Source interface {
 	Partition() int
 	Next(ctx context.Context, after uint64, max int) (*eventstore.Batch, error)
+	Catchup(ctx context.Context, after uint64, max int) (*eventstore.Batch, error)
 	Close(ctx context.Context)
 }
 
@@ -69,9 +70,14 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// Model returns the read model generation to fold into: the active one. A
+// reducer asks before every batch and moves when the answer changes.
+type Model func() Sink
+
 // Reducer folds one partition.
 type Reducer struct {
 	src       Source
+	model     Model
 	sink      Sink
 	log       *slog.Logger
 	cfg       Config
@@ -82,15 +88,16 @@ type Reducer struct {
 	halted     atomic.Pointer[error]
 }
 
-// New returns a reducer folding src into sink.
-func New(src Source, sink Sink, log *slog.Logger, metrics *Metrics, cfg Config) (*Reducer, error) {
+// New returns a reducer folding src into the read model generation that
+// model names.
+func New(src Source, model Model, log *slog.Logger, metrics *Metrics, cfg Config) (*Reducer, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	p := strconv.Itoa(src.Partition())
 	return &Reducer{
-		src: src, sink: sink, cfg: cfg, metrics: metrics, partition: p,
+		src: src, model: model, cfg: cfg, metrics: metrics, partition: p,
 		log: log.With("component", "reducer", "partition", src.Partition()),
 	}, nil
 }
@@ -111,17 +118,14 @@ func (r *Reducer) Run(ctx context.Context) error {
 		defer cancel()
 		r.src.Close(stop)
 	}()
-	cp, err := retry(ctx, r, "read checkpoint", func(ctx context.Context) (uint64, error) {
-		return r.sink.Checkpoint(ctx, r.src.Partition())
-	})
-	if err != nil {
+	if !r.moveTo(ctx, r.model()) {
 		return nil // stopped before the read model answered
 	}
-	r.checkpoint = cp
-	r.metrics.checkpoint.WithLabelValues(r.partition).Set(float64(cp))
-	r.log.Info("folding", "checkpoint", cp)
 	wait := r.cfg.RetryMin
 	for {
+		if m := r.model(); m != r.sink && !r.moveTo(ctx, m) {
+			return nil
+		}
 		b, err := r.src.Next(ctx, r.checkpoint, r.cfg.BatchSize)
 		if ctx.Err() != nil {
 			return nil
@@ -138,6 +142,43 @@ func (r *Reducer) Run(ctx context.Context) error {
 		r.metrics.lag.WithLabelValues(r.partition).Set(float64(b.Pending))
 		r.fold(ctx, b)
 	}
+}
+
+// moveTo makes sink the generation the reducer folds into: it continues from
+// that generation's checkpoint and first catches up on the events the
+// generation lacks, reading them from the log. It returns false when ctx
+// ended first.
+func (r *Reducer) moveTo(ctx context.Context, sink Sink) bool {
+	cp, err := retry(ctx, r, "read checkpoint", func(ctx context.Context) (uint64, error) {
+		return sink.Checkpoint(ctx, r.src.Partition())
+	})
+	if err != nil {
+		return false
+	}
+	first := r.sink == nil
+	r.sink, r.checkpoint = sink, cp
+	r.metrics.checkpoint.WithLabelValues(r.partition).Set(float64(cp))
+	r.log.Info("folding", "checkpoint", cp, "generation", generation(sink))
+	if first {
+		return true
+	}
+	for ctx.Err() == nil {
+		b, err := retry(ctx, r, "catch up", func(ctx context.Context) (*eventstore.Batch, error) {
+			return r.src.Catchup(ctx, r.checkpoint, r.cfg.BatchSize)
+		})
+		if err != nil || len(b.Records) == 0 {
+			break
+		}
+		r.fold(ctx, b)
+	}
+	return ctx.Err() == nil
+}
+
+func generation(s Sink) any {
+	if g, ok := s.(interface{ Generation() int }); ok {
+		return g.Generation()
+	}
+	return nil
 }
 
 // fold applies one batch and acknowledges what it applied. An event that

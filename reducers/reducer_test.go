@@ -51,7 +51,7 @@ func (f fixture) run(t *testing.T) (stop func(), rs []*reducers.Reducer) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := reducers.New(src, f.rm, testkit.Logger(), metrics, reducers.Config{BatchSize: 16, RetryMax: 200 * time.Millisecond})
+		r, err := reducers.New(src, func() reducers.Sink { return f.rm }, testkit.Logger(), metrics, reducers.Config{BatchSize: 16, RetryMax: 200 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -85,7 +85,7 @@ type service struct {
 	nc       *nats.Conn
 	events   *eventstore.Store
 	mongo    *mongo.Client
-	rm       *readmodel.Store
+	rm       *readmodel.Live
 	reducers []*reducers.Reducer
 }
 
@@ -142,6 +142,12 @@ func serve(ctx context.Context, log *slog.Logger, r roles, f serviceFlags, natsU
 			log.Warn("shutdown", "err", err)
 		}
 	})
+	if s.rm != nil {
+		// Follow a switch of the read model's generation by a replay.
+		fctx, stopFollowing := context.WithCancel(ctx)
+		defer stopFollowing()
+		g.Add(func() error { return s.rm.Follow(fctx, time.Second) }, func(error) { stopFollowing() })
+	}
 	if len(s.reducers) > 0 {
 		// Reducers stop on their own context: they finish their batch after
 		// the process is told to stop.
@@ -204,8 +210,12 @@ func (s *service) openReadModel(ctx context.Context, uri, db string) error {
 		return fmt.Errorf("mongodb %s: %w", uri, err)
 	}
 	s.mongo = client
-	s.rm, err = retryStart(ctx, s.log, "read model at "+uri, func(ctx context.Context) (*readmodel.Store, error) {
-		return readmodel.Open(ctx, client.Database(db))
+	s.rm, err = retryStart(ctx, s.log, "read model at "+uri, func(ctx context.Context) (*readmodel.Live, error) {
+		gens, err := readmodel.OpenGenerations(ctx, client.Database(db))
+		if err != nil {
+			return nil, err
+		}
+		return readmodel.NewLive(ctx, gens, s.log.With("component", "readmodel"))
 	})
 	if err != nil {
 		return err
@@ -223,7 +233,7 @@ func (s *service) startReducers(ctx context.Context, f serviceFlags) error {
 		if err != nil {
 			return err
 		}
-		red, err := reducers.New(cons, s.rm, s.log, metrics, f.reducer)
+		red, err := reducers.New(cons, func() reducers.Sink { return s.rm.Current() }, s.log, metrics, f.reducer)
 		if err != nil {
 			return err
 		}
