@@ -25,7 +25,7 @@ type env struct {
 	ledger *importer.KVLedger
 }
 
-func connect(t *testing.T, ns *server.Server) env {
+func connect(t testing.TB, ns *server.Server) env {
 	t.Helper()
 	_, js := testkit.JetStream(t, ns)
 	ctx := testkit.Context(t)
@@ -60,7 +60,7 @@ func run(t *testing.T, im *importer.Importer, content string) (importer.Summary,
 
 // line is one good import line for message i.
 func line(i int) string {
-	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * 37 * time.Minute)
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * 29 * time.Second)
 	return fmt.Sprintf(`{"userId":"user%d","text":"message %d","tag":"#Tag%d","createdAt":%q}`, i%7, i, i%5, at.Format(time.RFC3339Nano))
 }
 

@@ -107,6 +107,9 @@ func object(line []byte) (map[string]string, error) {
 	if !utf8.Valid(line) {
 		return nil, errors.New("line is not UTF-8")
 	}
+	if loneSurrogate(line) {
+		return nil, errors.New("line must be UTF-8: it escapes half of a surrogate pair")
+	}
 	dec := json.NewDecoder(bytes.NewReader(line))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil, errors.New("line is not a JSON object")
@@ -124,16 +127,13 @@ func object(line []byte) (map[string]string, error) {
 		if _, dup := fields[name]; dup {
 			return nil, fmt.Errorf("field %s is given twice", name)
 		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
+		tok, err = dec.Token()
+		if err != nil {
 			return nil, jsonError(err)
 		}
-		var v string
-		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &v) != nil {
+		v, ok := tok.(string)
+		if !ok {
 			return nil, fmt.Errorf("%s must be a string", name)
-		}
-		if loneSurrogate(raw) {
-			return nil, fmt.Errorf("%s must be UTF-8: it escapes half of a surrogate pair", name)
 		}
 		fields[name] = v
 	}
@@ -159,7 +159,7 @@ func jsonError(err error) error {
 	return fmt.Errorf("line is not a JSON object: %v", err)
 }
 
-// loneSurrogate reports whether a JSON string literal escapes a UTF-16
+// loneSurrogate reports whether JSON text escapes a UTF-16
 // surrogate that is not part of a pair; decoding would silently turn it into
 // U+FFFD, as the write API refuses to.
 func loneSurrogate(lit []byte) bool {

@@ -36,6 +36,8 @@ func TestParseLine(t *testing.T) {
 		{"number createdAt", `{"userId":"alice","text":"hi","tag":"go","createdAt":1717000000}`, "createdAt must be a string"},
 		{"number id", `{"id":1,` + ok + `}`, "id must be a string"},
 		{"lone surrogate", `{"userId":"alice","text":"\ud83d","tag":"go","createdAt":"2025-06-07T08:09:10Z"}`, "half of a surrogate pair"},
+		{"object text", `{"userId":"alice","text":{"a":"b"},"tag":"go","createdAt":"2025-06-07T08:09:10Z"}`, "text must be a string"},
+		{"escaped backslash", `{"userId":"alice","text":"a\\ud83d","tag":"go","createdAt":"2025-06-07T08:09:10Z"}`, ""},
 		{"missing userId", `{"text":"hi","tag":"go","createdAt":"2025-06-07T08:09:10Z"}`, "userId is required"},
 		{"missing text", `{"userId":"alice","tag":"go","createdAt":"2025-06-07T08:09:10Z"}`, "text is required"},
 		{"missing tag", `{"userId":"alice","text":"hi","createdAt":"2025-06-07T08:09:10Z"}`, "tag is required"},
