@@ -29,6 +29,8 @@ type Record struct {
 	Subject   string
 	// StoredAt is when JetStream stored the event.
 	StoredAt time.Time
+	// Raw is the entry as stored.
+	Raw []byte
 	// Err is set when the entry is not a well-formed event; Event is then
 	// incomplete.
 	Err error

@@ -194,7 +194,7 @@ func (s *Store) Get(ctx context.Context, seq uint64) (Record, error) {
 }
 
 func (s *Store) record(subject string, seq uint64, storedAt time.Time, data []byte) Record {
-	rec := Record{Sequence: seq, Subject: subject, Partition: s.partitionOf(subject), StoredAt: storedAt}
+	rec := Record{Sequence: seq, Subject: subject, Partition: s.partitionOf(subject), StoredAt: storedAt, Raw: data}
 	rec.Event, rec.Err = Decode(data)
 	if rec.Err != nil {
 		rec.Err = fmt.Errorf("event %d: %w", seq, rec.Err)

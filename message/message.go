@@ -22,7 +22,7 @@ const (
 	MaxUserIDLen  = 128
 	TimeFormat    = "2006-01-02T15:04:05.000Z07:00"
 	EventCreated  = "message.created"
-	CreatedSchema = 1
+	CreatedSchema = 2
 )
 
 // Message is a short text under one tag, written by one user.
@@ -102,16 +102,51 @@ func ValidID(id string) bool {
 	return err == nil && u.String() == id
 }
 
-// Created is the data of a message.created event.
+// Created is the data of a message.created event in its current shape,
+// version 2: the text sits in content, where attachments can join it later.
+// Version 1 carried the text at the top level: {"text": ..., "tag": ...}.
 type Created struct {
-	Text string `json:"text"`
-	Tag  string `json:"tag"`
+	Content *Content `json:"content"`
+	Tag     string   `json:"tag"`
 }
 
-// CreatedEvent returns the event that records m. The event's id is the
-// message's id and its time the message's creation time.
+// Content is what a message says.
+type Content struct {
+	Text *string `json:"text"`
+}
+
+// createdV1 is the first shape of message.created.
+type createdV1 struct {
+	Text *string `json:"text"`
+	Tag  string  `json:"tag"`
+}
+
+// Upcasters returns the registry that brings every stored shape of the
+// message events to the current one.
+func Upcasters() *eventstore.Upcasters {
+	return eventstore.NewUpcasters().
+		Current(EventCreated, CreatedSchema).
+		Register(EventCreated, 1, func(ev eventstore.Event) (eventstore.Event, error) {
+			var v1 createdV1
+			if err := json.Unmarshal(ev.Data, &v1); err != nil {
+				return ev, err
+			}
+			if v1.Text == nil {
+				return ev, errors.New("no text")
+			}
+			data, err := json.Marshal(Created{Content: &Content{Text: v1.Text}, Tag: v1.Tag})
+			if err != nil {
+				return ev, err
+			}
+			ev.Data = data
+			return ev, nil
+		})
+}
+
+// CreatedEvent returns the event that records m, in the current shape. The
+// event's id is the message's id and its time the message's creation time.
 func CreatedEvent(m Message, correlationID string) (eventstore.Event, error) {
-	data, err := json.Marshal(Created{Text: m.Text, Tag: m.Tag})
+	data, err := json.Marshal(Created{Content: &Content{Text: &m.Text}, Tag: m.Tag})
 	if err != nil {
 		return eventstore.Event{}, err
 	}
@@ -126,25 +161,32 @@ func CreatedEvent(m Message, correlationID string) (eventstore.Event, error) {
 	}, nil
 }
 
-// FromCreated returns the message a message.created event records.
+// FromCreated returns the message a message.created event records, in any
+// version the registry knows.
 func FromCreated(ev eventstore.Event) (Message, error) {
+	return FromCreatedWith(Upcasters(), ev)
+}
+
+// FromCreatedWith is FromCreated with the given upcasters.
+func FromCreatedWith(u *eventstore.Upcasters, ev eventstore.Event) (Message, error) {
 	if ev.Type != EventCreated {
 		return Message{}, fmt.Errorf("%w: event type %q is not %s", eventstore.ErrMalformedEvent, ev.Type, EventCreated)
 	}
-	if ev.Version != CreatedSchema {
-		return Message{}, fmt.Errorf("%w: %s version %d is not supported", eventstore.ErrMalformedEvent, ev.Type, ev.Version)
+	ev, err := u.Upcast(ev)
+	if err != nil {
+		return Message{}, err
 	}
 	var c Created
 	if err := json.Unmarshal(ev.Data, &c); err != nil {
 		return Message{}, fmt.Errorf("%w: %s data: %v", eventstore.ErrMalformedEvent, ev.Type, err)
 	}
-	if !ValidID(ev.ID) || c.Tag == "" {
-		return Message{}, fmt.Errorf("%w: %s %q lacks an id or tag", eventstore.ErrMalformedEvent, ev.Type, ev.ID)
+	if !ValidID(ev.ID) || c.Tag == "" || c.Content == nil || c.Content.Text == nil {
+		return Message{}, fmt.Errorf("%w: %s %q lacks an id, a tag or a text", eventstore.ErrMalformedEvent, ev.Type, ev.ID)
 	}
 	return Message{
 		ID:        ev.ID,
 		UserID:    ev.UserID,
-		Text:      c.Text,
+		Text:      *c.Content.Text,
 		Tag:       c.Tag,
 		CreatedAt: ev.OccurredAt.UTC(),
 	}, nil

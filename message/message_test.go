@@ -310,20 +310,23 @@ func TestCreatedEventRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("CreatedEvent: %v", err)
 			}
-			if ev.ID != tt.msg.ID || ev.Type != "message.created" || ev.Version != 1 ||
+			if ev.ID != tt.msg.ID || ev.Type != "message.created" || ev.Version != message.CreatedSchema ||
 				ev.UserID != tt.msg.UserID || ev.CorrelationID != tt.correlationID {
-				t.Errorf("event envelope = {id %q type %q version %d user %q correlation %q}, want {%q message.created 1 %q %q}",
-					ev.ID, ev.Type, ev.Version, ev.UserID, ev.CorrelationID, tt.msg.ID, tt.msg.UserID, tt.correlationID)
+				t.Errorf("event envelope = {id %q type %q version %d user %q correlation %q}, want {%q message.created %d %q %q}",
+					ev.ID, ev.Type, ev.Version, ev.UserID, ev.CorrelationID, tt.msg.ID, message.CreatedSchema, tt.msg.UserID, tt.correlationID)
 			}
 			if !ev.OccurredAt.Equal(tt.msg.CreatedAt) || ev.OccurredAt.Location() != time.UTC {
 				t.Errorf("OccurredAt = %s, want %s in UTC", ev.OccurredAt, tt.msg.CreatedAt.UTC())
 			}
-			var data map[string]any
+			var data struct {
+				Content map[string]any `json:"content"`
+				Tag     string         `json:"tag"`
+			}
 			if err := json.Unmarshal(ev.Data, &data); err != nil {
 				t.Fatalf("event data %s: %v", ev.Data, err)
 			}
-			if len(data) != 2 || data["text"] != tt.msg.Text || data["tag"] != tt.msg.Tag {
-				t.Errorf("event data = %v, want exactly text %q and tag %q", data, tt.msg.Text, tt.msg.Tag)
+			if len(data.Content) != 1 || data.Content["text"] != tt.msg.Text || data.Tag != tt.msg.Tag {
+				t.Errorf("event data = %s, want content.text %q and tag %q", ev.Data, tt.msg.Text, tt.msg.Tag)
 			}
 
 			// Through the log's encoding and back, as a reducer reads it.
@@ -357,7 +360,7 @@ func TestFromCreatedRejects(t *testing.T) {
 			Version:    message.CreatedSchema,
 			OccurredAt: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC),
 			UserID:     "alice",
-			Data:       json.RawMessage(`{"text":"hello","tag":"golang"}`),
+			Data:       json.RawMessage(`{"content":{"text":"hello"},"tag":"golang"}`),
 		}
 	}
 	// The unchanged event is accepted, so each case below fails only for the
@@ -372,14 +375,17 @@ func TestFromCreatedRejects(t *testing.T) {
 		{name: "another type", change: func(ev *eventstore.Event) { ev.Type = "message.deleted" }},
 		{name: "empty type", change: func(ev *eventstore.Event) { ev.Type = "" }},
 		{name: "type in other case", change: func(ev *eventstore.Event) { ev.Type = "Message.Created" }},
-		{name: "newer version", change: func(ev *eventstore.Event) { ev.Version = 2 }},
+		{name: "newer version", change: func(ev *eventstore.Event) { ev.Version = message.CreatedSchema + 1 }},
 		{name: "version zero", change: func(ev *eventstore.Event) { ev.Version = 0 }},
 		{name: "data not json", change: func(ev *eventstore.Event) { ev.Data = json.RawMessage(`not json`) }},
 		{name: "data empty", change: func(ev *eventstore.Event) { ev.Data = nil }},
-		{name: "data truncated", change: func(ev *eventstore.Event) { ev.Data = json.RawMessage(`{"text":"hello","tag":`) }},
-		{name: "data of wrong type", change: func(ev *eventstore.Event) { ev.Data = json.RawMessage(`{"text":1,"tag":"golang"}`) }},
+		{name: "data truncated", change: func(ev *eventstore.Event) { ev.Data = json.RawMessage(`{"content":{"text":"hello"},"tag":`) }},
+		{name: "data of wrong type", change: func(ev *eventstore.Event) { ev.Data = json.RawMessage(`{"content":{"text":1},"tag":"golang"}`) }},
 		{name: "data an array", change: func(ev *eventstore.Event) { ev.Data = json.RawMessage(`["hello","golang"]`) }},
-		{name: "data without tag", change: func(ev *eventstore.Event) { ev.Data = json.RawMessage(`{"text":"hello"}`) }},
+		{name: "data without tag", change: func(ev *eventstore.Event) { ev.Data = json.RawMessage(`{"content":{"text":"hello"}}`) }},
+		{name: "version 2 in the version 1 shape", change: func(ev *eventstore.Event) { ev.Data = json.RawMessage(`{"text":"hello","tag":"golang"}`) }},
+		{name: "version 1 without text", change: func(ev *eventstore.Event) { ev.Version, ev.Data = 1, json.RawMessage(`{"tag":"golang"}`) }},
+		{name: "version 1 text of wrong type", change: func(ev *eventstore.Event) { ev.Version, ev.Data = 1, json.RawMessage(`{"text":1,"tag":"golang"}`) }},
 		{name: "data null", change: func(ev *eventstore.Event) { ev.Data = json.RawMessage(`null`) }},
 		{name: "id not a ulid", change: func(ev *eventstore.Event) { ev.ID = "not-a-ulid" }},
 		{name: "id lower case", change: func(ev *eventstore.Event) { ev.ID = strings.ToLower(testID) }},
@@ -397,5 +403,27 @@ func TestFromCreatedRejects(t *testing.T) {
 				t.Errorf("FromCreated = %+v with an error, want the zero message", got)
 			}
 		})
+	}
+}
+
+// A version 1 event reads as the same message as its version 2 form.
+func TestFromCreatedUpcastsVersion1(t *testing.T) {
+	at := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	v1 := eventstore.Event{ID: testID, Type: message.EventCreated, Version: 1, OccurredAt: at, UserID: "alice",
+		Data: json.RawMessage(`{"text":"hello","tag":"golang"}`)}
+	m, err := message.FromCreated(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := message.Message{ID: testID, UserID: "alice", Text: "hello", Tag: "golang", CreatedAt: at}
+	if m != want {
+		t.Errorf("version 1 read as %+v, want %+v", m, want)
+	}
+	v2, err := message.CreatedEvent(want, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m2, err := message.FromCreated(v2); err != nil || m2 != m {
+		t.Errorf("version 2 read as %+v (%v), want %+v", m2, err, m)
 	}
 }
