@@ -7,6 +7,7 @@ type Metrics struct {
 	applied     *prometheus.CounterVec
 	redelivered *prometheus.CounterVec
 	failures    *prometheus.CounterVec
+	deadLetters *prometheus.CounterVec
 	halted      *prometheus.GaugeVec
 	checkpoint  *prometheus.GaugeVec
 	lag         *prometheus.GaugeVec
@@ -28,8 +29,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		applied:     vec("events_applied_total", "Events folded into the read model."),
 		redelivered: vec("events_redelivered_total", "Events delivered again after they were applied, and skipped."),
-		failures:    vec("fold_failures_total", "Times an event could not be folded and halted its partition."),
-		halted:      gauge("partition_halted", "1 while the partition is stopped at an event that cannot be folded."),
+		failures:    vec("fold_failures_total", "Attempts to fold an event that failed and stopped its partition."),
+		deadLetters: vec("dead_letters_total", "Events parked in the dead-letter stream because they could not be folded."),
+		halted:      gauge("partition_halted", "1 while the partition is stopped at an event that cannot be folded yet."),
 		checkpoint:  gauge("checkpoint_sequence", "Stream sequence of the last event applied to the read model."),
 		lag:         gauge("lag_events", "Events stored in the partition and not yet delivered to its reducer."),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -38,6 +40,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
 	}
-	reg.MustRegister(m.applied, m.redelivered, m.failures, m.halted, m.checkpoint, m.lag, m.batch)
+	reg.MustRegister(m.applied, m.redelivered, m.failures, m.deadLetters, m.halted, m.checkpoint, m.lag, m.batch)
 	return m
 }

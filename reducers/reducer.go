@@ -42,6 +42,16 @@ type Config struct {
 	// StopTimeout bounds how long a stopping reducer keeps trying to finish
 	// the batch in hand. Default 10s.
 	StopTimeout time.Duration
+	// MaxAttempts is how many times an event that cannot be folded is tried,
+	// with backoff, before it is parked. Default 5.
+	MaxAttempts int
+	// Park stores an event that cannot be folded in the dead-letter stream,
+	// so that its partition moves on. When nil, the partition halts at the
+	// event instead, until it can be folded.
+	Park func(ctx context.Context, rec eventstore.Record, reason string, cause error) error
+	// Project turns an event into its change to the read model. Default
+	// Project.
+	Project func(eventstore.Record) (readmodel.Change, error)
 }
 
 func (c *Config) setDefaults() {
@@ -57,6 +67,12 @@ func (c *Config) setDefaults() {
 	if c.StopTimeout == 0 {
 		c.StopTimeout = 10 * time.Second
 	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 5
+	}
+	if c.Project == nil {
+		c.Project = Project
+	}
 }
 
 // Validate reports the first option out of range.
@@ -66,6 +82,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("batch size %d: want 1-10000", c.BatchSize)
 	case c.RetryMin <= 0 || c.RetryMax < c.RetryMin:
 		return errors.New("retry backoff: want 0 < min <= max")
+	case c.MaxAttempts < 1:
+		return fmt.Errorf("max attempts %d: want at least 1", c.MaxAttempts)
 	}
 	return nil
 }
@@ -86,6 +104,10 @@ type Reducer struct {
 	// checkpoint is the sequence of the last event applied to the read model.
 	checkpoint uint64
 	halted     atomic.Pointer[error]
+	// poisonSeq is the event that last failed to fold, tried poisonTries
+	// times.
+	poisonSeq   uint64
+	poisonTries int
 }
 
 // New returns a reducer folding src into the read model generation that
@@ -182,18 +204,21 @@ func generation(s Sink) any {
 }
 
 // fold applies one batch and acknowledges what it applied. An event that
-// cannot be folded halts the partition at that event: the events before it
-// are applied and acknowledged, it and the rest go back to JetStream, and the
-// reducer tries it again after a backoff. It is never acknowledged unapplied.
+// cannot be folded stops the batch there: the events before it are applied
+// and acknowledged, it and the rest go back to JetStream, and it is tried
+// again after a backoff. After MaxAttempts it is parked in the dead-letter
+// stream and the partition moves on; without a place to park it, the
+// partition halts. It is never acknowledged unapplied and unparked.
 func (r *Reducer) fold(ctx context.Context, b *eventstore.Batch) {
 	start := time.Now()
 	changes := make([]readmodel.Change, 0, len(b.Records))
 	through := r.checkpoint
-	var poison error
-	for _, rec := range b.Records {
-		c, err := Project(rec)
+	var poison *eventstore.Record
+	var cause error
+	for i, rec := range b.Records {
+		c, err := r.cfg.Project(rec)
 		if err != nil {
-			poison = fmt.Errorf("event at sequence %d: %w", rec.Sequence, err)
+			poison, cause = &b.Records[i], err
 			break
 		}
 		changes = append(changes, c)
@@ -204,23 +229,19 @@ func (r *Reducer) fold(ctx context.Context, b *eventstore.Batch) {
 	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.StopTimeout)
 	defer cancel()
 	if len(changes) > 0 {
-		_, err := retry(ctx, r, "apply batch", func(context.Context) (struct{}, error) {
-			b.InProgress()
-			return struct{}{}, r.sink.Apply(work, r.src.Partition(), changes, through)
-		})
-		if err != nil {
-			b.Release(r.checkpoint)
+		if !r.apply(ctx, work, b, changes, through) {
 			return
 		}
-		r.checkpoint = through
-		r.metrics.applied.WithLabelValues(r.partition).Add(float64(len(changes)))
-		r.metrics.checkpoint.WithLabelValues(r.partition).Set(float64(through))
 		r.metrics.batch.Observe(time.Since(start).Seconds())
+	}
+	if poison != nil && r.tryPark(ctx, work, b, *poison, cause) {
+		poison = nil
 	}
 	if err := b.Ack(work, r.checkpoint); err != nil {
 		// Applied but not acknowledged: the redelivery will be skipped.
 		r.log.Warn("acknowledging", "err", err)
 	}
+	b.Release(r.checkpoint)
 	if poison == nil {
 		if r.halted.Swap(nil) != nil {
 			r.metrics.halted.WithLabelValues(r.partition).Set(0)
@@ -228,12 +249,52 @@ func (r *Reducer) fold(ctx context.Context, b *eventstore.Batch) {
 		}
 		return
 	}
-	b.Release(r.checkpoint)
+	err := fmt.Errorf("event at sequence %d: %w", poison.Sequence, cause)
 	r.metrics.failures.WithLabelValues(r.partition).Inc()
 	r.metrics.halted.WithLabelValues(r.partition).Set(1)
-	r.halted.Store(&poison)
-	r.log.Error("partition halted: event cannot be folded", "err", poison)
-	_ = sleep(ctx, r.cfg.RetryMax)
+	r.halted.Store(&err)
+	r.log.Error("event cannot be folded", "err", err, "attempt", r.poisonTries)
+	_ = sleep(ctx, min(r.cfg.RetryMin<<min(r.poisonTries, 20), r.cfg.RetryMax))
+}
+
+// apply writes changes through sequence through, retrying until it succeeds
+// or ctx ends; it returns whether it succeeded.
+func (r *Reducer) apply(ctx, work context.Context, b *eventstore.Batch, changes []readmodel.Change, through uint64) bool {
+	_, err := retry(ctx, r, "apply batch", func(context.Context) (struct{}, error) {
+		b.InProgress()
+		return struct{}{}, r.sink.Apply(work, r.src.Partition(), changes, through)
+	})
+	if err != nil {
+		b.Release(r.checkpoint)
+		return false
+	}
+	r.checkpoint = through
+	r.metrics.applied.WithLabelValues(r.partition).Add(float64(len(changes)))
+	r.metrics.checkpoint.WithLabelValues(r.partition).Set(float64(through))
+	return true
+}
+
+// tryPark counts one more failed attempt at rec and, once they reach
+// MaxAttempts, parks it and moves the checkpoint past it. It returns whether
+// rec was parked.
+func (r *Reducer) tryPark(ctx, work context.Context, b *eventstore.Batch, rec eventstore.Record, cause error) bool {
+	if r.poisonSeq != rec.Sequence {
+		r.poisonSeq, r.poisonTries = rec.Sequence, 0
+	}
+	r.poisonTries++
+	if r.cfg.Park == nil || r.poisonTries < r.cfg.MaxAttempts {
+		return false
+	}
+	_, err := retry(ctx, r, "park event", func(context.Context) (struct{}, error) {
+		return struct{}{}, r.cfg.Park(work, rec, fmt.Sprintf("cannot be folded after %d attempts", r.poisonTries), cause)
+	})
+	if err != nil || !r.apply(ctx, work, b, nil, rec.Sequence) {
+		return false
+	}
+	r.metrics.deadLetters.WithLabelValues(r.partition).Inc()
+	r.log.Error("event parked in the dead-letter stream", "sequence", rec.Sequence, "err", cause)
+	r.poisonSeq, r.poisonTries = 0, 0
+	return true
 }
 
 // Project turns one logged event into the change it makes to the read model.
