@@ -2,8 +2,8 @@ package gateway_test
 
 import (
 	"crypto/x509"
-	"fmt"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
