@@ -1,7 +1,8 @@
 // Package audit compares a read model generation with the event log: it folds
 // the log on its own, exactly as the reducers do, and reports every message
-// missing from the model, unexpected in it or different, and every stored
-// day count that differs from the fold.
+// missing from the model, unexpected in it or different, every stored day
+// count that differs from the fold, and every event that cannot be folded
+// and is not parked in the dead-letter stream.
 //
 // # Bounded memory
 //

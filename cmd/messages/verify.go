@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/messages-io/messages/audit"
+	"github.com/messages-io/messages/readmodel"
+	"github.com/schollz/progressbar/v3"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// verifyUsage is the usage of `messages verify`, with examples.
+const verifyUsage = `messages verify [flags]
+
+Folds the event log on its own and compares it with a read model generation:
+every message present and equal, every count per tag per day. Prints each
+difference on a line and exits 1 when there is any. The reducers may keep
+running: events after each partition's checkpoint are not compared yet.
+
+Examples:
+  messages verify                                  # the active generation
+  messages verify --generation 3 --max-diffs 20
+  messages verify --json | jq .diffCount`
+
+// runVerify compares a read model generation with the event log.
+func runVerify(ctx context.Context, args []string, e env) error {
+	c := roleCommand("verify")
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	var src logSource
+	src.register(fs)
+	var sf storeFlags
+	sf.register(fs, true)
+	gen := fs.Int("generation", 0, "read model generation to verify; the active one when 0")
+	maxDiffs := fs.Int("max-diffs", 100, "most differences printed; the rest are counted")
+	asJSON := fs.Bool("json", false, "print the report as one JSON object")
+	if err := parse(fs, c, args, e); err != nil {
+		return err
+	}
+	if *maxDiffs < 1 {
+		return fmt.Errorf("--max-diffs %d: want at least 1", *maxDiffs)
+	}
+	events, closeLog, err := src.open(ctx, "verify")
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	model, closeModel, err := openModel(ctx, sf, *gen, src.timeout)
+	if err != nil {
+		return err
+	}
+	defer closeModel()
+	parked, err := events.Parked(ctx)
+	if err != nil {
+		return err
+	}
+
+	progress, done := progressBar(e.stderr, "verifying")
+	rep, err := audit.Compare(ctx, events, model, audit.Options{MaxDiffs: *maxDiffs, Parked: parked, Progress: progress})
+	done()
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		out := struct {
+			Stream     string `json:"stream"`
+			Database   string `json:"database"`
+			Generation int    `json:"generation"`
+			OK         bool   `json:"ok"`
+			audit.Report
+		}{events.Config().Stream, sf.db, model.Generation(), rep.OK(), rep}
+		if err := json.NewEncoder(e.stdout).Encode(out); err != nil {
+			return err
+		}
+	} else {
+		for _, d := range rep.Diffs {
+			fmt.Fprintln(e.stdout, d)
+		}
+		if more := rep.DiffCount - len(rep.Diffs); more > 0 {
+			fmt.Fprintf(e.stdout, "… and %s more\n", plural(more, "difference"))
+		}
+		fmt.Fprintln(e.stdout, verifySummary(model.Generation(), rep))
+	}
+	if !rep.OK() {
+		return fmt.Errorf("read model drifted from the log: %s", plural(rep.DiffCount, "difference"))
+	}
+	return nil
+}
+
+// verifySummary says in one line what a verification compared and found.
+func verifySummary(gen int, rep audit.Report) string {
+	verdict := "agrees with"
+	if !rep.OK() {
+		verdict = "differs from"
+	}
+	s := fmt.Sprintf("generation %d %s the log: %s, %s compared", gen, verdict,
+		plural(int(rep.Events), "event"), plural(int(rep.Messages), "message"))
+	var notes []string
+	if rep.Duplicates > 0 {
+		notes = append(notes, fmt.Sprintf("%s repeating a message id", plural(int(rep.Duplicates), "event")))
+	}
+	if rep.Parked > 0 {
+		notes = append(notes, fmt.Sprintf("%s parked as dead letters", plural(int(rep.Parked), "event")))
+	}
+	if rep.Pending > 0 || rep.InFlight > 0 {
+		notes = append(notes, fmt.Sprintf("not yet folded, so not compared: %s and %s in flight",
+			plural(int(rep.Pending), "event"), plural(int(rep.InFlight), "message")))
+	}
+	if rep.DiffCount > 0 {
+		notes = append(notes, plural(rep.DiffCount, "difference"))
+	}
+	if len(notes) > 0 {
+		s += "; " + strings.Join(notes, "; ")
+	}
+	return s
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// openModel connects to the read model and returns generation gen, the
+// active one when 0, and a function that disconnects. It refuses a database
+// that holds no read model rather than start one there.
+func openModel(ctx context.Context, sf storeFlags, gen int, timeout time.Duration) (*readmodel.Store, func(), error) {
+	client, err := mongo.Connect(options.Client().ApplyURI(sf.uri).
+		SetAppName("messages tools").
+		SetServerSelectionTimeout(timeout))
+	if err != nil {
+		return nil, nil, fmt.Errorf("mongodb: %w", err)
+	}
+	disconnect := func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = client.Disconnect(dctx)
+	}
+	store, err := openGeneration(ctx, client.Database(sf.db), gen)
+	if err != nil {
+		disconnect()
+		return nil, nil, err
+	}
+	return store, disconnect, nil
+}
+
+func openGeneration(ctx context.Context, db *mongo.Database, gen int) (*readmodel.Store, error) {
+	names, err := db.ListCollectionNames(ctx, bson.M{"name": "generations"})
+	if err != nil {
+		return nil, fmt.Errorf("mongodb: %w", err)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("database %s holds no read model", db.Name())
+	}
+	gens, err := readmodel.OpenGenerations(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	if gen == 0 {
+		if gen, err = gens.Active(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		all, err := gens.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var have []string
+		for _, g := range all {
+			have = append(have, strconv.Itoa(g.Number))
+		}
+		if !slices.ContainsFunc(all, func(g readmodel.GenerationInfo) bool { return g.Number == gen }) {
+			return nil, fmt.Errorf("no generation %d in database %s (it has %s)", gen, db.Name(), strings.Join(have, ", "))
+		}
+	}
+	return gens.Store(ctx, gen)
+}
+
+// progressBar returns a progress function drawing a bar on w while w is a
+// terminal (nil otherwise), and a function that clears the bar.
+func progressBar(w io.Writer, desc string) (func(done, total uint64), func()) {
+	if !isTerminal(w) {
+		return nil, func() {}
+	}
+	var bar *progressbar.ProgressBar
+	var max uint64
+	progress := func(done, total uint64) {
+		if bar == nil {
+			bar = progressbar.NewOptions64(int64(total),
+				progressbar.OptionSetWriter(w),
+				progressbar.OptionSetDescription(desc),
+				progressbar.OptionShowCount(),
+				progressbar.OptionSetPredictTime(true),
+				progressbar.OptionThrottle(100*time.Millisecond),
+				progressbar.OptionClearOnFinish(),
+			)
+			max = total
+		}
+		if total != max {
+			bar.ChangeMax64(int64(total))
+			max = total
+		}
+		_ = bar.Set64(int64(done))
+	}
+	return progress, func() {
+		if bar != nil {
+			_ = bar.Clear()
+		}
+	}
+}
