@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/messages-io/messages/api"
 	"github.com/messages-io/messages/dispatcher"
 	"github.com/messages-io/messages/eventstore"
 	"github.com/messages-io/messages/readmodel"
@@ -117,6 +118,7 @@ func serve(ctx context.Context, log *slog.Logger, r roles, f serviceFlags, natsU
 	}
 	if r.query {
 		queryapi.New(s.rm, log.With("component", "query"), f.query).Routes(rt)
+		api.Routes(rt) // the OpenAPI document, beside the API it describes
 	}
 	if r.reduce {
 		if err := s.startReducers(ctx, f); err != nil {
