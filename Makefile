@@ -36,3 +36,15 @@ postman: ## run postman_collection.json with newman against a running service at
 
 clean: ## remove the binary and the dev data
 	rm -rf bin data
+
+# Benchmarks: BENCH_SIZES are the sizes of imported history the count
+# benchmark grows through; BENCH_RUNS the repetitions behind each median.
+BENCH_SIZES ?= 10000,100000,1000000
+BENCH_RUNS  ?= 3
+BENCH_PKGS  := ./message/ ./eventstore/ ./dispatcher/ ./reducers/ ./readmodel/queryapi/ ./importer/
+
+.PHONY: bench
+bench: build ## measure the service on this machine into BENCH.md and bench.png (BENCH_SIZES=10000,100000 for a shorter run)
+	@mkdir -p bin
+	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS) | tee bin/bench-go.txt
+	$(GO) run ./cmd/bench -bin $(BIN) -gobench bin/bench-go.txt -sizes $(BENCH_SIZES) -runs $(BENCH_RUNS) -out BENCH.md -chart bench.png

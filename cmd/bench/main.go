@@ -1,0 +1,534 @@
+// Command bench measures the messages service end to end on this machine and
+// writes BENCH.md with a chart: POST throughput and latency, the lag from a
+// POST to its visibility in a count, reducer fold throughput beside raw
+// insertMany, count latency beside a plain countDocuments at growing sizes
+// of imported history, and the peak resident memory of each role. Every
+// figure is the median of repeated runs. `make bench` builds the binary and
+// runs it.
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"hash/fnv"
+	"log"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// config is what a benchmark run measures and where it writes.
+type config struct {
+	bin         string
+	out         string
+	chart       string
+	goBench     string
+	sizes       []int
+	runs        int
+	postFor     time.Duration
+	lagFor      time.Duration
+	lagRate     int
+	foldTimeout time.Duration
+	skip        map[string]bool
+	devFlags    []string
+	commit      string
+}
+
+func main() {
+	log.SetFlags(log.Ltime)
+	var cfg config
+	var sizes, skip string
+	flag.StringVar(&cfg.bin, "bin", "bin/messages", "the messages binary")
+	flag.StringVar(&cfg.out, "out", "BENCH.md", "report to write")
+	flag.StringVar(&cfg.chart, "chart", "bench.png", "chart to write, beside the report")
+	flag.StringVar(&cfg.goBench, "gobench", "", "output of go test -bench to include in the report")
+	flag.StringVar(&sizes, "sizes", envOr("BENCH_SIZES", "10000,100000,1000000"), "imported history sizes for the count benchmark [BENCH_SIZES]")
+	flag.IntVar(&cfg.runs, "runs", envInt("BENCH_RUNS", 3), "repetitions of each measurement; the median is reported [BENCH_RUNS]")
+	flag.DurationVar(&cfg.postFor, "post-for", 5*time.Second, "length of one POST load run")
+	flag.DurationVar(&cfg.lagFor, "lag-for", 10*time.Second, "length of one visibility run")
+	flag.IntVar(&cfg.lagRate, "lag-rate", 1000, "messages per second during the visibility runs")
+	flag.DurationVar(&cfg.foldTimeout, "fold-timeout", envDuration("BENCH_FOLD_TIMEOUT", 20*time.Minute), "longest wait for the read model to catch up with an import [BENCH_FOLD_TIMEOUT]")
+	flag.StringVar(&skip, "skip", os.Getenv("BENCH_SKIP"), "sections to skip, comma-separated: post,lag,counts,roles [BENCH_SKIP]")
+	devFlags := flag.String("dev-flags", os.Getenv("BENCH_DEV_FLAGS"), "extra flags of every `messages dev` started, space-separated [BENCH_DEV_FLAGS]")
+	flag.StringVar(&cfg.commit, "commit", os.Getenv("BENCH_COMMIT"), "commit measured, when not the current directory's [BENCH_COMMIT]")
+	flag.Parse()
+	cfg.devFlags = strings.Fields(*devFlags)
+	for _, s := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			log.Fatalf("sizes: %q is not a positive number", s)
+		}
+		cfg.sizes = append(cfg.sizes, n)
+	}
+	slices.Sort(cfg.sizes)
+	cfg.skip = map[string]bool{}
+	for _, s := range strings.Split(skip, ",") {
+		cfg.skip[strings.TrimSpace(s)] = true
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(k string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(k)); err == nil {
+		return n
+	}
+	return def
+}
+
+func envDuration(k string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(k)); err == nil {
+		return d
+	}
+	return def
+}
+
+// report is everything measured.
+type report struct {
+	started   time.Time
+	loadStart string
+	post      map[int][]postResult // by clients
+	lag       []lagResult
+	sizes     []sizeResult
+	memory    []memResult
+	notes     []string
+}
+
+type sizeResult struct {
+	size         int
+	imported     importSummary
+	importRate   float64
+	foldRate     float64 // events per second the read model caught up at
+	foldComplete bool
+	rawRate      float64 // documents per second of a plain insertMany
+	day, year    []time.Duration
+	plainDay     []time.Duration
+	plainYear    []time.Duration
+	dayN, yearN  int64
+	plainN       int64
+}
+
+type memResult struct {
+	role string
+	peak int64
+	note string
+}
+
+func run(ctx context.Context, cfg config) error {
+	dir, err := os.MkdirTemp("", "messages-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	log.Printf("working in %s", dir)
+	rep := &report{started: time.Now(), loadStart: loadAvg(), post: map[int][]postResult{}}
+
+	if !cfg.skip["post"] {
+		if err := benchPost(ctx, cfg, dir, rep); err != nil {
+			return fmt.Errorf("post: %w", err)
+		}
+	}
+	if !cfg.skip["lag"] {
+		if err := benchLag(ctx, cfg, dir, rep); err != nil {
+			return fmt.Errorf("visibility: %w", err)
+		}
+	}
+	if !cfg.skip["roles"] {
+		if err := benchRoles(ctx, cfg, dir, rep); err != nil {
+			return fmt.Errorf("roles: %w", err)
+		}
+	}
+	if !cfg.skip["counts"] {
+		if err := benchCounts(ctx, cfg, dir, rep); err != nil {
+			rep.notes = append(rep.notes, "The count benchmark stopped early: "+err.Error())
+			log.Printf("counts: %v", err)
+		}
+	}
+	if err := writeReport(cfg, rep); err != nil {
+		return err
+	}
+	log.Printf("wrote %s and %s", cfg.out, cfg.chart)
+	return nil
+}
+
+// benchPost measures POST at 1, 16 and 64 clients against a fresh dev.
+func benchPost(ctx context.Context, cfg config, dir string, rep *report) error {
+	d, err := startDev(ctx, cfg, dir, "post")
+	if err != nil {
+		return err
+	}
+	defer d.stop()
+	base := "http://" + d.api
+	// Warm up connections, the stream and the runtime.
+	postLoad(ctx, base, 16, time.Second)
+	for r := range cfg.runs {
+		for _, c := range []int{1, 16, 64} {
+			res := postLoad(ctx, base, c, cfg.postFor)
+			log.Printf("POST run %d, %2d clients: %6.0f req/s  p50 %v  p99 %v  errors %d", r+1, c, res.rps, res.p50, res.p99, res.errors)
+			rep.post[c] = append(rep.post[c], res)
+		}
+	}
+	peak, err := d.peakRSS()
+	if err == nil {
+		rep.memory = append(rep.memory, memResult{role: "dev (all roles, embedded NATS and FerretDB)", peak: peak, note: "after the POST runs"})
+	}
+	return nil
+}
+
+// benchLag measures visibility at a steady rate against a fresh dev.
+func benchLag(ctx context.Context, cfg config, dir string, rep *report) error {
+	d, err := startDev(ctx, cfg, dir, "lag")
+	if err != nil {
+		return err
+	}
+	defer d.stop()
+	base := "http://" + d.api
+	for r := range cfg.runs {
+		res := visibilityLag(ctx, base, cfg.lagRate, cfg.lagFor, r)
+		log.Printf("visibility run %d at %.0f msg/s: p50 %v  p99 %v  (%d probes, %d not visible within 10s)", r+1, res.rate, res.p50, res.p99, res.probes, res.missed)
+		rep.lag = append(rep.lag, res)
+	}
+	return nil
+}
+
+// benchRoles runs the dispatcher, query and reducer roles as processes of
+// their own against a dev's NATS and FerretDB, loads them, and reads each
+// one's peak resident memory.
+func benchRoles(ctx context.Context, cfg config, dir string, rep *report) error {
+	d, err := startDev(ctx, cfg, dir, "roles-infra")
+	if err != nil {
+		return err
+	}
+	defer d.stop()
+	common := []string{"--nats-url", d.natsURL(), "--stream", "BENCHROLES", "--subject-prefix", "benchroles.events", "--log-level", "warn"}
+	mongo := []string{"--mongo-uri", d.mongoURI(), "--mongo-db", "benchroles"}
+	dispAddr, queryAddr, redAddr := freeAddr(), freeAddr(), freeAddr()
+	disp, err := start(dir, cfg.bin, "dispatcher", append([]string{"dispatcher", "--addr", dispAddr}, common...)...)
+	if err != nil {
+		return err
+	}
+	defer disp.stop()
+	query, err := start(dir, cfg.bin, "query", append(append([]string{"query", "--addr", queryAddr}, common...), mongo...)...)
+	if err != nil {
+		return err
+	}
+	defer query.stop()
+	red, err := start(dir, cfg.bin, "reducer", append(append([]string{"reducer", "--addr", redAddr, "--consumer", "benchroles"}, common...), mongo...)...)
+	if err != nil {
+		return err
+	}
+	defer red.stop()
+	for _, a := range []string{dispAddr, queryAddr, redAddr} {
+		if err := waitReady(ctx, "http://"+a+"/readyz", time.Minute); err != nil {
+			return err
+		}
+	}
+	// Load: POSTs at 64 clients, and counts and lists at 4 clients.
+	stopReads := make(chan struct{})
+	var wg sync.WaitGroup
+	c := client(8)
+	for i := range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stopReads:
+					return
+				default:
+				}
+				_, _ = count(ctx, c, "http://"+queryAddr, "tag=load"+strconv.Itoa(i))
+			}
+		})
+	}
+	var res postResult
+	for range cfg.runs {
+		res = postLoad(ctx, "http://"+dispAddr, 64, cfg.postFor)
+		log.Printf("roles: dispatcher alone at 64 clients: %.0f req/s  p50 %v  p99 %v", res.rps, res.p50, res.p99)
+	}
+	close(stopReads)
+	wg.Wait()
+	// Give the reducer a while to fold what arrived.
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+	}
+	for _, p := range []struct {
+		p    *proc
+		note string
+	}{
+		{disp, fmt.Sprintf("%d runs of POST at 64 clients (last: %.0f req/s)", cfg.runs, res.rps)},
+		{query, "4 clients counting during the POST runs"},
+		{red, "folding the POST runs' events"},
+		{d.proc, "NATS and FerretDB serving the roles (its own roles idle)"},
+	} {
+		peak, err := p.p.peakRSS()
+		if err != nil {
+			return err
+		}
+		name := p.p.name
+		if p.p == d.proc {
+			name = "dev"
+		}
+		log.Printf("roles: %s peak resident %.1f MiB", name, float64(peak)/(1<<20))
+		rep.memory = append(rep.memory, memResult{role: name, peak: peak, note: p.note})
+	}
+	return nil
+}
+
+// importSummary is the JSON summary of `messages import --json`.
+type importSummary struct {
+	Lines           int64   `json:"lines"`
+	Appended        int64   `json:"appended"`
+	AlreadyImported int64   `json:"alreadyImported"`
+	Bad             int64   `json:"bad"`
+	Seconds         float64 `json:"seconds"`
+}
+
+// history spreads messages over the year before end: message k's time is a
+// hash of k, so every prefix of the messages covers the year evenly.
+type history struct{ end time.Time }
+
+const yearMillis = 365 * 24 * 3600 * 1000
+
+func (h history) start() time.Time { return h.end.Add(-yearMillis * time.Millisecond) }
+
+func (h history) at(k int) time.Time {
+	f := fnv.New64a()
+	fmt.Fprint(f, k)
+	return h.start().Add(time.Duration(f.Sum64()%yearMillis) * time.Millisecond)
+}
+
+// writeLines writes messages [from, to) as an import file.
+func (h history) writeLines(name string, from, to int) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	for k := from; k < to; k++ {
+		fmt.Fprintf(w, `{"userId":"user%d","text":"imported message %d of the benchmark history","tag":"topic%d","createdAt":"%s"}`+"\n",
+			k%100, k, k%8, h.at(k).Format(time.RFC3339Nano))
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// benchCounts imports growing history into one dev and measures, at each
+// size, the fold, a raw insertMany of the same documents, and count latency.
+func benchCounts(ctx context.Context, cfg config, dir string, rep *report) error {
+	d, err := startDev(ctx, cfg, dir, "counts")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if peak, err := d.peakRSS(); err == nil {
+			rep.memory = append(rep.memory, memResult{role: "dev (all roles)", peak: peak, note: fmt.Sprintf("importing, folding and counting up to %d messages", rep.lastSize())})
+		}
+		d.stop()
+	}()
+	mc, err := mongo.Connect(options.Client().ApplyURI(d.mongoURI()).SetTimeout(10 * time.Minute))
+	if err != nil {
+		return err
+	}
+	defer mc.Disconnect(context.Background())
+	db := mc.Database("messages")
+	base := "http://" + d.api
+	c := client(4)
+	h := history{end: time.Now().UTC().Truncate(24 * time.Hour)}
+	prev := 0
+	for _, size := range cfg.sizes {
+		res := sizeResult{size: size}
+		file := filepath.Join(dir, fmt.Sprintf("history-%d-%d.jsonl", prev, size))
+		log.Printf("counts: writing messages %d-%d", prev, size)
+		if err := h.writeLines(file, prev, size); err != nil {
+			return err
+		}
+		log.Printf("counts: importing %d messages", size-prev)
+		t0 := time.Now()
+		out, err := exec.CommandContext(ctx, cfg.bin, "import", "--json", "--quiet", "--nats-url", d.natsURL(), file).Output()
+		if err != nil {
+			return fmt.Errorf("import: %v: %s", err, out)
+		}
+		if err := json.Unmarshal(out, &res.imported); err != nil {
+			return fmt.Errorf("import summary %q: %w", out, err)
+		}
+		res.importRate = float64(res.imported.Lines) / res.imported.Seconds
+		log.Printf("counts: imported %d lines (%d appended) at %.0f lines/s; waiting for the read model", res.imported.Lines, res.imported.Appended, res.importRate)
+		n, complete, err := waitCount(ctx, base, int64(size), cfg.foldTimeout)
+		if err != nil {
+			return err
+		}
+		res.foldComplete = complete
+		res.foldRate = float64(n-int64(prev)) / time.Since(t0).Seconds()
+		log.Printf("counts: read model holds %d of %d after %v: %.0f events/s (import and fold overlapping)", n, size, time.Since(t0).Round(time.Second), res.foldRate)
+
+		res.rawRate, err = rawInsert(ctx, db, h, prev, size)
+		if err != nil {
+			return fmt.Errorf("raw insertMany: %w", err)
+		}
+		log.Printf("counts: raw insertMany of the same %d documents: %.0f docs/s", size-prev, res.rawRate)
+
+		day := h.start().Add(182 * 24 * time.Hour)
+		dayQ := "dateStart=" + day.Format(time.DateOnly) + "&dateEnd=" + day.Format(time.DateOnly)
+		yearQ := "dateStart=" + h.start().Format(time.DateOnly) + "&dateEnd=" + h.end.Add(-time.Hour).Format(time.DateOnly)
+		dayF := idRange(day, day.Add(24*time.Hour))
+		yearF := idRange(h.start(), h.end)
+		for i := 0; i <= max(cfg.runs, 5); i++ {
+			dd, dn, err := timed(func() (int64, error) { return count(ctx, c, base, dayQ) })
+			if err != nil {
+				return err
+			}
+			yd, yn, err := timed(func() (int64, error) { return count(ctx, c, base, yearQ) })
+			if err != nil {
+				return err
+			}
+			pd, _, err := timed(func() (int64, error) { return db.Collection("messages").CountDocuments(ctx, dayF) })
+			if err != nil {
+				return err
+			}
+			py, pn, err := timed(func() (int64, error) { return db.Collection("messages").CountDocuments(ctx, yearF) })
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				continue // warm-up
+			}
+			res.day, res.year, res.plainDay, res.plainYear = append(res.day, dd), append(res.year, yd), append(res.plainDay, pd), append(res.plainYear, py)
+			res.dayN, res.yearN, res.plainN = dn, yn, pn
+		}
+		log.Printf("counts at %d: day %v (%d), year %v (%d); countDocuments day %v, year %v (%d)", size,
+			median(res.day), res.dayN, median(res.year), res.yearN, median(res.plainDay), median(res.plainYear), res.plainN)
+		rep.sizes = append(rep.sizes, res)
+		prev = size
+		os.Remove(file)
+		if !complete {
+			return fmt.Errorf("the read model did not catch up with %d messages within %v", size, cfg.foldTimeout)
+		}
+	}
+	return nil
+}
+
+func (r *report) lastSize() int {
+	if len(r.sizes) == 0 {
+		return 0
+	}
+	return r.sizes[len(r.sizes)-1].size
+}
+
+func timed(f func() (int64, error)) (time.Duration, int64, error) {
+	t := time.Now()
+	n, err := f()
+	return time.Since(t), n, err
+}
+
+// waitCount polls the total count until it reaches want or timeout passes.
+func waitCount(ctx context.Context, base string, want int64, timeout time.Duration) (int64, bool, error) {
+	hc := client(1)
+	deadline := time.Now().Add(timeout)
+	last, lastLog := int64(-1), time.Now()
+	for {
+		n, err := count(ctx, hc, base, "")
+		if err != nil && ctx.Err() != nil {
+			return last, false, ctx.Err()
+		}
+		if err == nil {
+			last = n
+		}
+		if last >= want {
+			return last, true, nil
+		}
+		if time.Now().After(deadline) {
+			return last, false, nil
+		}
+		if time.Since(lastLog) > 15*time.Second {
+			log.Printf("counts: read model holds %d of %d", last, want)
+			lastLog = time.Now()
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// idRange is the filter of messages created in [from, to): ids are ULIDs
+// that begin with their time.
+func idRange(from, to time.Time) bson.M {
+	floor := func(t time.Time) string {
+		var id ulid.ULID
+		_ = id.SetTime(uint64(t.UnixMilli()))
+		return id.String()
+	}
+	return bson.M{"_id": bson.M{"$gte": floor(from), "$lt": floor(to)}}
+}
+
+// rawInsert writes the documents of messages [from, to), shaped as the read
+// model stores them, into a scratch collection with plain insertMany calls:
+// batches of 256 (the reducers' batch size) from 8 writers (one per
+// partition), and returns documents per second. The collection is dropped
+// afterwards.
+func rawInsert(ctx context.Context, db *mongo.Database, h history, from, to int) (float64, error) {
+	coll := db.Collection("bench_raw_insert")
+	_ = coll.Drop(ctx)
+	defer coll.Drop(context.WithoutCancel(ctx))
+	docs := make([]any, 0, to-from)
+	for k := from; k < to; k++ {
+		at := h.at(k).Truncate(time.Millisecond)
+		id := ulid.MustNew(uint64(at.UnixMilli()), ulid.DefaultEntropy()).String()
+		docs = append(docs, bson.D{
+			{Key: "_id", Value: id}, {Key: "userId", Value: "user" + strconv.Itoa(k%100)},
+			{Key: "text", Value: fmt.Sprintf("imported message %d of the benchmark history", k)},
+			{Key: "tag", Value: "topic" + strconv.Itoa(k%8)}, {Key: "createdAt", Value: at}, {Key: "seq", Value: int64(k + 1)},
+		})
+	}
+	const batch, writers = 256, 8
+	batches := make(chan []any)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	start := time.Now()
+	for range writers {
+		wg.Go(func() {
+			for b := range batches {
+				if _, err := coll.InsertMany(ctx, b, options.InsertMany().SetOrdered(true)); err != nil {
+					mu.Lock()
+					firstErr = cmp.Or(firstErr, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for i := 0; i < len(docs); i += batch {
+		batches <- docs[i:min(i+batch, len(docs))]
+	}
+	close(batches)
+	wg.Wait()
+	return float64(len(docs)) / time.Since(start).Seconds(), firstErr
+}
+
+func median(ds []time.Duration) time.Duration { return latencies(ds).pct(.5) }

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// proc is a messages process the benchmark started.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan error
+}
+
+// start runs bin with args, its output going to <dir>/<name>.log.
+func start(dir, bin, name string, args ...string) (*proc, error) {
+	logf, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, log: logf, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	return p, nil
+}
+
+// peakRSS is the process's peak resident memory (VmHWM) in bytes.
+func (p *proc) peakRSS() (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", p.cmd.Process.Pid)
+}
+
+// stop asks the process to shut down gracefully and waits for it, killing it
+// after a while.
+func (p *proc) stop() {
+	defer p.log.Close()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// waitReady polls url until it answers 200.
+func waitReady(ctx context.Context, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready within %v (last: %v)", url, timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// dev is a running `messages dev` on free loopback ports.
+type dev struct {
+	*proc
+	api, nats, mongo string
+}
+
+func startDev(ctx context.Context, cfg config, dir, name string) (*dev, error) {
+	d := &dev{api: freeAddr(), nats: freeAddr(), mongo: freeAddr()}
+	args := append([]string{"dev",
+		"--data-dir", filepath.Join(dir, name+"-data"),
+		"--addr", d.api, "--nats-listen", d.nats, "--mongo-listen", d.mongo,
+		"--log-level", "warn"}, cfg.devFlags...)
+	var err error
+	d.proc, err = start(dir, cfg.bin, name, args...)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitReady(ctx, "http://"+d.api+"/readyz", 2*time.Minute); err != nil {
+		d.stop()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *dev) natsURL() string  { return "nats://" + d.nats }
+func (d *dev) mongoURI() string { return "mongodb://" + d.mongo + "/" }
