@@ -1,0 +1,62 @@
+package readmodel
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/messages-io/messages/message"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// CopyBefore fills s, a new generation, with the messages of from that were
+// stored by events before sequence seq, and counts them afresh, so that a
+// partial replay can fold the log from seq on. partition maps a tag to its
+// partition. It returns how many messages it copied.
+func (s *Store) CopyBefore(ctx context.Context, from *Store, seq uint64, partition func(tag string) int) (uint64, error) {
+	type key struct{ id, k string }
+	counts := map[key]countDoc{}
+	var batch []Change
+	var copied uint64
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if _, err := s.insert(ctx, batch); err != nil {
+			return fmt.Errorf("copy messages: %w", err)
+		}
+		batch = batch[:0]
+		return nil
+	}
+	err := from.EachMessage(ctx, func(m message.Message, stored uint64) error {
+		if stored >= seq {
+			return nil
+		}
+		batch = append(batch, Change{Message: m, Sequence: stored})
+		copied++
+		for _, b := range []bucket{tagBucket(m.Tag, m.CreatedAt), allBucket(partition(m.Tag), m.CreatedAt)} {
+			c := counts[key{b.id, b.key}]
+			c.ID, c.Key, c.Day, c.N = b.id, b.key, b.day, c.N+1
+			counts[key{b.id, b.key}] = c
+		}
+		if len(batch) >= 1000 {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return copied, err
+	}
+	if err := flush(); err != nil {
+		return copied, err
+	}
+	// Every copied message is counted as of the event before seq, so that
+	// folding from seq on counts each later event once.
+	for _, c := range counts {
+		c.Seq = int64(seq - 1)
+		if _, err := s.counts.ReplaceOne(ctx, bson.M{"_id": c.ID}, c, options.Replace().SetUpsert(true)); err != nil {
+			return copied, fmt.Errorf("copy counts: %w", unavailable(err))
+		}
+	}
+	return copied, nil
+}
