@@ -48,3 +48,18 @@ bench: build ## measure the service on this machine into BENCH.md and bench.png 
 	@mkdir -p bin
 	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS) | tee bin/bench-go.txt
 	$(GO) run ./cmd/bench -bin $(BIN) -gobench bin/bench-go.txt -sizes $(BENCH_SIZES) -runs $(BENCH_RUNS) -out BENCH.md -chart bench.png
+
+# The gateway in front of `make run`. Both it and `messages token` take the
+# HS256 secret from MESSAGES_JWT_SECRET; GATEWAY_URL is where the gateway
+# listens (`messages gateway --addr`, :8000 by default).
+GATEWAY_URL ?= http://localhost:8000
+NEED_SECRET  = @test -n "$$MESSAGES_JWT_SECRET" || { echo 'set the gateway secret first: export MESSAGES_JWT_SECRET=$$(openssl rand -hex 32)' >&2; exit 2; }
+
+.PHONY: gateway postman-gateway
+gateway: build ## run the gateway on :8000 in front of `make run` (needs MESSAGES_JWT_SECRET)
+	$(NEED_SECRET)
+	./$(BIN) gateway
+
+postman-gateway: build ## run postman_gateway_collection.json through the gateway at GATEWAY_URL, with a token for user postman
+	$(NEED_SECRET)
+	npx --yes newman@6 run postman_gateway_collection.json --env-var baseUrl=$(GATEWAY_URL) --env-var token=$$(./$(BIN) token --user postman)
