@@ -87,6 +87,9 @@ func openStore(ctx context.Context, db *mongo.Database, gen int) (*Store, error)
 	return s, nil
 }
 
+// Database is the database that holds the read model.
+func (s *Store) Database() *mongo.Database { return s.db }
+
 // Generation is the number of the generation the store holds.
 func (s *Store) Generation() int { return s.generation }
 

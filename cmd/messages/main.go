@@ -64,6 +64,8 @@ func commands() []command {
 		{"gateway", "run the public entry point: bearer tokens, rate limits, routing to the services", "messages gateway [flags]", runGateway},
 		{"token", "print a token signed with the gateway's HS256 secret, for local use", "messages token --user ID [--role R] [--ttl D]", runToken},
 		{"import", "append messages from a JSON Lines file (or - for standard input) to the event log", "messages import [flags] FILE", runImport},
+		{"replay", "rebuild the read model from the log into a new generation and switch to it", replayUsage, runReplay},
+		{"dlq", "list, show, retry or discard events parked because they could not be folded", "messages dlq list|show|retry|discard [flags]", runDLQ},
 		{"verify", "compare a read model generation with the event log; exit 1 on any difference", verifyUsage, runVerify},
 		{"events", "inspect the event log: tail it live, get one event, stats per partition and consumer", "messages events tail|get|stats [flags]", runEvents},
 	}

@@ -54,6 +54,7 @@ type serviceFlags struct {
 	query    queryapi.Config
 	reducer  reducers.Config
 	consumer eventstore.ConsumerConfig
+	onPoison string
 }
 
 // register adds the flags of the given roles; withURLs adds the addresses of
@@ -75,6 +76,8 @@ func (s *serviceFlags) register(fs *flag.FlagSet, r roles, addr string, withURLs
 		fs.IntVar(&s.reducer.BatchSize, "batch-size", 256, "most events a reducer folds in one write")
 		fs.StringVar(&s.consumer.Name, "consumer", "reducer", "name prefix of the durable consumers, one per partition")
 		fs.DurationVar(&s.consumer.AckWait, "ack-wait", 30*time.Second, "how long an unacknowledged event waits before redelivery")
+		fs.IntVar(&s.reducer.MaxAttempts, "max-attempts", 5, "times an event that cannot be folded is tried before it is parked")
+		fs.StringVar(&s.onPoison, "on-poison", "park", "for an event that cannot be folded: park it in the dead-letter stream and move on, or halt the partition")
 	}
 }
 
@@ -227,6 +230,13 @@ func (s *service) openReadModel(ctx context.Context, uri, db string) error {
 }
 
 func (s *service) startReducers(ctx context.Context, f serviceFlags) error {
+	switch f.onPoison {
+	case "park":
+		f.reducer.Park = s.events.Park
+	case "halt":
+	default:
+		return fmt.Errorf("--on-poison %q: want park or halt", f.onPoison)
+	}
 	metrics := reducers.NewMetrics(s.reg)
 	for p := range s.events.Partitions() {
 		cons, err := retryStart(ctx, s.log, fmt.Sprintf("consumer of partition %d", p), func(ctx context.Context) (*eventstore.PartitionConsumer, error) {

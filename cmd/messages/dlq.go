@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/messages-io/messages/eventstore"
+)
+
+// dlqCommands are the subcommands of `messages dlq`.
+func dlqCommands() []command {
+	return []command{
+		{"list", "list the parked events", `messages dlq list [--json]
+
+Examples:
+  messages dlq list
+  messages dlq list --json | jq '.[].originalSequence'`, runDLQList},
+		{"show", "print one parked event with why it was parked", `messages dlq show [--json] SEQ
+
+SEQ is the dead letter's sequence, as listed.
+
+Examples:
+  messages dlq show 3`, runDLQShow},
+		{"retry", "append parked events to the log again, to be folded, and remove them", `messages dlq retry SEQ|--all
+
+Retry once the event can be folded (for instance after an upgrade that reads
+its version); an event that still cannot be folded is parked again.
+
+Examples:
+  messages dlq retry 3
+  messages dlq retry --all`, runDLQRetry},
+		{"discard", "remove parked events; they stay in the log, unfolded", `messages dlq discard SEQ|--all
+
+Examples:
+  messages dlq discard 3`, runDLQDiscard},
+	}
+}
+
+func runDLQ(ctx context.Context, args []string, e env) error {
+	if len(args) > 0 {
+		for _, c := range dlqCommands() {
+			if c.name == args[0] {
+				c.name = "dlq " + c.name
+				return c.run(ctx, args[1:], e)
+			}
+		}
+	}
+	switch {
+	case len(args) == 0:
+		printDLQUsage(e.stderr)
+		return errUsage
+	case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
+		printDLQUsage(e.stdout)
+		return nil
+	}
+	fmt.Fprintf(e.stderr, "messages dlq: unknown subcommand %q\n\n", args[0])
+	printDLQUsage(e.stderr)
+	return errUsage
+}
+
+func printDLQUsage(w io.Writer) {
+	fmt.Fprint(w, "Manage the events parked in the dead-letter stream because they could not be folded.\n\nUsage:\n  messages dlq <subcommand> [flags]\n\nSubcommands:\n")
+	for _, c := range dlqCommands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.short)
+	}
+	fmt.Fprint(w, "\nRun 'messages dlq <subcommand> --help' for its flags.\n")
+}
+
+// dlqTool parses a dlq subcommand's flags, defined by define, and its
+// positional arguments, and opens the log.
+func dlqTool(ctx context.Context, name string, args []string, e env, define func(*flag.FlagSet)) (*eventstore.Store, []string, func(), error) {
+	var c command
+	for _, sc := range dlqCommands() {
+		if sc.name == name {
+			c = sc
+			c.name = "dlq " + name
+		}
+	}
+	var src logSource
+	newFS := func() *flag.FlagSet {
+		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		src.register(fs)
+		if define != nil {
+			define(fs)
+		}
+		return fs
+	}
+	flagArgs, pos := splitArgs(args, newFS)
+	if err := parse(newFS(), c, flagArgs, e); err != nil {
+		return nil, nil, nil, err
+	}
+	store, closeLog, err := src.open(ctx, c.name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return store, pos, closeLog, nil
+}
+
+func runDLQList(ctx context.Context, args []string, e env) error {
+	var asJSON *bool
+	store, pos, done, err := dlqTool(ctx, "list", args, e, func(fs *flag.FlagSet) {
+		asJSON = fs.Bool("json", false, "print the dead letters as a JSON array")
+	})
+	if err != nil {
+		return err
+	}
+	defer done()
+	if len(pos) > 0 {
+		return fmt.Errorf("dlq list: unexpected argument %q", pos[0])
+	}
+	dls, err := store.DeadLetters(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if dls == nil {
+			dls = []eventstore.DeadLetter{}
+		}
+		return json.NewEncoder(e.stdout).Encode(dls)
+	}
+	for _, dl := range dls {
+		fmt.Fprintf(e.stdout, "%d  event %d  partition %d  parked %s  %s: %s\n", dl.Sequence, dl.OriginalSequence,
+			dl.Partition, dl.ParkedAt.UTC().Format(time.RFC3339), dl.Reason, dl.Error)
+	}
+	fmt.Fprintln(e.stdout, plural(len(dls), "parked event"))
+	return nil
+}
+
+func runDLQShow(ctx context.Context, args []string, e env) error {
+	var asJSON *bool
+	store, pos, done, err := dlqTool(ctx, "show", args, e, func(fs *flag.FlagSet) {
+		asJSON = fs.Bool("json", false, "print the dead letter as JSON")
+	})
+	if err != nil {
+		return err
+	}
+	defer done()
+	seq, err := oneSequence(pos)
+	if err != nil {
+		return err
+	}
+	dl, err := store.DeadLetter(ctx, seq)
+	if errors.Is(err, eventstore.ErrNotFound) {
+		return fmt.Errorf("no dead letter %d", seq)
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(e.stdout).Encode(dl)
+	}
+	fmt.Fprintf(e.stdout, "dead letter %d\n  event     %d on %s (partition %d)\n  parked    %s\n  reason    %s\n  error     %s\n  event     %s\n",
+		dl.Sequence, dl.OriginalSequence, dl.Subject, dl.Partition, dl.ParkedAt.UTC().Format(time.RFC3339), dl.Reason, dl.Error, dl.Raw)
+	return nil
+}
+
+// oneSequence reads the single SEQ argument.
+func oneSequence(pos []string) (uint64, error) {
+	if len(pos) != 1 {
+		return 0, errors.New("give one dead letter sequence, as listed by 'messages dlq list'")
+	}
+	seq, err := strconv.ParseUint(pos[0], 10, 64)
+	if err != nil || seq == 0 {
+		return 0, fmt.Errorf("%q is not a dead letter sequence", pos[0])
+	}
+	return seq, nil
+}
+
+// targets returns the dead letters a retry or discard acts on: SEQ or --all.
+func targets(ctx context.Context, store *eventstore.Store, pos []string, all bool) ([]uint64, error) {
+	if all {
+		if len(pos) > 0 {
+			return nil, errors.New("give a sequence or --all, not both")
+		}
+		dls, err := store.DeadLetters(ctx)
+		if err != nil {
+			return nil, err
+		}
+		seqs := make([]uint64, len(dls))
+		for i, dl := range dls {
+			seqs[i] = dl.Sequence
+		}
+		return seqs, nil
+	}
+	seq, err := oneSequence(pos)
+	if err != nil {
+		return nil, err
+	}
+	return []uint64{seq}, nil
+}
+
+func runDLQRetry(ctx context.Context, args []string, e env) error {
+	var all *bool
+	store, pos, done, err := dlqTool(ctx, "retry", args, e, func(fs *flag.FlagSet) {
+		all = fs.Bool("all", false, "retry every parked event")
+	})
+	if err != nil {
+		return err
+	}
+	defer done()
+	seqs, err := targets(ctx, store, pos, *all)
+	if err != nil {
+		return err
+	}
+	for _, seq := range seqs {
+		at, err := store.Retry(ctx, seq)
+		if errors.Is(err, eventstore.ErrNotFound) {
+			return fmt.Errorf("no dead letter %d", seq)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "dead letter %d appended again as event %d\n", seq, at)
+	}
+	return nil
+}
+
+func runDLQDiscard(ctx context.Context, args []string, e env) error {
+	var all *bool
+	store, pos, done, err := dlqTool(ctx, "discard", args, e, func(fs *flag.FlagSet) {
+		all = fs.Bool("all", false, "discard every parked event")
+	})
+	if err != nil {
+		return err
+	}
+	defer done()
+	seqs, err := targets(ctx, store, pos, *all)
+	if err != nil {
+		return err
+	}
+	for _, seq := range seqs {
+		if err := store.Discard(ctx, seq); errors.Is(err, eventstore.ErrNotFound) {
+			return fmt.Errorf("no dead letter %d", seq)
+		} else if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "dead letter %d discarded\n", seq)
+	}
+	return nil
+}
