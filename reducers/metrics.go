@@ -1,6 +1,11 @@
 package reducers
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the reducers' metrics, shared by the reducers of one process.
 type Metrics struct {
@@ -12,6 +17,33 @@ type Metrics struct {
 	checkpoint  *prometheus.GaugeVec
 	lag         *prometheus.GaugeVec
 	batch       prometheus.Histogram
+	age         *ageCollector
+}
+
+// ageCollector reports, at each scrape, how long each partition has gone
+// without progress while events waited.
+type ageCollector struct {
+	desc *prometheus.Desc
+	mu   sync.Mutex
+	ages map[string]func() time.Duration
+}
+
+func (a *ageCollector) track(partition string, age func() time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.ages[partition] = age
+}
+
+// Describe implements prometheus.Collector.
+func (a *ageCollector) Describe(ch chan<- *prometheus.Desc) { ch <- a.desc }
+
+// Collect implements prometheus.Collector.
+func (a *ageCollector) Collect(ch chan<- prometheus.Metric) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for p, age := range a.ages {
+		ch <- prometheus.MustNewConstMetric(a.desc, prometheus.GaugeValue, age().Seconds(), p)
+	}
 }
 
 // NewMetrics registers the reducers' metrics with reg.
@@ -40,6 +72,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
 	}
+	m.age = &ageCollector{
+		desc: prometheus.NewDesc("messages_reducer_checkpoint_age_seconds",
+			"Time since the partition's checkpoint last moved while events waited to be folded; 0 while it keeps up.",
+			[]string{"partition"}, nil),
+		ages: map[string]func() time.Duration{},
+	}
+	reg.MustRegister(m.age)
 	reg.MustRegister(m.applied, m.redelivered, m.failures, m.deadLetters, m.halted, m.checkpoint, m.lag, m.batch)
 	return m
 }

@@ -108,6 +108,12 @@ type Reducer struct {
 	// times.
 	poisonSeq   uint64
 	poisonTries int
+	// progressAt is when the reducer last moved its checkpoint or found
+	// nothing left to fold (unix nanoseconds); lag is the partition's last
+	// known lag, and busy is set while a batch is in hand.
+	progressAt atomic.Int64
+	lag        atomic.Uint64
+	busy       atomic.Bool
 }
 
 // New returns a reducer folding src into the read model generation that
@@ -118,10 +124,35 @@ func New(src Source, model Model, log *slog.Logger, metrics *Metrics, cfg Config
 		return nil, err
 	}
 	p := strconv.Itoa(src.Partition())
-	return &Reducer{
+	r := &Reducer{
 		src: src, model: model, cfg: cfg, metrics: metrics, partition: p,
 		log: log.With("component", "reducer", "partition", src.Partition()),
-	}, nil
+	}
+	r.progressAt.Store(time.Now().UnixNano())
+	metrics.age.track(p, r.checkpointAge)
+	return r, nil
+}
+
+// checkpointAge is how long the reducer has made no progress while it had
+// events to fold: zero while it keeps up.
+func (r *Reducer) checkpointAge() time.Duration {
+	if r.lag.Load() == 0 && !r.busy.Load() && r.Halted() == nil {
+		return 0
+	}
+	return time.Since(time.Unix(0, r.progressAt.Load()))
+}
+
+// Stalled returns why the partition is not moving: halted at an event, or
+// events waiting and no progress for longer than after. Nil while it folds
+// or has nothing to fold.
+func (r *Reducer) Stalled(after time.Duration) error {
+	if err := r.Halted(); err != nil {
+		return err
+	}
+	if age := r.checkpointAge(); age > after {
+		return fmt.Errorf("partition %s: no progress for %s with %d events waiting", r.partition, age.Round(time.Second), r.lag.Load())
+	}
+	return nil
 }
 
 // Halted returns why the partition cannot move on, nil while it folds.
@@ -162,7 +193,13 @@ func (r *Reducer) Run(ctx context.Context) error {
 		}
 		wait = r.cfg.RetryMin
 		r.metrics.lag.WithLabelValues(r.partition).Set(float64(b.Pending))
+		r.lag.Store(b.Pending)
+		r.busy.Store(true)
 		r.fold(ctx, b)
+		r.busy.Store(false)
+		if b.Pending == 0 && r.Halted() == nil {
+			r.progressAt.Store(time.Now().UnixNano())
+		}
 	}
 }
 
@@ -269,6 +306,7 @@ func (r *Reducer) apply(ctx, work context.Context, b *eventstore.Batch, changes 
 		return false
 	}
 	r.checkpoint = through
+	r.progressAt.Store(time.Now().UnixNano())
 	r.metrics.applied.WithLabelValues(r.partition).Add(float64(len(changes)))
 	r.metrics.checkpoint.WithLabelValues(r.partition).Set(float64(through))
 	return true

@@ -23,9 +23,9 @@ func NewHTTPMetrics(reg prometheus.Registerer) *HTTPMetrics {
 			Namespace: "messages",
 			Subsystem: "http",
 			Name:      "request_duration_seconds",
-			Help:      "Time to answer HTTP requests, by route and method.",
+			Help:      "Time to answer HTTP requests, by route, method and status code.",
 			Buckets:   []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-		}, []string{"route", "method"}),
+		}, []string{"route", "method", "code"}),
 	}
 	reg.MustRegister(m.requests, m.duration)
 	return m

@@ -116,7 +116,7 @@ func Observe(m *HTTPMetrics, log *slog.Logger, route string, next http.Handler) 
 			elapsed := time.Since(start)
 			code := strconv.Itoa(rec.status)
 			m.requests.WithLabelValues(route, r.Method, code).Inc()
-			m.duration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
+			m.duration.WithLabelValues(route, r.Method, code).Observe(elapsed.Seconds())
 			level := slog.LevelDebug
 			if rec.status >= 500 {
 				level = slog.LevelWarn

@@ -200,8 +200,8 @@ func TestMetricsCountRoutedRequests(t *testing.T) {
 		// The route label is the pattern, not the path: one series for
 		// every id.
 		`messages_http_requests_total{code="404",method="GET",route="/v1/messages/:id"} 2`,
-		`messages_http_request_duration_seconds_count{method="POST",route="/v1/messages"} 1`,
-		`messages_http_request_duration_seconds_count{method="GET",route="/v1/messages/:id"} 2`,
+		`messages_http_request_duration_seconds_count{code="201",method="POST",route="/v1/messages"} 1`,
+		`messages_http_request_duration_seconds_count{code="404",method="GET",route="/v1/messages/:id"} 2`,
 	} {
 		if !lines[want] {
 			t.Errorf("/metrics lacks the line\n%s\nin\n%s", want, body)

@@ -46,15 +46,16 @@ func (r roles) String() string {
 
 // serviceFlags configure the roles of one process.
 type serviceFlags struct {
-	log      logFlags
-	server   serverFlags
-	stream   streamFlags
-	store    storeFlags
-	dispatch dispatcher.Config
-	query    queryapi.Config
-	reducer  reducers.Config
-	consumer eventstore.ConsumerConfig
-	onPoison string
+	log        logFlags
+	server     serverFlags
+	stream     streamFlags
+	store      storeFlags
+	dispatch   dispatcher.Config
+	query      queryapi.Config
+	reducer    reducers.Config
+	consumer   eventstore.ConsumerConfig
+	onPoison   string
+	stallAfter time.Duration
 }
 
 // register adds the flags of the given roles; withURLs adds the addresses of
@@ -77,6 +78,7 @@ func (s *serviceFlags) register(fs *flag.FlagSet, r roles, addr string, withURLs
 		fs.StringVar(&s.consumer.Name, "consumer", "reducer", "name prefix of the durable consumers, one per partition")
 		fs.DurationVar(&s.consumer.AckWait, "ack-wait", 30*time.Second, "how long an unacknowledged event waits before redelivery")
 		fs.IntVar(&s.reducer.MaxAttempts, "max-attempts", 5, "times an event that cannot be folded is tried before it is parked")
+		fs.DurationVar(&s.stallAfter, "stall-after", time.Minute, "a partition with events waiting and no progress for this long fails /readyz")
 		fs.StringVar(&s.onPoison, "on-poison", "park", "for an event that cannot be folded: park it in the dead-letter stream and move on, or halt the partition")
 	}
 }
@@ -252,14 +254,14 @@ func (s *service) startReducers(ctx context.Context, f serviceFlags) error {
 		s.reducers = append(s.reducers, red)
 	}
 	s.checks["reducers"] = func(context.Context) error {
-		var halted []string
+		var stalled []string
 		for _, red := range s.reducers {
-			if err := red.Halted(); err != nil {
-				halted = append(halted, err.Error())
+			if err := red.Stalled(f.stallAfter); err != nil {
+				stalled = append(stalled, err.Error())
 			}
 		}
-		if len(halted) > 0 {
-			return fmt.Errorf("halted: %s", strings.Join(halted, "; "))
+		if len(stalled) > 0 {
+			return fmt.Errorf("stalled: %s", strings.Join(stalled, "; "))
 		}
 		return nil
 	}
