@@ -161,21 +161,23 @@ func writeReport(cfg config, rep *report) error {
 
 	if len(rep.post) > 0 {
 		w("## POST /v1/messages (dev)\n\nEach run posts for %v from N clients, each waiting for its answer before the next request.\n\n", cfg.postFor)
-		w("| clients | requests/s | p50 | p99 | errors (all runs) |\n| ---: | ---: | ---: | ---: | ---: |\n")
+		w("| clients | requests/s | p50 | p99 | errors (all runs) | CPU of dev, cores | CPU of the load generator, cores |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, c := range []int{1, 16, 64} {
 			rs := rep.post[c]
 			var errs int64
 			for _, r := range rs {
 				errs += r.errors
 			}
-			w("| %d | %.0f | %s | %s | %d |\n", c, medianOf(rs, func(r postResult) float64 { return r.rps }),
+			w("| %d | %.0f | %s | %s | %d | %.2f | %.2f |\n", c, medianOf(rs, func(r postResult) float64 { return r.rps }),
 				ms(medianOf(rs, func(r postResult) float64 { return float64(r.p50) })),
-				ms(medianOf(rs, func(r postResult) float64 { return float64(r.p99) })), errs)
+				ms(medianOf(rs, func(r postResult) float64 { return float64(r.p99) })), errs,
+				medianOf(rs, func(r postResult) float64 { return r.serviceCores }),
+				medianOf(rs, func(r postResult) float64 { return r.loadCores }))
 		}
 		w("\n")
 	}
 	if len(rep.lag) > 0 {
-		w("## Visibility lag (dev)\n\n%d messages/s for %v per run. Ten times a second one of them goes under a tag of its own; after its 201 the client counts that tag (`count=1&tag=…`) until it answers 1. The lag is the time from the 201 to that answer.\n\n", cfg.lagRate, cfg.lagFor)
+		w("## Visibility lag (dev)\n\n%d messages/s for %v per run. Ten times a second one of them goes under a tag of its own; after its 201 the client counts that tag (`count=1&tag=…`) until it answers 1. The lag is the time from the 201 to that answer; a probe not visible within 10 s counts as 10 s, so the percentiles are then lower bounds.\n\n", cfg.lagRate, cfg.lagFor)
 		w("| run | achieved msg/s | probes | p50 | p99 | not visible within 10 s |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for i, r := range rep.lag {
 			w("| %d | %.0f | %d | %s | %s | %d |\n", i+1, r.rate, r.probes, ms(float64(r.p50)), ms(float64(r.p99)), r.missed)
@@ -224,9 +226,7 @@ func writeReport(cfg config, rep *report) error {
 			w("```\n\n")
 		}
 	}
-	if notes, err := os.ReadFile(filepath.Join(filepath.Dir(os.Args[0]), "notes.md")); err == nil {
-		b.Write(notes)
-	} else if notes, err := os.ReadFile("cmd/bench/notes.md"); err == nil {
+	if notes, err := os.ReadFile(cfg.notes); err == nil {
 		b.Write(notes)
 	}
 	if len(rep.notes) > 0 {
@@ -297,8 +297,8 @@ func writeChart(cfg config, rep *report) error {
 			return err
 		}
 	}
-	right.Legend.Top = true
-	right.Legend.Left = true
+	right.Legend.Top = false
+	right.Legend.Left = false
 
 	img := vgimg.New(vg.Points(900), vg.Points(380))
 	dc := draw.New(img)
