@@ -293,8 +293,13 @@ func TestJWKSNotLoaded(t *testing.T) {
 		Dispatchers: []string{up.URL}, Queries: []string{up.URL},
 		JWKS: jwks.URL, JWKSRefresh: time.Hour, JWKSMinRefresh: time.Nanosecond,
 	}, false)
+	// The upstreams are healthy; only the keys are missing.
+	eventually(t, func() error { return ready(g, 1) })
 	res := g.do(t, http.MethodGet, "/v1/messages", sign(t, jwt.SigningMethodRS256, key, "k1", claims("alice")), nil)
 	problem(t, res, http.StatusServiceUnavailable)
+	if p := res.Body; !strings.Contains(p, "keys") {
+		t.Errorf("503 body = %s, want it to be about the keys", p)
+	}
 	if res.Header.Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
 	}
