@@ -124,12 +124,22 @@ func writeReport(cfg config, rep *report) error {
 
 	// Targets.
 	w("## Targets\n\n| target | measured | |\n| --- | --- | --- |\n")
-	if len(rep.sizes) > 0 {
+	folded := len(rep.sizes) > 0 && rep.sizes[len(rep.sizes)-1].foldComplete
+	if len(rep.sizes) > 0 && !folded {
+		w("| count latency at 1 M no more than 2× that at 10k; at least 50× faster than `countDocuments` | not measured: the read model did not catch up with the import | **missed** |\n")
+	}
+	if folded && len(rep.sizes) == 1 {
+		w("| count latency at 1 M no more than 2× that at 10k | not measured: one size only | |\n")
+	}
+	if folded && len(rep.sizes) > 1 {
 		first, last := rep.sizes[0], rep.sizes[len(rep.sizes)-1]
 		w("| count latency at %d no more than 2× that at %d (one-year range) | %s vs %s | %s |\n",
 			last.size, first.size, ms(mdur(last.year)), ms(mdur(first.year)), mark(mdur(last.year) <= 2*mdur(first.year)))
 		w("| count at %d at least 50× faster than plain `countDocuments` (one-year range) | %s vs %s (%.1f×) | %s |\n",
 			last.size, ms(mdur(last.year)), ms(mdur(last.plainYear)), mdur(last.plainYear)/mdur(last.year), mark(mdur(last.plainYear) >= 50*mdur(last.year)))
+	}
+	if folded {
+		last := rep.sizes[len(rep.sizes)-1]
 		if last.size < 1000000 {
 			w("| (the count targets are set at 1,000,000 messages; this run stopped at %d) | | |\n", last.size)
 		}
