@@ -278,7 +278,7 @@ func findMessageEvent(ctx context.Context, store *eventstore.Store, sf storeFlag
 			return eventstore.Record{}, err
 		}
 	} else if !errors.Is(err, readmodel.ErrNotFound) {
-		fmt.Fprintf(e.stderr, "messages events get: the read model did not answer (%v); scanning the log\n", err)
+		fmt.Fprintf(e.stderr, "messages events get: read model: %v; scanning the log\n", err)
 	}
 	end, err := store.LastSequence(ctx)
 	if err != nil {
