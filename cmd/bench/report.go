@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -301,8 +302,25 @@ func writeChart(cfg config, rep *report) error {
 		}
 	}
 	if len(args) > 0 {
-		right.X.Scale, right.Y.Scale = plot.LogScale{}, plot.LogScale{}
-		right.X.Tick.Marker, right.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
+		right.X.Scale = plot.LogScale{}
+		right.X.Tick.Marker = plot.LogTicks{Prec: -1}
+		lo, hi := math.Inf(1), 0.0
+		for _, a := range args {
+			if xy, ok := a.(plotter.XYs); ok {
+				for _, p := range xy {
+					lo, hi = min(lo, p.Y), max(hi, p.Y)
+				}
+			}
+		}
+		if hi > 20*lo {
+			right.Y.Scale = plot.LogScale{}
+			right.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		} else {
+			right.Y.Min = 0
+		}
+		if last := rep.sizes[len(rep.sizes)-1]; !last.foldComplete {
+			right.Title.Text += fmt.Sprintf(" (read model short of %d)", last.size)
+		}
 		if err := plotutil.AddLinePoints(right, args...); err != nil {
 			return err
 		}
