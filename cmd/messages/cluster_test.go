@@ -1,0 +1,623 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/messages-io/messages/embedded"
+	"github.com/messages-io/messages/internal/testkit"
+	"github.com/messages-io/messages/message"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// TestClusterLeaderFailover runs the dispatcher, the reducers and the query
+// API against a three-node JetStream cluster on loopback, with the event log
+// at 3 replicas, and takes the stream's leader away in the middle of a load of
+// POSTs. No answer may be a lie: every 201 is in the read model exactly once,
+// every other answer is a 503 with Retry-After, and once the read model has
+// folded the whole log it holds nothing that was not posted.
+//
+// The leader goes in two ways. Shutdown hands its leaderships to its peers
+// before it stops, so the log changes leader within milliseconds. A crash
+// (SIGKILL of a node running as a process of its own) hands over nothing: the
+// peers elect a new leader only after the Raft election timeout, seconds in
+// which every append must end in 503.
+func TestClusterLeaderFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three-node clusters")
+	}
+	t.Run("shutdown", func(t *testing.T) {
+		leaderFailover(t, startCluster(t, 3), false)
+	})
+	t.Run("crash", func(t *testing.T) {
+		leaderFailover(t, startProcessCluster(t, 3), true)
+	})
+}
+
+// natsCluster is a three-node JetStream cluster whose nodes a test can stop.
+type natsCluster interface {
+	// URLs are the client URLs of every node, comma-separated.
+	URLs() string
+	// Stop stops the named node.
+	Stop(t *testing.T, name string)
+}
+
+func leaderFailover(t *testing.T, cluster natsCluster, crash bool) {
+	urls := cluster.URLs()
+	mongo := testkit.Mongo(t)
+	db := fmt.Sprintf("cluster_%d", time.Now().UnixNano())
+
+	stream := []string{"--nats-url", urls, "--replicas", "3", "--partitions", "4"}
+	api := startRole(t, "dispatcher", append(stream, "--append-timeout", "2s")...)
+	reducer := startRole(t, "reducer", append(stream, "--mongo-uri", mongo.URI(), "--mongo-db", db)...)
+	query := startRole(t, "query", "--mongo-uri", mongo.URI(), "--mongo-db", db)
+
+	js := clusterJetStream(t, urls)
+	before, err := streamInfo(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Config.Replicas != 3 || before.Cluster == nil || len(before.Cluster.Replicas) != 2 {
+		t.Fatalf("stream at %d replicas, cluster %+v: want a leader and 2 replicas", before.Config.Replicas, before.Cluster)
+	}
+
+	posts := startLoad(t, api, 6)
+	posts.waitCreated(t, 100, 30*time.Second)
+
+	info, err := streamInfo(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	beforeKill := posts.count()
+	killedAt := time.Now()
+	cluster.Stop(t, info.Cluster.Leader)
+	t.Logf("stopped the stream leader %s after %d POSTs", info.Cluster.Leader, beforeKill.posted)
+
+	// Keep posting through the election and until appends succeed again.
+	posts.waitCreated(t, beforeKill.created+150, 45*time.Second)
+	if wait := time.Second - time.Since(killedAt); wait > 0 {
+		time.Sleep(wait)
+	}
+	results := posts.stop()
+	t.Logf("load went on for %v after the leader stopped", time.Since(killedAt).Round(time.Millisecond))
+
+	var created, unavailable []postResult
+	for _, r := range results {
+		switch {
+		case r.err != nil:
+			t.Errorf("POST %q: %v", r.text, r.err)
+		case r.status == http.StatusCreated:
+			created = append(created, r)
+		case r.status == http.StatusServiceUnavailable:
+			unavailable = append(unavailable, r)
+			if !r.honest503 {
+				t.Errorf("POST %q: 503 without Retry-After or a problem document: %s", r.text, r.detail)
+			}
+		default:
+			t.Errorf("POST %q: %d %s, want 201 or 503", r.text, r.status, r.detail)
+		}
+	}
+	after, err := streamInfo(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d POSTs: %d created, %d unavailable; stream leader now %s", len(results), len(created), len(unavailable), after.Cluster.Leader)
+	switch {
+	case len(unavailable) > 0:
+	case crash:
+		// No leader for at least the election timeout, longer than the
+		// append timeout: some POST must have waited through it.
+		t.Error("no POST got 503 although the log had no leader for seconds")
+	default:
+		t.Log("no POST got 503: the leader handed over between two appends")
+	}
+	if after.Cluster.Leader == info.Cluster.Leader {
+		t.Errorf("stream leader is still %s", after.Cluster.Leader)
+	}
+
+	// The read model settles at the whole log: every event folded once.
+	settling := time.Now()
+	var stored []message.Message
+	testkit.Eventually(t, 60*time.Second, 250*time.Millisecond, func() error {
+		si, err := streamInfo(js)
+		if err != nil {
+			return err
+		}
+		if stored, err = listMessages(query); err != nil {
+			return err
+		}
+		if uint64(len(stored)) != si.State.Msgs {
+			return fmt.Errorf("read model holds %d messages, the log %d events", len(stored), si.State.Msgs)
+		}
+		return nil
+	})
+	t.Logf("read model settled in %v", time.Since(settling).Round(time.Millisecond))
+	// Every role is ready again on the two remaining servers.
+	for _, addr := range []string{api, reducer, query} {
+		testkit.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
+			resp, body := call(t, http.MethodGet, "http://"+addr+"/readyz", "")
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("%s/readyz: %d %s", addr, resp.StatusCode, body)
+			}
+			return nil
+		})
+	}
+	if n := countOf(t, "http://"+query, ""); n != len(stored) {
+		t.Errorf("count = %d, the list has %d", n, len(stored))
+	}
+
+	byText := map[string][]message.Message{}
+	for _, m := range stored {
+		byText[m.Text] = append(byText[m.Text], m)
+	}
+	for _, r := range created {
+		got := byText[r.text]
+		if len(got) != 1 || got[0].ID != r.id {
+			t.Errorf("201 %s %q: in the read model %d times (%v)", r.id, r.text, len(got), got)
+		}
+		delete(byText, r.text)
+	}
+	var storedAnyway int
+	for _, r := range unavailable {
+		switch n := len(byText[r.text]); n {
+		case 0:
+		case 1:
+			// The event store stored it but its acknowledgement was lost
+			// with the leader: the caller was told to retry, not told a lie.
+			storedAnyway++
+		default:
+			t.Errorf("503 %q: in the read model %d times", r.text, n)
+		}
+		delete(byText, r.text)
+	}
+	for text, ms := range byText {
+		t.Errorf("read model holds %d messages %q that were never posted", len(ms), text)
+	}
+	t.Logf("read model: %d messages, %d of them answered 503 and stored anyway", len(stored), storedAnyway)
+	if got, want := len(stored), len(created)+storedAnyway; got != want {
+		t.Errorf("read model holds %d messages, want %d created + %d stored after a 503", got, len(created), storedAnyway)
+	}
+}
+
+// serverCluster is a cluster of embedded NATS servers in the test's process.
+type serverCluster struct {
+	servers []*server.Server
+}
+
+// startCluster starts n clustered NATS servers with JetStream in the test's
+// process and waits until they have elected a meta leader; they are shut
+// down when the test ends.
+func startCluster(t *testing.T, n int) *serverCluster {
+	t.Helper()
+	c := &serverCluster{}
+	for _, cfg := range clusterConfigs(t, n) {
+		s, err := embedded.StartNATS(cfg)
+		if err != nil {
+			t.Fatalf("start nats %s: %v", cfg.ServerName, err)
+		}
+		t.Cleanup(func() {
+			s.Shutdown()
+			s.WaitForShutdown()
+		})
+		c.servers = append(c.servers, s)
+	}
+	waitMetaLeader(t, c.URLs())
+	return c
+}
+
+func (c *serverCluster) URLs() string {
+	var urls []string
+	for _, s := range c.servers {
+		urls = append(urls, s.ClientURL())
+	}
+	return strings.Join(urls, ",")
+}
+
+// Stop shuts the named server down, which first hands its leaderships over.
+func (c *serverCluster) Stop(t *testing.T, name string) {
+	t.Helper()
+	for _, s := range c.servers {
+		if s.Name() == name {
+			s.Shutdown()
+			s.WaitForShutdown()
+			return
+		}
+	}
+	t.Fatalf("no server named %q", name)
+}
+
+// clusterConfigs configures n servers of one cluster on free loopback ports,
+// each storing in a directory of the test.
+func clusterConfigs(t *testing.T, n int) []embedded.NATSConfig {
+	t.Helper()
+	var routes []string
+	for range n {
+		routes = append(routes, "nats-route://"+freeAddr(t))
+	}
+	var cfgs []embedded.NATSConfig
+	for i := range n {
+		cfgs = append(cfgs, embedded.NATSConfig{
+			Listen:     freeAddr(t),
+			StoreDir:   t.TempDir(),
+			ServerName: fmt.Sprintf("n%d", i+1),
+			Cluster: &embedded.ClusterConfig{
+				Name:   "messages-test",
+				Listen: strings.TrimPrefix(routes[i], "nats-route://"),
+				Routes: routes,
+			},
+		})
+	}
+	return cfgs
+}
+
+// processCluster is a cluster of NATS servers each in a process of its own,
+// running TestClusterNode, so that a node can be killed as a crash would.
+type processCluster struct {
+	urls  []string
+	nodes map[string]*exec.Cmd
+}
+
+// clusterNodeEnv carries a node's configuration to TestClusterNode.
+const clusterNodeEnv = "MESSAGES_TEST_CLUSTER_NODE"
+
+// startProcessCluster starts n clustered NATS servers with JetStream, each
+// in a process of its own, and waits until they have elected a meta leader;
+// they are killed when the test ends.
+func startProcessCluster(t *testing.T, n int) *processCluster {
+	t.Helper()
+	c := &processCluster{nodes: map[string]*exec.Cmd{}}
+	for _, cfg := range clusterConfigs(t, n) {
+		b, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^TestClusterNode$", "-test.timeout=10m")
+		cmd.Env = append(os.Environ(), clusterNodeEnv+"="+string(b))
+		cmd.Stdout, cmd.Stderr = logWriter{t}, logWriter{t}
+		// The node exits when its standard input closes: when the test
+		// process ends, however it ends.
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start nats %s: %v", cfg.ServerName, err)
+		}
+		t.Cleanup(func() {
+			stdin.Close()
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		})
+		c.nodes[cfg.ServerName] = cmd
+		c.urls = append(c.urls, "nats://"+cfg.Listen)
+	}
+	waitMetaLeader(t, c.URLs())
+	return c
+}
+
+func (c *processCluster) URLs() string { return strings.Join(c.urls, ",") }
+
+// Stop kills the named node's process: it hands nothing over and flushes
+// nothing.
+func (c *processCluster) Stop(t *testing.T, name string) {
+	t.Helper()
+	cmd, ok := c.nodes[name]
+	if !ok {
+		t.Fatalf("no node named %q", name)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("kill %s: %v", name, err)
+	}
+	_ = cmd.Wait()
+}
+
+// TestClusterNode is not a test of its own: it runs one NATS server of
+// TestClusterLeaderFailover's cluster in a process of its own, configured by
+// the environment, until its standard input closes or it is killed.
+func TestClusterNode(t *testing.T) {
+	cfgJSON := os.Getenv(clusterNodeEnv)
+	if cfgJSON == "" {
+		t.Skip("runs only as a node of TestClusterLeaderFailover")
+	}
+	var cfg embedded.NATSConfig
+	if err := json.Unmarshal([]byte(cfgJSON), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	s, err := embedded.StartNATS(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	}()
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+// waitMetaLeader waits until the cluster at urls answers JetStream requests,
+// which it does once it has elected a meta leader.
+func waitMetaLeader(t *testing.T, urls string) {
+	t.Helper()
+	js := clusterJetStream(t, urls)
+	testkit.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := js.AccountInfo(ctx)
+		return err
+	})
+}
+
+// freeAddr returns a loopback address whose port was free a moment ago: a
+// cluster's route addresses must be known before its servers start.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// clusterJetStream connects the test to every server of the cluster.
+func clusterJetStream(t *testing.T, urls string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(urls, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// streamInfo reads the event log's stream info, retrying through an
+// election.
+func streamInfo(js jetstream.JetStream) (*jetstream.StreamInfo, error) {
+	var err error
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		var s jetstream.Stream
+		if s, err = js.Stream(ctx, "MESSAGES"); err == nil {
+			var info *jetstream.StreamInfo
+			if info, err = s.Info(ctx); err == nil && info.Cluster != nil && info.Cluster.Leader != "" {
+				cancel()
+				return info, nil
+			} else if err == nil {
+				err = fmt.Errorf("stream has no leader: %+v", info.Cluster)
+			}
+		}
+		cancel()
+		time.Sleep(250 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("stream info: %w", err)
+}
+
+// startRole runs `messages <role>` in-process on a free loopback port and
+// returns the address it serves on; it is stopped gracefully when the test
+// ends.
+func startRole(t *testing.T, role string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan Addrs, 1)
+	done := make(chan error, 1)
+	args = append([]string{role, "--addr", "127.0.0.1:0", "--log-level", "warn"}, args...)
+	go func() {
+		done <- run(ctx, args, env{
+			getenv: func(string) string { return "" },
+			stdout: io.Discard,
+			stderr: logWriter{t},
+			ready:  func(a Addrs) { ready <- a },
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s stopped with %v", role, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("%s did not stop within 30s", role)
+		}
+	})
+	select {
+	case a := <-ready:
+		return a.API
+	case err := <-done:
+		t.Fatalf("%s exited: %v", role, err)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%s not serving within 60s", role)
+	}
+	return ""
+}
+
+// postResult is what one POST was answered.
+type postResult struct {
+	text   string
+	status int
+	id     string
+	// honest503 is true for a 503 with Retry-After and a problem document.
+	honest503 bool
+	detail    string
+	err       error
+}
+
+// load posts messages with unique texts from several clients until stopped.
+type load struct {
+	mu      sync.Mutex
+	results []postResult
+	created int
+	stopped chan struct{}
+	wg      sync.WaitGroup
+}
+
+type loadCount struct{ posted, created int }
+
+// maxPosts bounds the load whatever happens.
+const maxPosts = 20000
+
+func startLoad(t *testing.T, addr string, clients int) *load {
+	t.Helper()
+	l := &load{stopped: make(chan struct{})}
+	client := &http.Client{Timeout: 15 * time.Second}
+	for c := range clients {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-l.stopped:
+					return
+				default:
+				}
+				r := post(client, "http://"+addr+"/v1/messages", fmt.Sprintf("client %d message %d", c, i), fmt.Sprintf("tag%d", i%8))
+				l.mu.Lock()
+				l.results = append(l.results, r)
+				if r.status == http.StatusCreated {
+					l.created++
+				}
+				full := len(l.results) >= maxPosts
+				l.mu.Unlock()
+				if full {
+					return
+				}
+			}
+		}()
+	}
+	t.Cleanup(func() { l.stop() })
+	return l
+}
+
+func (l *load) count() loadCount {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return loadCount{posted: len(l.results), created: l.created}
+}
+
+// waitCreated waits until n POSTs in all were answered 201.
+func (l *load) waitCreated(t *testing.T, n int, timeout time.Duration) {
+	t.Helper()
+	testkit.Eventually(t, timeout, 20*time.Millisecond, func() error {
+		if c := l.count(); c.created < n {
+			return fmt.Errorf("%d of %d POSTs created, want %d", c.created, c.posted, n)
+		}
+		return nil
+	})
+}
+
+// stop ends the load, waits for the POSTs in flight and returns every answer.
+func (l *load) stop() []postResult {
+	select {
+	case <-l.stopped:
+	default:
+		close(l.stopped)
+	}
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.results
+}
+
+var retryAfterRE = regexp.MustCompile(`^[1-9][0-9]*$`)
+
+func post(client *http.Client, url, text, tag string) postResult {
+	r := postResult{text: text}
+	body, _ := json.Marshal(map[string]string{"text": text, "tag": tag})
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(string(body)))
+	if err != nil {
+		r.err = err
+		return r
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-User-ID", "cluster-user")
+	resp, err := client.Do(req)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	r.status, r.detail = resp.StatusCode, strings.TrimSpace(string(b))
+	switch resp.StatusCode {
+	case http.StatusCreated:
+		var m message.Message
+		if err := json.Unmarshal(b, &m); err != nil || m.Text != text || resp.Header.Get("Location") != "/v1/messages/"+m.ID {
+			r.err = fmt.Errorf("201 with body %s and Location %q", b, resp.Header.Get("Location"))
+		}
+		r.id = m.ID
+	case http.StatusServiceUnavailable:
+		var p struct {
+			Status int    `json:"status"`
+			Title  string `json:"title"`
+		}
+		r.honest503 = retryAfterRE.MatchString(resp.Header.Get("Retry-After")) &&
+			strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") &&
+			json.Unmarshal(b, &p) == nil && p.Status == http.StatusServiceUnavailable && p.Title != ""
+	}
+	return r
+}
+
+// listMessages reads every message of the read model through the query API,
+// page by page.
+func listMessages(addr string) ([]message.Message, error) {
+	var all []message.Message
+	path := "/v1/messages?limit=1000"
+	for pages := 0; path != ""; pages++ {
+		if pages > 100 {
+			return nil, fmt.Errorf("more than 100 pages")
+		}
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("X-User-ID", "cluster-user")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, body)
+		}
+		var page []message.Message
+		if err := json.Unmarshal(body, &page); err != nil {
+			return nil, fmt.Errorf("GET %s: %w", path, err)
+		}
+		all = append(all, page...)
+		path = ""
+		if link := resp.Header.Get("Link"); link != "" {
+			m := nextLink.FindStringSubmatch(link)
+			if m == nil {
+				return nil, fmt.Errorf("Link %q", link)
+			}
+			path = m[1]
+		}
+	}
+	return all, nil
+}
