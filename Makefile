@@ -63,3 +63,10 @@ gateway: build ## run the gateway on :8000 in front of `make run` (needs MESSAGE
 postman-gateway: build ## run postman_gateway_collection.json through the gateway at GATEWAY_URL, with a token for user postman
 	$(NEED_SECRET)
 	npx --yes newman@6 run postman_gateway_collection.json --env-var baseUrl=$(GATEWAY_URL) --env-var token=$$(./$(BIN) token --user postman)
+
+# The deployment files under deploy/, each parsed by its tool's format and
+# checked against the service; with promtool installed (Debian package
+# prometheus) also the alert rules' unit tests. Part of `make test` too.
+.PHONY: deploy-check
+deploy-check: ## check deploy/: compose, NATS, Prometheus, Grafana and Kubernetes files
+	$(GO) test -count=1 -v ./deploy/
