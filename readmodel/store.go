@@ -150,8 +150,10 @@ func (s *Store) insert(ctx context.Context, changes []Change) ([]Change, error) 
 		m := c.Message
 		docs[i] = doc{ID: m.ID, UserID: m.UserID, Text: m.Text, Tag: m.Tag, CreatedAt: m.CreatedAt, Seq: int64(c.Sequence)}
 	}
-	// An ordered insert stops at the first document already present; note
-	// it and insert the rest.
+	// An ordered insert stops at the first document already present (FerretDB
+	// stops per chunk of about a hundred and reports each chunk's first);
+	// note those present and insert again from after the first. Documents
+	// stored meanwhile are found present on the next round.
 	var present []string
 	for rest := docs; len(rest) > 0; {
 		_, err := s.messages.InsertMany(ctx, rest, options.InsertMany().SetOrdered(true))
@@ -159,12 +161,16 @@ func (s *Store) insert(ctx context.Context, changes []Change) ([]Change, error) 
 			break
 		}
 		var bwe mongo.BulkWriteException
-		if !errors.As(err, &bwe) || len(bwe.WriteErrors) != 1 || !mongo.IsDuplicateKeyError(bwe.WriteErrors[0]) {
+		if !errors.As(err, &bwe) || len(bwe.WriteErrors) == 0 || bwe.WriteConcernError != nil {
 			return nil, fmt.Errorf("insert messages: %w", unavailable(err))
 		}
-		i := bwe.WriteErrors[0].Index
-		present = append(present, rest[i].(doc).ID)
-		rest = rest[i+1:]
+		for _, we := range bwe.WriteErrors {
+			if !mongo.IsDuplicateKeyError(we) || we.Index < 0 || we.Index >= len(rest) {
+				return nil, fmt.Errorf("insert messages: %w", unavailable(err))
+			}
+			present = append(present, rest[we.Index].(doc).ID)
+		}
+		rest = rest[bwe.WriteErrors[0].Index+1:]
 	}
 	if len(present) == 0 {
 		return changes, nil

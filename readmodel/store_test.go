@@ -222,3 +222,4 @@ func TestUnreachableReadModel(t *testing.T) {
 		t.Errorf("apply: %v, want ErrUnavailable", err)
 	}
 }
+

@@ -39,8 +39,8 @@ type Config struct {
 	// batch the read model refused or to get past an event that cannot be
 	// folded. Defaults 100ms and 10s.
 	RetryMin, RetryMax time.Duration
-	// StopTimeout bounds how long a stopping reducer keeps trying to finish
-	// the batch in hand. Default 10s.
+	// StopTimeout bounds each write of a batch, and how long a stopping
+	// reducer keeps trying to finish the batch in hand. Default 10s.
 	StopTimeout time.Duration
 	// MaxAttempts is how many times an event that cannot be folded is tried,
 	// with backoff, before it is parked. Default 5.
@@ -262,9 +262,9 @@ func (r *Reducer) fold(ctx context.Context, b *eventstore.Batch) {
 		through = rec.Sequence
 	}
 	r.metrics.redelivered.WithLabelValues(r.partition).Add(float64(b.Skipped))
-	// The batch in hand is finished even when ctx ends meanwhile.
-	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.StopTimeout)
-	defer cancel()
+	// The batch in hand is finished even when ctx ends meanwhile; each
+	// write to finish it has a deadline of its own.
+	work := context.WithoutCancel(ctx)
 	if len(changes) > 0 {
 		if !r.apply(ctx, work, b, changes, through) {
 			return
@@ -274,7 +274,9 @@ func (r *Reducer) fold(ctx context.Context, b *eventstore.Batch) {
 	if poison != nil && r.tryPark(ctx, work, b, *poison, cause) {
 		poison = nil
 	}
-	if err := b.Ack(work, r.checkpoint); err != nil {
+	actx, cancel := context.WithTimeout(work, r.cfg.StopTimeout)
+	defer cancel()
+	if err := b.Ack(actx, r.checkpoint); err != nil {
 		// Applied but not acknowledged: the redelivery will be skipped.
 		r.log.Warn("acknowledging", "err", err)
 	}
@@ -298,8 +300,14 @@ func (r *Reducer) fold(ctx context.Context, b *eventstore.Batch) {
 // or ctx ends; it returns whether it succeeded.
 func (r *Reducer) apply(ctx, work context.Context, b *eventstore.Batch, changes []readmodel.Change, through uint64) bool {
 	_, err := retry(ctx, r, "apply batch", func(context.Context) (struct{}, error) {
+		if r.model() != r.sink {
+			return struct{}{}, errMoved // the next batch goes to the new generation
+		}
 		b.InProgress()
-		return struct{}{}, r.sink.Apply(work, r.src.Partition(), changes, through)
+		// Each attempt gets its own deadline, inside the batch's.
+		actx, cancel := context.WithTimeout(work, r.cfg.StopTimeout)
+		defer cancel()
+		return struct{}{}, r.sink.Apply(actx, r.src.Partition(), changes, through)
 	})
 	if err != nil {
 		b.Release(r.checkpoint)
@@ -324,7 +332,9 @@ func (r *Reducer) tryPark(ctx, work context.Context, b *eventstore.Batch, rec ev
 		return false
 	}
 	_, err := retry(ctx, r, "park event", func(context.Context) (struct{}, error) {
-		return struct{}{}, r.cfg.Park(work, rec, fmt.Sprintf("cannot be folded after %d attempts", r.poisonTries), cause)
+		pctx, cancel := context.WithTimeout(work, r.cfg.StopTimeout)
+		defer cancel()
+		return struct{}{}, r.cfg.Park(pctx, rec, fmt.Sprintf("cannot be folded after %d attempts", r.poisonTries), cause)
 	})
 	if err != nil || !r.apply(ctx, work, b, nil, rec.Sequence) {
 		return false
@@ -351,13 +361,16 @@ func Project(rec eventstore.Record) (readmodel.Change, error) {
 	return readmodel.Change{}, fmt.Errorf("%w: unknown event type %q", eventstore.ErrMalformedEvent, rec.Type)
 }
 
+// errMoved stops retrying a write to a generation that is no longer active.
+var errMoved = errors.New("read model generation switched")
+
 // retry calls f until it succeeds or ctx ends, backing off between attempts.
 func retry[T any](ctx context.Context, r *Reducer, what string, f func(context.Context) (T, error)) (T, error) {
 	wait := r.cfg.RetryMin
 	for {
 		v, err := f(ctx)
-		if err == nil {
-			return v, nil
+		if err == nil || errors.Is(err, errMoved) {
+			return v, err
 		}
 		r.log.Warn(what, "err", err, "retry_in", wait)
 		if err := sleep(ctx, wait); err != nil {

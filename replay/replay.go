@@ -32,8 +32,13 @@ type Options struct {
 	From uint64
 	// DryRun builds and verifies the new generation without switching.
 	DryRun bool
-	// DropOld drops the replaced generation after the switch.
+	// DropOld drops the replaced generation after the switch, once every
+	// process had DropGrace to move off it.
 	DropOld bool
+	// DropGrace is how long the replaced generation stays after the switch
+	// before DropOld drops it: processes follow a switch within a second,
+	// and a reducer finishes the batch in hand first. Default 10s.
+	DropGrace time.Duration
 	// BatchSize is the most events written at once per partition. Default 1000.
 	BatchSize int
 	// CatchUpRounds bounds the passes that chase live traffic before the
@@ -80,6 +85,9 @@ func Run(ctx context.Context, log Log, gens *readmodel.Generations, logger *slog
 	}
 	if opts.Progress == nil {
 		opts.Progress = func(Progress) {}
+	}
+	if opts.DropGrace == 0 {
+		opts.DropGrace = 10 * time.Second
 	}
 	start := time.Now()
 	activeGen, err := gens.Active(ctx)
@@ -171,6 +179,12 @@ func Run(ctx context.Context, log Log, gens *readmodel.Generations, logger *slog
 	res.Switched = true
 	logger.Info("switched", "from", activeGen, "to", gen.Generation())
 	if opts.DropOld {
+		opts.Progress(Progress{Phase: "drop old", Done: f.done, Total: f.done})
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(opts.DropGrace):
+		}
 		if err := gens.Drop(ctx, activeGen); err != nil {
 			return res, fmt.Errorf("drop generation %d: %w", activeGen, err)
 		}

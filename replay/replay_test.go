@@ -168,8 +168,9 @@ func TestReplaySwitchesUnderTraffic(t *testing.T) {
 	}()
 	var phases sync.Map
 	res, err := replay.Run(testkit.Context(t), s.events, s.gens, testkit.Logger(), replay.Options{
-		BatchSize: 50,
-		Progress:  func(p replay.Progress) { phases.Store(p.Phase, true) },
+		BatchSize:     50,
+		CatchUpRounds: 5,
+		Progress:      func(p replay.Progress) { phases.Store(p.Phase, true) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +238,7 @@ func TestPartialReplayFromASequence(t *testing.T) {
 	if n, _ := old.CountByScan(ctx, readmodel.Filter{}); n != 58 {
 		t.Fatalf("corrupted model has %d messages", n)
 	}
-	res, err := replay.Run(ctx, s.events, s.gens, testkit.Logger(), replay.Options{From: 40, DropOld: true})
+	res, err := replay.Run(ctx, s.events, s.gens, testkit.Logger(), replay.Options{From: 40, DropOld: true, DropGrace: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,13 @@ func (w logWriter) Write(b []byte) (int, error) {
 // base URL and a function that stops it gracefully.
 func startDev(t *testing.T, dataDir string, now func() time.Time) (string, func()) {
 	t.Helper()
+	a, stop := startDevAddrs(t, dataDir, now)
+	return "http://" + a.API, stop
+}
+
+// startDevAddrs is startDev returning every address the stack listens on.
+func startDevAddrs(t *testing.T, dataDir string, now func() time.Time) (Addrs, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan Addrs, 1)
 	done := make(chan error, 1)
@@ -82,13 +89,13 @@ func startDev(t *testing.T, dataDir string, now func() time.Time) (string, func(
 	t.Cleanup(stop)
 	select {
 	case a := <-ready:
-		return "http://" + a.API, stop
+		return a, stop
 	case err := <-done:
 		t.Fatalf("dev exited: %v", err)
 	case <-time.After(60 * time.Second):
 		t.Fatal("dev not serving within 60s")
 	}
-	return "", nil
+	return Addrs{}, nil
 }
 
 func call(t *testing.T, method, url, body string) (*http.Response, []byte) {

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/messages-io/messages/internal/testkit"
+	"github.com/nats-io/nats.go"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// tool runs one messages command against the servers of a dev stack and
+// returns what it printed and its error.
+func tool(t *testing.T, a Addrs, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	e := env{
+		getenv: func(k string) string {
+			switch k {
+			case "MESSAGES_NATS_URL":
+				return a.NATS
+			case "MESSAGES_MONGO_URI":
+				return a.Mongo
+			}
+			return ""
+		},
+		stdout: &out, stderr: &errOut,
+	}
+	err := run(context.Background(), args, e)
+	return out.String() + errOut.String(), err
+}
+
+// The operator's loop: verify agrees, a document is lost and another
+// tampered with by hand, verify says so, a replay rebuilds the model while it
+// is served, and verify agrees again; a poison event is parked and managed.
+func TestOperatingTheReadModel(t *testing.T) {
+	a, _ := startDevAddrs(t, t.TempDir(), nil)
+	base := "http://" + a.API
+	for i := range 40 {
+		resp, body := call(t, http.MethodPost, base+"/v1/messages", fmt.Sprintf(`{"text":"m%d","tag":"t%d"}`, i, i%4))
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST: %d %s", resp.StatusCode, body)
+		}
+	}
+	testkit.Eventually(t, 30*time.Second, 25*time.Millisecond, func() error {
+		if n := countOf(t, base, ""); n != 40 {
+			return fmt.Errorf("count %d", n)
+		}
+		return nil
+	})
+	if out, err := tool(t, a, "verify"); err != nil || !strings.Contains(out, "generation 1 agrees with the log: 40 events") {
+		t.Fatalf("verify of a sound model: %v\n%s", err, out)
+	}
+
+	client, err := mongo.Connect(options.Client().ApplyURI(a.Mongo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(context.Background())
+	msgs := client.Database("messages").Collection("g1_messages")
+	ctx := testkit.Context(t)
+	if _, err := msgs.DeleteOne(ctx, bson.M{"text": "m3"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := msgs.UpdateOne(ctx, bson.M{"text": "m7"}, bson.M{"$set": bson.M{"text": "tampered"}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := tool(t, a, "verify", "--json")
+	if err == nil {
+		t.Fatalf("verify of a corrupted model passed:\n%s", out)
+	}
+	var rep struct {
+		OK        bool `json:"ok"`
+		DiffCount int  `json:"diffCount"`
+	}
+	if jerr := json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &rep); jerr != nil || rep.OK || rep.DiffCount < 2 {
+		t.Errorf("verify --json = %+v (%v):\n%s", rep, jerr, out)
+	}
+
+	// Replay while POSTs go on.
+	stop := make(chan struct{})
+	posted := make(chan int)
+	go func() {
+		n := 0
+		defer func() { posted <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			resp, _ := call(t, http.MethodPost, base+"/v1/messages", fmt.Sprintf(`{"text":"during %d","tag":"t%d"}`, n, n%4))
+			if resp.StatusCode == http.StatusCreated {
+				n++
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	out, err = tool(t, a, "replay", "--drop-old")
+	close(stop)
+	during := <-posted
+	if err != nil || !strings.Contains(out, "switched to generation 2") {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	total := 40 + during
+	testkit.Eventually(t, 30*time.Second, 25*time.Millisecond, func() error {
+		if n := countOf(t, base, ""); n != total {
+			return fmt.Errorf("count %d, want %d", n, total)
+		}
+		return nil
+	})
+	if out, err := tool(t, a, "verify"); err != nil || !strings.Contains(out, "generation 2 agrees with the log") {
+		t.Fatalf("verify after the replay: %v\n%s", err, out)
+	}
+	resp, body := call(t, http.MethodGet, base+"/v1/messages?tag=t3&limit=1000", "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"m3"`) || !strings.Contains(string(body), `"m7"`) {
+		t.Errorf("after the replay the lost and tampered messages are not back: %s", body)
+	}
+
+	// A poison event is parked, listed and discarded.
+	nc, err := nats.Connect(a.NATS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := nc.Publish("messages.events.0.message.created", []byte(`{"id":"01M81BMF973EJ26XN3CX7QHJ1X","type":"message.created","version":9,"occurredAt":"2026-11-22T10:00:00Z","userId":"a","data":{}}`)); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 60*time.Second, 100*time.Millisecond, func() error {
+		out, err := tool(t, a, "dlq", "list", "--json")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, `"originalSequence"`) || !strings.Contains(out, "version 9 is newer") {
+			return fmt.Errorf("not parked yet: %s", out)
+		}
+		return nil
+	})
+	if out, err := tool(t, a, "dlq", "show", "1"); err != nil || !strings.Contains(out, "cannot be folded after 5 attempts") {
+		t.Errorf("dlq show: %v\n%s", err, out)
+	}
+	if out, err := tool(t, a, "dlq", "discard", "1"); err != nil || !strings.Contains(out, "discarded") {
+		t.Errorf("dlq discard: %v\n%s", err, out)
+	}
+	if out, err := tool(t, a, "dlq", "list"); err != nil || !strings.Contains(out, "0 parked events") {
+		t.Errorf("dlq list after discard: %v\n%s", err, out)
+	}
+	if _, err := tool(t, a, "dlq", "show", "nine"); err == nil {
+		t.Error("dlq show with a bad sequence succeeded")
+	}
+}
