@@ -222,4 +222,3 @@ func TestUnreachableReadModel(t *testing.T) {
 		t.Errorf("apply: %v, want ErrUnavailable", err)
 	}
 }
-
