@@ -77,8 +77,14 @@ func (s *Store) addCounts(ctx context.Context, partition int, changes []Change) 
 }
 
 // addCount adds to bucket b the events of seqs (increasing) that it has not
-// counted yet. The write succeeds only if nobody counted into b since it was
-// read; otherwise it reads again and retries.
+// counted yet.
+//
+// A bucket's state only grows: a later sequence never has a smaller count.
+// So the write raises both fields to at least the new state ($max) instead
+// of comparing and setting: a writer that read a stale state, such as a
+// reducer that lost its partition while paused, can never lower a newer
+// state, and two writers of the same batch write the same state. The filter
+// is the _id alone, which every MongoDB-wire store serves as a point update.
 func (s *Store) addCount(ctx context.Context, b bucket, seqs []int64) error {
 	for {
 		var cur countDoc
@@ -95,18 +101,15 @@ func (s *Store) addCount(ctx context.Context, b bucket, seqs []int64) error {
 		if n == 0 {
 			return nil
 		}
-		last := seqs[len(seqs)-1]
-		res, err := s.counts.UpdateOne(ctx,
-			bson.M{"_id": b.id, "seq": cur.Seq},
-			bson.M{"$inc": bson.M{"n": int64(n)}, "$set": bson.M{"seq": last, "k": b.key, "day": b.day}},
-			options.UpdateOne().SetUpsert(cur.Seq == 0))
+		_, err = s.counts.UpdateOne(ctx,
+			bson.M{"_id": b.id},
+			bson.M{"$max": bson.M{"n": cur.N + int64(n), "seq": seqs[len(seqs)-1]}, "$set": bson.M{"k": b.key, "day": b.day}},
+			options.UpdateOne().SetUpsert(true))
 		switch {
 		case mongo.IsDuplicateKeyError(err):
 			continue // created meanwhile
 		case err != nil:
 			return fmt.Errorf("count %s: %w", b.id, unavailable(err))
-		case res.MatchedCount == 0 && res.UpsertedCount == 0:
-			continue // counted into meanwhile
 		}
 		return nil
 	}
