@@ -16,7 +16,6 @@ import (
 	"mime"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -301,7 +300,7 @@ func object(body []byte) (map[string]string, error) {
 		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &v) != nil {
 			return nil, fmt.Errorf("%s must be a string", name)
 		}
-		if loneSurrogate(raw) {
+		if message.LoneSurrogate(raw) {
 			return nil, fmt.Errorf("%s must be UTF-8: it escapes half of a surrogate pair", name)
 		}
 		fields[name] = v
@@ -313,50 +312,6 @@ func object(body []byte) (map[string]string, error) {
 		return nil, errors.New("body must be a single JSON object")
 	}
 	return fields, nil
-}
-
-// loneSurrogate reports whether a JSON string literal escapes a UTF-16
-// surrogate that is not part of a pair; decoding would silently turn it into
-// U+FFFD.
-func loneSurrogate(lit []byte) bool {
-	pending := false // a high surrogate waits for its low half
-	for i := 0; i < len(lit); i++ {
-		if lit[i] != '\\' {
-			if pending {
-				return true
-			}
-			continue
-		}
-		i++
-		if i >= len(lit) || lit[i] != 'u' || i+4 >= len(lit) {
-			if pending {
-				return true
-			}
-			continue
-		}
-		r, err := strconv.ParseUint(string(lit[i+1:i+5]), 16, 16)
-		i += 4
-		if err != nil {
-			continue
-		}
-		switch {
-		case r >= 0xD800 && r < 0xDC00:
-			if pending {
-				return true
-			}
-			pending = true
-		case r >= 0xDC00 && r < 0xE000:
-			if !pending {
-				return true
-			}
-			pending = false
-		default:
-			if pending {
-				return true
-			}
-		}
-	}
-	return pending
 }
 
 func jsonError(err error) error {

@@ -77,29 +77,7 @@ func (s *Store) Follow(ctx context.Context, from uint64, filter string, fn func(
 	if err != nil {
 		return fmt.Errorf("follow: %w", unavailable(err))
 	}
-	it, err := cons.Messages()
-	if err != nil {
-		return fmt.Errorf("follow: %w", unavailable(err))
-	}
-	defer it.Stop()
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("follow: %w", unavailable(err))
-		}
-		meta, err := m.Metadata()
-		if err != nil {
-			return fmt.Errorf("follow: %w: %v", ErrMalformedEvent, err)
-		}
-		if err := fn(s.record(m.Subject(), meta.Sequence.Stream, meta.Timestamp, m.Data())); err != nil {
-			return err
-		}
-	}
+	return s.consume(ctx, cons, "follow", 0, fn)
 }
 
 // Stats describes the log: its size, the events of each partition, and the

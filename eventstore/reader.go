@@ -157,7 +157,11 @@ func (c *PartitionConsumer) Next(ctx context.Context, after uint64, max int) (*B
 // sequence before, read from the stream, and returns the last one appended.
 func (c *PartitionConsumer) fill(ctx context.Context, b *Batch, last, before uint64) (uint64, error) {
 	for {
-		raw, err := c.store.stream.GetMsg(ctx, last+1, jetstream.WithGetMsgSubject(c.store.PartitionFilter(c.partition)))
+		// A request sent while the stream changes leader goes unanswered;
+		// bound it well under JetStream's default so that it is retried.
+		gctx, cancel := context.WithTimeout(ctx, c.cfg.FetchWait)
+		raw, err := c.store.stream.GetMsg(gctx, last+1, jetstream.WithGetMsgSubject(c.store.PartitionFilter(c.partition)))
+		cancel()
 		if err != nil {
 			return last, fmt.Errorf("partition %d after %d: %w", c.partition, last, unavailable(err))
 		}
@@ -177,7 +181,9 @@ func (c *PartitionConsumer) fill(ctx context.Context, b *Batch, last, before uin
 func (c *PartitionConsumer) Catchup(ctx context.Context, after uint64, max int) (*Batch, error) {
 	b := &Batch{}
 	for len(b.Records) < max {
-		raw, err := c.store.stream.GetMsg(ctx, after+1, jetstream.WithGetMsgSubject(c.store.PartitionFilter(c.partition)))
+		gctx, cancel := context.WithTimeout(ctx, c.cfg.FetchWait)
+		raw, err := c.store.stream.GetMsg(gctx, after+1, jetstream.WithGetMsgSubject(c.store.PartitionFilter(c.partition)))
+		cancel()
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break
 		}
@@ -322,9 +328,15 @@ func (s *Store) Read(ctx context.Context, from uint64, fn func(Record) error) er
 	if err != nil {
 		return fmt.Errorf("read from %d: %w", from, unavailable(err))
 	}
+	return s.consume(ctx, cons, "read", last, fn)
+}
+
+// consume calls fn for each event cons delivers until fn fails, ctx ends, or
+// the event at sequence until (0: never) was handled.
+func (s *Store) consume(ctx context.Context, cons jetstream.Consumer, what string, until uint64, fn func(Record) error) error {
 	it, err := cons.Messages(jetstream.PullMaxMessages(512))
 	if err != nil {
-		return fmt.Errorf("read from %d: %w", from, unavailable(err))
+		return fmt.Errorf("%s: %w", what, unavailable(err))
 	}
 	defer it.Stop()
 	stop := context.AfterFunc(ctx, it.Stop)
@@ -335,16 +347,16 @@ func (s *Store) Read(ctx context.Context, from uint64, fn func(Record) error) er
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return fmt.Errorf("read: %w", unavailable(err))
+			return fmt.Errorf("%s: %w", what, unavailable(err))
 		}
 		meta, err := m.Metadata()
 		if err != nil {
-			return fmt.Errorf("read: %w: %v", ErrMalformedEvent, err)
+			return fmt.Errorf("%s: %w: %v", what, ErrMalformedEvent, err)
 		}
 		if err := fn(s.record(m.Subject(), meta.Sequence.Stream, meta.Timestamp, m.Data())); err != nil {
 			return err
 		}
-		if meta.Sequence.Stream >= last {
+		if until > 0 && meta.Sequence.Stream >= until {
 			return nil
 		}
 	}

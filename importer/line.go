@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -107,7 +106,7 @@ func object(line []byte) (map[string]string, error) {
 	if !utf8.Valid(line) {
 		return nil, errors.New("line is not UTF-8")
 	}
-	if loneSurrogate(line) {
+	if message.LoneSurrogate(line) {
 		return nil, errors.New("line must be UTF-8: it escapes half of a surrogate pair")
 	}
 	dec := json.NewDecoder(bytes.NewReader(line))
@@ -157,53 +156,6 @@ func known(name string) bool {
 
 func jsonError(err error) error {
 	return fmt.Errorf("line is not a JSON object: %v", err)
-}
-
-// loneSurrogate reports whether JSON text escapes a UTF-16
-// surrogate that is not part of a pair; decoding would silently turn it into
-// U+FFFD, as the write API refuses to.
-func loneSurrogate(lit []byte) bool {
-	if !bytes.Contains(lit, []byte(`\u`)) {
-		return false
-	}
-	pending := false // a high surrogate waits for its low half
-	for i := 0; i < len(lit); i++ {
-		if lit[i] != '\\' {
-			if pending {
-				return true
-			}
-			continue
-		}
-		i++
-		if i >= len(lit) || lit[i] != 'u' || i+4 >= len(lit) {
-			if pending {
-				return true
-			}
-			continue
-		}
-		r, err := strconv.ParseUint(string(lit[i+1:i+5]), 16, 16)
-		i += 4
-		if err != nil {
-			continue
-		}
-		switch {
-		case r >= 0xD800 && r < 0xDC00:
-			if pending {
-				return true
-			}
-			pending = true
-		case r >= 0xDC00 && r < 0xE000:
-			if !pending {
-				return true
-			}
-			pending = false
-		default:
-			if pending {
-				return true
-			}
-		}
-	}
-	return pending
 }
 
 // blank reports whether a line holds only white space.

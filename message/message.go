@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -190,4 +191,48 @@ func FromCreatedWith(u *eventstore.Upcasters, ev eventstore.Event) (Message, err
 		Tag:       c.Tag,
 		CreatedAt: ev.OccurredAt.UTC(),
 	}, nil
+}
+
+// LoneSurrogate reports whether JSON text escapes a UTF-16 surrogate that is
+// not part of a pair. Decoding would silently turn it into U+FFFD, so text
+// written that way is not UTF-8 to the service.
+func LoneSurrogate(lit []byte) bool {
+	pending := false // a high surrogate waits for its low half
+	for i := 0; i < len(lit); i++ {
+		if lit[i] != '\\' {
+			if pending {
+				return true
+			}
+			continue
+		}
+		i++
+		if i >= len(lit) || lit[i] != 'u' || i+4 >= len(lit) {
+			if pending {
+				return true
+			}
+			continue
+		}
+		r, err := strconv.ParseUint(string(lit[i+1:i+5]), 16, 16)
+		i += 4
+		if err != nil {
+			continue
+		}
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			if pending {
+				return true
+			}
+			pending = true
+		case r >= 0xDC00 && r < 0xE000:
+			if !pending {
+				return true
+			}
+			pending = false
+		default:
+			if pending {
+				return true
+			}
+		}
+	}
+	return pending
 }

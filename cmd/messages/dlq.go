@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"strconv"
 	"time"
 
@@ -43,45 +42,17 @@ Examples:
 }
 
 func runDLQ(ctx context.Context, args []string, e env) error {
-	if len(args) > 0 {
-		for _, c := range dlqCommands() {
-			if c.name == args[0] {
-				c.name = "dlq " + c.name
-				return c.run(ctx, args[1:], e)
-			}
-		}
-	}
-	switch {
-	case len(args) == 0:
-		printDLQUsage(e.stderr)
-		return errUsage
-	case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
-		printDLQUsage(e.stdout)
-		return nil
-	}
-	fmt.Fprintf(e.stderr, "messages dlq: unknown subcommand %q\n\n", args[0])
-	printDLQUsage(e.stderr)
-	return errUsage
-}
-
-func printDLQUsage(w io.Writer) {
-	fmt.Fprint(w, "Manage the events parked in the dead-letter stream because they could not be folded.\n\nUsage:\n  messages dlq <subcommand> [flags]\n\nSubcommands:\n")
-	for _, c := range dlqCommands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.short)
-	}
-	fmt.Fprint(w, "\nRun 'messages dlq <subcommand> --help' for its flags.\n")
+	return group{
+		name:     "dlq",
+		intro:    "Manage the events parked in the dead-letter stream because they could not be folded.",
+		commands: dlqCommands(),
+	}.run(ctx, args, e)
 }
 
 // dlqTool parses a dlq subcommand's flags, defined by define, and its
 // positional arguments, and opens the log.
 func dlqTool(ctx context.Context, name string, args []string, e env, define func(*flag.FlagSet)) (*eventstore.Store, []string, func(), error) {
-	var c command
-	for _, sc := range dlqCommands() {
-		if sc.name == name {
-			c = sc
-			c.name = "dlq " + name
-		}
-	}
+	c := group{name: "dlq", commands: dlqCommands()}.command(name)
 	var src logSource
 	newFS := func() *flag.FlagSet {
 		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)

@@ -88,53 +88,23 @@ Examples:
 	}
 }
 
+func eventsGroup() group {
+	return group{
+		name:  "events",
+		intro: "Inspect the event log.",
+		examples: `  messages events tail --tag go
+  messages events get 1234
+  messages events stats --json`,
+		commands: eventsCommands(),
+	}
+}
+
 // runEvents runs one of the subcommands that inspect the event log.
 func runEvents(ctx context.Context, args []string, e env) error {
-	if len(args) > 0 {
-		for _, c := range eventsCommands() {
-			if c.name == args[0] {
-				c.name = "events " + c.name
-				return c.run(ctx, args[1:], e)
-			}
-		}
-	}
-	switch {
-	case len(args) == 0:
-		printEventsUsage(e.stderr)
-		return errUsage
-	case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
-		printEventsUsage(e.stdout)
-		return nil
-	}
-	fmt.Fprintf(e.stderr, "messages events: unknown subcommand %q\n\n", args[0])
-	printEventsUsage(e.stderr)
-	return errUsage
+	return eventsGroup().run(ctx, args, e)
 }
 
-func printEventsUsage(w io.Writer) {
-	fmt.Fprint(w, "Inspect the event log.\n\nUsage:\n  messages events <subcommand> [flags]\n\nSubcommands:\n")
-	for _, c := range eventsCommands() {
-		fmt.Fprintf(w, "  %-6s %s\n", c.name, c.short)
-	}
-	fmt.Fprint(w, `
-Examples:
-  messages events tail --tag go
-  messages events get 1234
-  messages events stats --json
-
-Run 'messages events <subcommand> --help' for its flags.
-`)
-}
-
-func eventsCommand(name string) command {
-	for _, c := range eventsCommands() {
-		if c.name == name {
-			c.name = "events " + name
-			return c
-		}
-	}
-	panic("no events subcommand " + name)
-}
+func eventsCommand(name string) command { return eventsGroup().command(name) }
 
 func runEventsTail(ctx context.Context, args []string, e env) error {
 	c := eventsCommand("tail")

@@ -218,10 +218,14 @@ func TestGatewayEndToEnd(t *testing.T) {
 			t.Errorf("message %s by %q, want alice", m.ID, m.UserID)
 		}
 	}
-	res, body = send(t, http.MethodGet, gw+"/v1/messages?count=1&tag="+tag, bearer(alice), "")
-	if res.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != "2" {
-		t.Errorf("count = %d %s, want 2", res.StatusCode, body)
-	}
+	// Counts are written just after the messages they count.
+	testkit.Eventually(t, 15*time.Second, 20*time.Millisecond, func() error {
+		res, body := send(t, http.MethodGet, gw+"/v1/messages?count=1&tag="+tag, bearer(alice), "")
+		if res.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != "2" {
+			return fmt.Errorf("count = %d %s, want 2", res.StatusCode, body)
+		}
+		return nil
+	})
 }
 
 // With the count policy on, counts need the role; lists do not.
