@@ -68,16 +68,34 @@ func (s *Store) addCounts(ctx context.Context, partition int, changes []Change) 
 			seqs[b] = append(seqs[b], int64(c.Sequence))
 		}
 	}
+	// One read for every bucket of the batch: a store that scans on every
+	// lookup (FerretDB) pays for one scan instead of one per bucket.
+	ids := make([]string, len(order))
+	for i, b := range order {
+		ids[i] = b.id
+	}
+	cur, err := s.counts.Find(ctx, bson.M{"_id": bson.M{"$in": ids}})
+	if err != nil {
+		return fmt.Errorf("read counts: %w", unavailable(err))
+	}
+	var docs []countDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return fmt.Errorf("read counts: %w", unavailable(err))
+	}
+	have := make(map[string]countDoc, len(docs))
+	for _, d := range docs {
+		have[d.ID] = d
+	}
 	for _, b := range order {
-		if err := s.addCount(ctx, b, seqs[b]); err != nil {
+		if err := s.addCount(ctx, b, have[b.id], seqs[b]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// addCount adds to bucket b the events of seqs (increasing) that it has not
-// counted yet.
+// addCount adds to bucket b, read as cur, the events of seqs (increasing)
+// that it has not counted yet.
 //
 // A bucket's state only grows: a later sequence never has a smaller count.
 // So the write raises both fields to at least the new state ($max) instead
@@ -85,13 +103,8 @@ func (s *Store) addCounts(ctx context.Context, partition int, changes []Change) 
 // reducer that lost its partition while paused, can never lower a newer
 // state, and two writers of the same batch write the same state. The filter
 // is the _id alone, which every MongoDB-wire store serves as a point update.
-func (s *Store) addCount(ctx context.Context, b bucket, seqs []int64) error {
+func (s *Store) addCount(ctx context.Context, b bucket, cur countDoc, seqs []int64) error {
 	for {
-		var cur countDoc
-		err := s.counts.FindOne(ctx, bson.M{"_id": b.id}).Decode(&cur)
-		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-			return fmt.Errorf("read count %s: %w", b.id, unavailable(err))
-		}
 		n := 0
 		for _, seq := range seqs {
 			if seq > cur.Seq {
@@ -101,13 +114,18 @@ func (s *Store) addCount(ctx context.Context, b bucket, seqs []int64) error {
 		if n == 0 {
 			return nil
 		}
-		_, err = s.counts.UpdateOne(ctx,
+		_, err := s.counts.UpdateOne(ctx,
 			bson.M{"_id": b.id},
 			bson.M{"$max": bson.M{"n": cur.N + int64(n), "seq": seqs[len(seqs)-1]}, "$set": bson.M{"k": b.key, "day": b.day}},
 			options.UpdateOne().SetUpsert(true))
 		switch {
 		case mongo.IsDuplicateKeyError(err):
-			continue // created meanwhile
+			// Created meanwhile: read it and count again.
+			cur = countDoc{}
+			if err := s.counts.FindOne(ctx, bson.M{"_id": b.id}).Decode(&cur); err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+				return fmt.Errorf("read count %s: %w", b.id, unavailable(err))
+			}
+			continue
 		case err != nil:
 			return fmt.Errorf("count %s: %w", b.id, unavailable(err))
 		}
