@@ -167,9 +167,24 @@ func targets(ctx context.Context, store *eventstore.Store, pos []string, all boo
 }
 
 func runDLQRetry(ctx context.Context, args []string, e env) error {
+	return eachDeadLetter(ctx, "retry", args, e, func(store *eventstore.Store, seq uint64) (string, error) {
+		at, err := store.Retry(ctx, seq)
+		return fmt.Sprintf("dead letter %d appended again as event %d", seq, at), err
+	})
+}
+
+func runDLQDiscard(ctx context.Context, args []string, e env) error {
+	return eachDeadLetter(ctx, "discard", args, e, func(store *eventstore.Store, seq uint64) (string, error) {
+		return fmt.Sprintf("dead letter %d discarded", seq), store.Discard(ctx, seq)
+	})
+}
+
+// eachDeadLetter runs a subcommand that acts on SEQ or --all: act, then
+// print what it did.
+func eachDeadLetter(ctx context.Context, name string, args []string, e env, act func(*eventstore.Store, uint64) (string, error)) error {
 	var all *bool
-	store, pos, done, err := dlqTool(ctx, "retry", args, e, func(fs *flag.FlagSet) {
-		all = fs.Bool("all", false, "retry every parked event")
+	store, pos, done, err := dlqTool(ctx, name, args, e, func(fs *flag.FlagSet) {
+		all = fs.Bool("all", false, "every parked event")
 	})
 	if err != nil {
 		return err
@@ -180,38 +195,14 @@ func runDLQRetry(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	for _, seq := range seqs {
-		at, err := store.Retry(ctx, seq)
+		did, err := act(store, seq)
 		if errors.Is(err, eventstore.ErrNotFound) {
 			return fmt.Errorf("no dead letter %d", seq)
 		}
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "dead letter %d appended again as event %d\n", seq, at)
-	}
-	return nil
-}
-
-func runDLQDiscard(ctx context.Context, args []string, e env) error {
-	var all *bool
-	store, pos, done, err := dlqTool(ctx, "discard", args, e, func(fs *flag.FlagSet) {
-		all = fs.Bool("all", false, "discard every parked event")
-	})
-	if err != nil {
-		return err
-	}
-	defer done()
-	seqs, err := targets(ctx, store, pos, *all)
-	if err != nil {
-		return err
-	}
-	for _, seq := range seqs {
-		if err := store.Discard(ctx, seq); errors.Is(err, eventstore.ErrNotFound) {
-			return fmt.Errorf("no dead letter %d", seq)
-		} else if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "dead letter %d discarded\n", seq)
+		fmt.Fprintln(e.stdout, did)
 	}
 	return nil
 }
