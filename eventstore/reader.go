@@ -116,9 +116,11 @@ type delivery struct {
 //
 // Order does not rest on delivery order: JetStream redelivers an event whose
 // acknowledgement timed out after newer ones, for instance when a reducer
-// holding it died. Whenever a delivery may not follow the one before it (the
-// first of a batch, or around a redelivery) Next reads any events of the
-// partition it skipped straight from the stream, so a batch never has a gap.
+// holding it died, and may deliver an event to a pull request that is gone.
+// Whenever a delivery may not follow the one before it (the first of a batch,
+// a redelivery, or a gap in the consumer's delivery sequence) Next reads any
+// events of the partition it skipped straight from the stream, so a batch
+// never has a gap.
 func (c *PartitionConsumer) Next(ctx context.Context, after uint64, max int) (*Batch, error) {
 	msgs, err := c.receive(ctx, max)
 	if err != nil {
@@ -127,6 +129,7 @@ func (c *PartitionConsumer) Next(ctx context.Context, after uint64, max int) (*B
 	b := &Batch{msgs: make([]delivery, 0, len(msgs))}
 	last := after
 	check := true
+	var prev uint64 // consumer sequence of the previous delivery
 	for _, m := range msgs {
 		meta, err := m.Metadata()
 		if err != nil {
@@ -136,12 +139,17 @@ func (c *PartitionConsumer) Next(ctx context.Context, after uint64, max int) (*B
 		seq := meta.Sequence.Stream
 		b.msgs = append(b.msgs, delivery{msg: m, seq: seq})
 		b.Pending = meta.NumPending
+		// A delivery that does not directly follow the previous one went
+		// elsewhere in between: to a pull request this reducer gave up, for
+		// instance, during a change of leader.
+		consecutive := prev != 0 && meta.Sequence.Consumer == prev+1
+		prev = meta.Sequence.Consumer
 		if seq <= last {
 			b.Skipped++
 			continue // applied already, or read while filling a gap
 		}
 		redelivered := meta.NumDelivered > 1
-		if check || redelivered {
+		if check || redelivered || !consecutive {
 			if last, err = c.fill(ctx, b, last, seq); err != nil {
 				b.Release(after)
 				return nil, err
