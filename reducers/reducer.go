@@ -228,7 +228,13 @@ func (r *Reducer) moveTo(ctx context.Context, sink Sink) bool {
 		if err != nil || len(b.Records) == 0 {
 			break
 		}
+		before := r.checkpoint
 		r.fold(ctx, b)
+		if r.checkpoint == before || r.model() != r.sink {
+			// Stuck here or moved again: the main loop takes it from here,
+			// and Next reads whatever is still missing from the log.
+			break
+		}
 	}
 	return ctx.Err() == nil
 }
