@@ -140,31 +140,10 @@ func checkCreated(t *testing.T, resp *http.Response, body []byte) message.Messag
 }
 
 // checkProblem checks an error answer: the status and an RFC 9457 document
-// that states it.
+// that states it, and no Location.
 func checkProblem(t *testing.T, resp *http.Response, body []byte, status int) map[string]any {
 	t.Helper()
-	if resp.StatusCode != status {
-		t.Fatalf("status %d, want %d; body %s", resp.StatusCode, status, body)
-	}
-	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
-		t.Errorf("Content-Type %q, want application/problem+json", ct)
-	}
-	var p map[string]any
-	if err := json.Unmarshal(body, &p); err != nil {
-		t.Fatalf("problem %s: %v", body, err)
-	}
-	if typ, _ := p["type"].(string); typ == "" {
-		t.Errorf("problem type %v, want a URI reference", p["type"])
-	}
-	if title, _ := p["title"].(string); title != http.StatusText(status) {
-		t.Errorf("problem title %v, want %q", p["title"], http.StatusText(status))
-	}
-	if st, _ := p["status"].(float64); int(st) != status {
-		t.Errorf("problem status %v, want %d", p["status"], status)
-	}
-	if detail, _ := p["detail"].(string); strings.TrimSpace(detail) == "" {
-		t.Errorf("problem detail %v, want a reason", p["detail"])
-	}
+	p := testkit.CheckProblem(t, resp, body, status)
 	if resp.Header.Get("Location") != "" {
 		t.Errorf("an error answer has Location %q", resp.Header.Get("Location"))
 	}

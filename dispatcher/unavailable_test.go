@@ -181,26 +181,6 @@ func TestEventStoreSlow(t *testing.T) {
 	}
 }
 
-// statusRecorder remembers the first status a handler wrote, 0 for none.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(status int) {
-	if r.status == 0 {
-		r.status = status
-	}
-	r.ResponseWriter.WriteHeader(status)
-}
-
-func (r *statusRecorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
-}
-
 // TestCanceledRequest: a POST whose context ends before the event store
 // acknowledges is never answered 201, and stores nothing.
 func TestCanceledRequest(t *testing.T) {
@@ -244,9 +224,9 @@ func TestCanceledRequest(t *testing.T) {
 		d.Routes(rt)
 		statuses := make(chan int, 1)
 		hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			rec := &statusRecorder{ResponseWriter: w}
+			rec := &web.StatusRecorder{ResponseWriter: w}
 			rt.Root().ServeHTTP(rec, r)
-			statuses <- rec.status
+			statuses <- rec.Status
 		}))
 		t.Cleanup(hs.Close)
 

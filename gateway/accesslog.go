@@ -38,28 +38,6 @@ func exchangeFrom(ctx context.Context) *exchange {
 	return x
 }
 
-// statusRecorder remembers the status a handler wrote.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(status int) {
-	if r.status == 0 {
-		r.status = status
-	}
-	r.ResponseWriter.WriteHeader(status)
-}
-
-func (r *statusRecorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
-}
-
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
 // accessLog logs every request once answered: method, path, status, time,
 // request id, the verified user and the upstream that served it. A client's
 // own X-User-ID is dropped before anything sees it. Health, readiness and
@@ -69,9 +47,9 @@ func (g *Gateway) accessLog(next http.Handler) http.Handler {
 		stripUserID(r.Header)
 		start := time.Now()
 		x := &exchange{}
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &web.StatusRecorder{ResponseWriter: w}
 		defer func() {
-			status := rec.status
+			status := rec.Status
 			if status == 0 {
 				status = http.StatusOK
 			}

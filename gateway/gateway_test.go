@@ -258,7 +258,7 @@ func TestPublicEndpoints(t *testing.T) {
 
 func TestRateLimit(t *testing.T) {
 	up := newUpstream(t)
-	clock := &fakeClock{t: time.Now()}
+	clock := testkit.NewClock(time.Now())
 	cfg := config(up)
 	cfg.Rate, cfg.Burst, cfg.Now = 1, 3, clock.Now
 	g := startGateway(t, cfg, true)
@@ -299,7 +299,7 @@ func TestRateLimit(t *testing.T) {
 
 func TestRateLimitRetryAfterRoundsUp(t *testing.T) {
 	up := newUpstream(t)
-	clock := &fakeClock{t: time.Now()}
+	clock := testkit.NewClock(time.Now())
 	cfg := config(up)
 	cfg.Rate, cfg.Burst, cfg.Now = 0.2, 1, clock.Now // one request every 5s
 	g := startGateway(t, cfg, true)

@@ -349,24 +349,6 @@ func jwksDoc(t *testing.T, keys ...map[string]string) []byte {
 	return doc
 }
 
-// fakeClock is a clock the test moves.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // eventually polls f until it returns nil, for at most 5s.
 func eventually(t *testing.T, f func() error) {
 	t.Helper()

@@ -72,57 +72,61 @@ func Users(next http.Handler) http.Handler {
 	})
 }
 
-// recorder remembers the status a handler wrote.
-type recorder struct {
+// StatusRecorder remembers the first status a handler wrote: 0 while it
+// wrote nothing, 200 when it wrote a body without a status.
+type StatusRecorder struct {
 	http.ResponseWriter
-	status int
+	Status int
 }
 
-func (r *recorder) WriteHeader(status int) {
-	if r.status == 0 {
-		r.status = status
+// WriteHeader implements http.ResponseWriter.
+func (r *StatusRecorder) WriteHeader(status int) {
+	if r.Status == 0 {
+		r.Status = status
 	}
 	r.ResponseWriter.WriteHeader(status)
 }
 
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
+// Write implements http.ResponseWriter.
+func (r *StatusRecorder) Write(b []byte) (int, error) {
+	if r.Status == 0 {
+		r.Status = http.StatusOK
 	}
 	return r.ResponseWriter.Write(b)
 }
 
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+// Unwrap gives http.ResponseController the writer underneath.
+func (r *StatusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // Observe records each request in the metrics under route, and logs it at
 // debug level (warn for server errors), with its request id.
 func Observe(m *HTTPMetrics, log *slog.Logger, route string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &recorder{ResponseWriter: w}
+		rec := &StatusRecorder{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v) // the server aborts the response, as the handler asked
 				}
 				log.Error("handler panicked", "route", route, "panic", v, "request_id", RequestID(r.Context()))
-				if rec.status == 0 {
+				if rec.Status == 0 {
 					WriteProblem(rec, r, http.StatusInternalServerError, "internal error")
 				}
 			}
-			if rec.status == 0 {
-				rec.status = http.StatusOK
+			if rec.Status == 0 {
+				rec.Status = http.StatusOK
 			}
 			elapsed := time.Since(start)
-			code := strconv.Itoa(rec.status)
+			code := strconv.Itoa(rec.Status)
 			m.requests.WithLabelValues(route, r.Method, code).Inc()
 			m.duration.WithLabelValues(route, r.Method, code).Observe(elapsed.Seconds())
 			level := slog.LevelDebug
-			if rec.status >= 500 {
+			if rec.Status >= 500 {
 				level = slog.LevelWarn
 			}
 			log.Log(r.Context(), level, "request",
-				"method", r.Method, "route", route, "path", r.URL.Path, "status", rec.status,
+				"method", r.Method, "route", route, "path", r.URL.Path, "status", rec.Status,
 				"duration", elapsed, "request_id", RequestID(r.Context()), "user_id", r.Header.Get(UserIDHeader))
 		}()
 		next.ServeHTTP(rec, r)

@@ -10,31 +10,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/messages-io/messages/internal/testkit"
 	"github.com/messages-io/messages/message"
 )
-
-// clock is the dispatcher's clock, set by the test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // logWriter sends a command's output to the test log.
 type logWriter struct{ t *testing.T }
@@ -100,24 +81,11 @@ func startDevAddrs(t *testing.T, dataDir string, now func() time.Time) (Addrs, f
 
 func call(t *testing.T, method, url, body string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-User-ID", "e2e-user")
+	header := http.Header{"X-User-Id": {"e2e-user"}}
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return send(t, method, url, header, body)
 }
 
 var nextLink = regexp.MustCompile(`^<([^>]+)>; rel="next"$`)
@@ -172,7 +140,7 @@ func countOf(t *testing.T, base, query string) int {
 // after a restart on the same data.
 func TestDevEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	clk := &clock{}
+	clk := &testkit.Clock{}
 	base, stop := startDev(t, dir, clk.Now)
 
 	day := func(d int) time.Time { return time.Date(2026, 3, d, 0, 0, 0, 0, time.UTC) }

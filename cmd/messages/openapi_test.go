@@ -64,23 +64,8 @@ type exchange struct {
 // do sends a request and keeps its body and the answer's for validation.
 func do(t *testing.T, method, url string, header http.Header, body string) exchange {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return exchange{req: req, res: res, body: b, reqDoc: []byte(body)}
+	res, b := send(t, method, url, header, body)
+	return exchange{req: res.Request, res: res, body: b, reqDoc: []byte(body)}
 }
 
 // check validates x's response against the document, and its request too

@@ -6,9 +6,12 @@ package testkit
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,4 +127,65 @@ func Context(t testing.TB) context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// CheckProblem fails the test unless resp is an RFC 9457 problem document
+// for status, with a type, the status text as title, the status and a
+// detail, and returns its fields.
+func CheckProblem(t testing.TB, resp *http.Response, body []byte, status int) map[string]any {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Fatalf("status %d, want %d; body %s", resp.StatusCode, status, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("Content-Type %q, want application/problem+json", ct)
+	}
+	var p map[string]any
+	if err := json.Unmarshal(body, &p); err != nil {
+		t.Fatalf("problem %s: %v", body, err)
+	}
+	if typ, _ := p["type"].(string); typ == "" {
+		t.Errorf("problem type %v, want a URI reference", p["type"])
+	}
+	if title, _ := p["title"].(string); title != http.StatusText(status) {
+		t.Errorf("problem title %v, want %q", p["title"], http.StatusText(status))
+	}
+	if st, _ := p["status"].(float64); int(st) != status {
+		t.Errorf("problem status %v, want %d", p["status"], status)
+	}
+	if detail, _ := p["detail"].(string); strings.TrimSpace(detail) == "" {
+		t.Errorf("problem detail %v, want words saying what went wrong", p["detail"])
+	}
+	return p
+}
+
+// Clock is a clock the test sets or moves; its zero value reads the zero
+// time.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock reading t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// Add moves the clock on by d.
+func (c *Clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }

@@ -183,28 +183,7 @@ func nextLink(t *testing.T, resp *http.Response) string {
 // checkProblem fails unless resp is an RFC 9457 problem document for status.
 func checkProblem(t *testing.T, resp *http.Response, body []byte, status int) {
 	t.Helper()
-	if resp.StatusCode != status {
-		t.Fatalf("status %d, want %d; body %s", resp.StatusCode, status, body)
-	}
-	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
-		t.Errorf("Content-Type %q, want application/problem+json", ct)
-	}
-	var p map[string]any
-	if err := json.Unmarshal(body, &p); err != nil {
-		t.Fatalf("problem body %s: %v", body, err)
-	}
-	if typ, _ := p["type"].(string); typ == "" {
-		t.Errorf("problem type %v, want a URI reference", p["type"])
-	}
-	if title, _ := p["title"].(string); title != http.StatusText(status) {
-		t.Errorf("problem title %v, want %q", p["title"], http.StatusText(status))
-	}
-	if s, _ := p["status"].(float64); int(s) != status {
-		t.Errorf("problem status %v, want %d", p["status"], status)
-	}
-	if d, _ := p["detail"].(string); strings.TrimSpace(d) == "" {
-		t.Errorf("problem detail %v, want words saying what went wrong", p["detail"])
-	}
+	testkit.CheckProblem(t, resp, body, status)
 }
 
 // newestFirst returns the ids of msgs that keep, newest first.
