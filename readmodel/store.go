@@ -252,15 +252,6 @@ func unavailable(err error) error {
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
-// ResetCheckpoints forgets every partition's checkpoint, so that reducers
-// fold the log again from the start over the existing model.
-func (s *Store) ResetCheckpoints(ctx context.Context) error {
-	if _, err := s.checkpoints.DeleteMany(ctx, bson.M{}); err != nil {
-		return fmt.Errorf("reset checkpoints: %w", unavailable(err))
-	}
-	return nil
-}
-
 // Checkpoints returns the checkpoint of every partition that has one.
 func (s *Store) Checkpoints(ctx context.Context) (map[int]uint64, error) {
 	cur, err := s.checkpoints.Find(ctx, bson.M{})

@@ -89,6 +89,7 @@ type service struct {
 	reg      *prometheus.Registry
 	checks   map[string]web.Check
 	nc       *nats.Conn
+	ncClosed chan struct{} // closed once nc is closed
 	events   *eventstore.Store
 	mongo    *mongo.Client
 	rm       *readmodel.Live
@@ -170,6 +171,7 @@ func serve(ctx context.Context, log *slog.Logger, r roles, f serviceFlags, natsU
 }
 
 func (s *service) openEvents(ctx context.Context, url string, cfg eventstore.Config, r roles) error {
+	s.ncClosed = make(chan struct{})
 	nc, err := nats.Connect(url,
 		nats.Name("messages "+r.String()),
 		nats.RetryOnFailedConnect(true),
@@ -184,6 +186,7 @@ func (s *service) openEvents(ctx context.Context, url string, cfg eventstore.Con
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { s.log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ClosedHandler(func(*nats.Conn) { close(s.ncClosed) }),
 	)
 	if err != nil {
 		return fmt.Errorf("nats %s: %w", url, err)
@@ -274,8 +277,10 @@ func (s *service) close() {
 		if err := s.nc.Drain(); err != nil {
 			s.nc.Close()
 		}
-		for !s.nc.IsClosed() {
-			time.Sleep(10 * time.Millisecond)
+		select {
+		case <-s.ncClosed:
+		case <-time.After(10 * time.Second):
+			s.nc.Close()
 		}
 	}
 	if s.mongo != nil {
