@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -120,6 +121,10 @@ func StartMongo(cfg MongoConfig) (*Mongo, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// Tables already there are indexed before the first client connects.
+	if err := indexIDs(context.Background(), dir); err != nil {
+		return nil, fmt.Errorf("mongo data dir: %w", err)
+	}
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: cfg.Listen},
 		Handler:   "sqlite",
@@ -133,7 +138,10 @@ func StartMongo(cfg MongoConfig) (*Mongo, error) {
 	m := &Mongo{uri: f.MongoDBURI(), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(m.done)
+		var wg sync.WaitGroup
+		wg.Go(func() { keepIDIndexes(ctx, dir) })
 		_ = f.Run(ctx)
+		wg.Wait()
 	}()
 	return m, nil
 }
