@@ -166,7 +166,7 @@ func TestCompareFindsEveryCorruption(t *testing.T) {
 	m5, m6, m7, m1 := f.msgs[5], f.msgs[6], f.msgs[7], f.msgs[1]
 	stray := message.Message{ID: ulid.MustNew(ulid.Timestamp(m5.CreatedAt), ulid.DefaultEntropy()).String(), UserID: "x", Text: "never logged", Tag: "go", CreatedAt: m5.CreatedAt}
 	goDay := day(f.msgs[0]) // f.msgs[0] is under go
-	allID := fmt.Sprintf("*/p%d/%s", f.events.Partition("go"), goDay)
+	allKey := fmt.Sprintf("*/p%d", f.events.Partition("go"))
 	goInP := 0 // messages of goDay in go's partition, all tags
 	for _, m := range f.msgs {
 		if day(m) == goDay && f.events.Partition(m.Tag) == f.events.Partition("go") {
@@ -224,29 +224,30 @@ func TestCompareFindsEveryCorruption(t *testing.T) {
 		{
 			name: "tag count deleted",
 			corrupt: func(t *testing.T, s *readmodel.Store) {
-				deleteOne(t, f.collection(s, "counts"), "go/"+goDay)
+				unsetCount(t, f.collection(s, "counts"), "go", goDay)
 			},
 			want: []audit.Diff{{Kind: audit.KindCount, Tag: "go", Day: goDay, Want: fmt.Sprint(nGo), Got: "0"}},
 		},
 		{
 			name: "tag count altered",
 			corrupt: func(t *testing.T, s *readmodel.Store) {
-				set(t, f.collection(s, "counts"), "go/"+goDay, bson.M{"n": nGo + 2})
+				id, field := countField("go", goDay)
+				set(t, f.collection(s, "counts"), id, bson.M{field: nGo + 2})
 			},
 			want: []audit.Diff{{Kind: audit.KindCount, Tag: "go", Day: goDay, Want: fmt.Sprint(nGo), Got: fmt.Sprint(nGo + 2)}},
 		},
 		{
 			name: "count of all tags deleted in one partition",
 			corrupt: func(t *testing.T, s *readmodel.Store) {
-				deleteOne(t, f.collection(s, "counts"), allID)
+				unsetCount(t, f.collection(s, "counts"), allKey, goDay)
 			},
 			want: []audit.Diff{{Kind: audit.KindCount, Tag: audit.AllTags, Day: goDay, Want: fmt.Sprint(nAll), Got: fmt.Sprint(nAll - goInP)}},
 		},
 		{
 			name: "count of a day without messages",
 			corrupt: func(t *testing.T, s *readmodel.Store) {
-				_, err := f.collection(s, "counts").InsertOne(ctx, bson.M{"_id": "go/2020-01-01", "k": "go",
-					"day": time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), "n": int64(4), "seq": int64(1)})
+				_, err := f.collection(s, "counts").InsertOne(ctx, bson.M{"_id": "go/2020-01", "k": "go",
+					"m": time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), "d01": int64(4), "seq": int64(1)})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -257,7 +258,7 @@ func TestCompareFindsEveryCorruption(t *testing.T) {
 			name: "message and its counts deleted",
 			corrupt: func(t *testing.T, s *readmodel.Store) {
 				deleteOne(t, f.collection(s, "messages"), f.msgs[0].ID)
-				deleteOne(t, f.collection(s, "counts"), "go/"+goDay)
+				unsetCount(t, f.collection(s, "counts"), "go", goDay)
 			},
 			want: []audit.Diff{
 				{Kind: audit.KindMissing, ID: f.msgs[0].ID, Tag: "go", Day: goDay, Seq: f.seq[f.msgs[0].ID]},
@@ -348,7 +349,8 @@ func TestCompareIgnoresWhatIsInFlight(t *testing.T) {
 	// A count wrong by more than its bucket's messages in flight is still
 	// found.
 	lateDay := start.Format(time.DateOnly)
-	set(t, f.collection(s, "counts"), "go/"+lateDay, bson.M{"n": 50})
+	id, field := countField("go", lateDay)
+	set(t, f.collection(s, "counts"), id, bson.M{field: 50})
 	rep = compare(t, f, s, audit.Options{})
 	nGo := f.dayCount("go", lateDay)
 	want := []audit.Diff{{Kind: audit.KindCount, Tag: "go", Day: lateDay, Want: fmt.Sprintf("%d-%d", nGo, nGo+2), Got: "50"}}
@@ -458,6 +460,22 @@ func deleteOne(t *testing.T, c *mongo.Collection, id string) {
 	res, err := c.DeleteOne(testkit.Context(t), bson.M{"_id": id})
 	if err != nil || res.DeletedCount != 1 {
 		t.Fatalf("delete %s from %s: %v, %+v", id, c.Name(), err, res)
+	}
+}
+
+// countField names where the model keeps the count of key on day (a date):
+// the document of its month, and the day's field in it.
+func countField(key, day string) (id, field string) {
+	return key + "/" + day[:len("2006-01")], "d" + day[len("2006-01-"):]
+}
+
+// unsetCount removes the count of key on day.
+func unsetCount(t *testing.T, c *mongo.Collection, key, day string) {
+	t.Helper()
+	id, field := countField(key, day)
+	res, err := c.UpdateOne(testkit.Context(t), bson.M{"_id": id}, bson.M{"$unset": bson.M{field: ""}})
+	if err != nil || res.ModifiedCount != 1 {
+		t.Fatalf("unset %s of %s in %s: %v, %+v", field, id, c.Name(), err, res)
 	}
 }
 

@@ -14,8 +14,7 @@ import (
 // partial replay can fold the log from seq on. partition maps a tag to its
 // partition. It returns how many messages it copied.
 func (s *Store) CopyBefore(ctx context.Context, from *Store, seq uint64, partition func(tag string) int) (uint64, error) {
-	type key struct{ id, k string }
-	counts := map[key]countDoc{}
+	counts := map[string]countDoc{}
 	var batch []Change
 	var copied uint64
 	flush := func() error {
@@ -35,9 +34,12 @@ func (s *Store) CopyBefore(ctx context.Context, from *Store, seq uint64, partiti
 		batch = append(batch, Change{Message: m, Sequence: stored})
 		copied++
 		for _, b := range []bucket{tagBucket(m.Tag, m.CreatedAt), allBucket(partition(m.Tag), m.CreatedAt)} {
-			c := counts[key{b.id, b.key}]
-			c.ID, c.Key, c.Day, c.N = b.id, b.key, b.day, c.N+1
-			counts[key{b.id, b.key}] = c
+			c, ok := counts[b.id]
+			if !ok {
+				c = countDoc{ID: b.id, Key: b.key, Month: b.month, Days: map[string]int64{}}
+				counts[b.id] = c
+			}
+			c.Days[dayField(m.CreatedAt)]++
 		}
 		if len(batch) >= 1000 {
 			return flush()

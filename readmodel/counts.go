@@ -13,13 +13,18 @@ import (
 )
 
 // Counts are kept per UTC day, under one tag and across all tags, so that a
-// count over any range reads one small document per day, however many
-// messages the days hold. Only the partial days at the edges of an RFC 3339
-// range are counted from the messages themselves.
+// count over any range reads whole days from a few small documents, however
+// many messages the days hold. Only the partial days at the edges of an RFC
+// 3339 range are counted from the messages themselves.
+//
+// One document holds the days of one month under one key, as the fields
+// d01 to d31: a year is twelve documents per key, and a batch of events
+// spread over a year of history changes at most twelve documents per key,
+// where one per day would change hundreds.
 //
 // A count document is changed by one partition only: a tag lives in one
-// partition, and the all-tags count of a day is kept per partition and summed
-// when read. Each document records the sequence of the last event it counted;
+// partition, and the all-tags counts are kept per partition and summed when
+// read. Each document records the sequence of the last event it counted;
 // since a partition is folded in log order, an event at or before that
 // sequence was counted already. That makes counting exactly-once without
 // transactions, whatever failed between the writes of a batch.
@@ -27,49 +32,78 @@ import (
 // allTags is the count key of every tag; its documents are per partition.
 const allTags = "*"
 
-// countDoc is one day's count under one key.
+// countDoc is one month's day counts under one key.
 type countDoc struct {
-	ID  string    `bson:"_id"`
-	Key string    `bson:"k"`
-	Day time.Time `bson:"day"`
-	N   int64     `bson:"n"`
-	Seq int64     `bson:"seq"`
+	ID    string    `bson:"_id"`
+	Key   string    `bson:"k"`
+	Month time.Time `bson:"m"`
+	Seq   int64     `bson:"seq"`
+	// Days maps the field of a day (d01 to d31) to its count.
+	Days map[string]int64 `bson:",inline"`
 }
 
 // bucket is the count document an event adds to.
 type bucket struct {
-	id  string
-	key string
-	day time.Time
+	id    string
+	key   string
+	month time.Time
 }
 
 func day(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
 
+func monthOf(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// dayField is the field of t's day in its month's document.
+func dayField(t time.Time) string { return fmt.Sprintf("d%02d", t.UTC().Day()) }
+
+// fieldDay is the day a field of the document of month stands for, or false
+// for a field that is not a day.
+func fieldDay(month time.Time, field string) (time.Time, bool) {
+	if len(field) != 3 || field[0] != 'd' {
+		return time.Time{}, false
+	}
+	n, err := strconv.Atoi(field[1:])
+	if err != nil || n < 1 || n > 31 {
+		return time.Time{}, false
+	}
+	return month.AddDate(0, 0, n-1), true
+}
+
 func tagBucket(tag string, t time.Time) bucket {
-	d := day(t)
-	return bucket{id: tag + "/" + d.Format(time.DateOnly), key: tag, day: d}
+	m := monthOf(t)
+	return bucket{id: tag + "/" + m.Format("2006-01"), key: tag, month: m}
 }
 
 func allBucket(partition int, t time.Time) bucket {
-	d := day(t)
-	return bucket{id: allTags + "/p" + strconv.Itoa(partition) + "/" + d.Format(time.DateOnly), key: allTags, day: d}
+	m := monthOf(t)
+	return bucket{id: allTags + "/p" + strconv.Itoa(partition) + "/" + m.Format("2006-01"), key: allTags, month: m}
+}
+
+// counted is one event as a count document sees it.
+type counted struct {
+	seq int64
+	day string // field of its day
 }
 
 // addCounts adds each change, once, to the counts of its tag and of all tags
 // for its day.
 func (s *Store) addCounts(ctx context.Context, partition int, changes []Change) error {
-	seqs := map[bucket][]int64{}
+	events := map[bucket][]counted{}
 	var order []bucket
 	for _, c := range changes {
+		e := counted{seq: int64(c.Sequence), day: dayField(c.Message.CreatedAt)}
 		for _, b := range []bucket{tagBucket(c.Message.Tag, c.Message.CreatedAt), allBucket(partition, c.Message.CreatedAt)} {
-			if _, ok := seqs[b]; !ok {
+			if _, ok := events[b]; !ok {
 				order = append(order, b)
 			}
-			seqs[b] = append(seqs[b], int64(c.Sequence))
+			events[b] = append(events[b], e)
 		}
 	}
-	// One read for every bucket of the batch: a store that scans on every
-	// lookup (FerretDB) pays for one scan instead of one per bucket.
+	// One read for every document of the batch, in place of one per
+	// document.
 	ids := make([]string, len(order))
 	for i, b := range order {
 		ids[i] = b.id
@@ -87,36 +121,42 @@ func (s *Store) addCounts(ctx context.Context, partition int, changes []Change) 
 		have[d.ID] = d
 	}
 	for _, b := range order {
-		if err := s.addCount(ctx, b, have[b.id], seqs[b]); err != nil {
+		if err := s.addCount(ctx, b, have[b.id], events[b]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// addCount adds to bucket b, read as cur, the events of seqs (increasing)
+// addCount adds to the document of b, read as cur, the events (in log order)
 // that it has not counted yet.
 //
-// A bucket's state only grows: a later sequence never has a smaller count.
-// So the write raises both fields to at least the new state ($max) instead
-// of comparing and setting: a writer that read a stale state, such as a
-// reducer that lost its partition while paused, can never lower a newer
+// A document's state only grows: at a later sequence no day has a smaller
+// count. So the write raises each field to at least the new state ($max)
+// instead of comparing and setting: a writer that read a stale state, such
+// as a reducer that lost its partition while paused, can never lower a newer
 // state, and two writers of the same batch write the same state. The filter
 // is the _id alone, which every MongoDB-wire store serves as a point update.
-func (s *Store) addCount(ctx context.Context, b bucket, cur countDoc, seqs []int64) error {
+func (s *Store) addCount(ctx context.Context, b bucket, cur countDoc, events []counted) error {
 	for {
-		n := 0
-		for _, seq := range seqs {
-			if seq > cur.Seq {
-				n++
+		raise := bson.M{}
+		for _, e := range events {
+			if e.seq <= cur.Seq {
+				continue
 			}
+			n, ok := raise[e.day].(int64)
+			if !ok {
+				n = cur.Days[e.day]
+			}
+			raise[e.day] = n + 1
 		}
-		if n == 0 {
+		if len(raise) == 0 {
 			return nil
 		}
+		raise["seq"] = events[len(events)-1].seq
 		_, err := s.counts.UpdateOne(ctx,
 			bson.M{"_id": b.id},
-			bson.M{"$max": bson.M{"n": cur.N + int64(n), "seq": seqs[len(seqs)-1]}, "$set": bson.M{"k": b.key, "day": b.day}},
+			bson.M{"$max": raise, "$set": bson.M{"k": b.key, "m": b.month}},
 			options.UpdateOne().SetUpsert(true))
 		switch {
 		case mongo.IsDuplicateKeyError(err):
@@ -172,34 +212,50 @@ func (s *Store) sumDays(ctx context.Context, tag string, first, end time.Time) (
 	if key == "" {
 		key = allTags
 	}
-	match := bson.M{"k": key}
-	days := bson.M{}
+	filter := bson.M{"k": key}
+	months := bson.M{}
 	if !first.IsZero() {
-		days["$gte"] = first
+		months["$gte"] = monthOf(first)
 	}
 	if !end.IsZero() {
-		days["$lt"] = end
+		months["$lt"] = end
 	}
-	if len(days) > 0 {
-		match["day"] = days
+	if len(months) > 0 {
+		filter["m"] = months
 	}
-	cur, err := s.counts.Aggregate(ctx, mongo.Pipeline{
-		{{Key: "$match", Value: match}},
-		{{Key: "$group", Value: bson.M{"_id": nil, "n": bson.M{"$sum": "$n"}}}},
+	var n int64
+	err := s.eachDayCount(ctx, filter, func(_ string, d time.Time, k int64) {
+		if (first.IsZero() || !d.Before(first)) && (end.IsZero() || d.Before(end)) {
+			n += k
+		}
 	})
+	return n, err
+}
+
+// eachDayCount calls fn with every day count of the documents filter
+// selects.
+func (s *Store) eachDayCount(ctx context.Context, filter bson.M, fn func(key string, day time.Time, n int64)) error {
+	cur, err := s.counts.Find(ctx, filter)
 	if err != nil {
-		return 0, fmt.Errorf("sum counts: %w", unavailable(err))
+		return fmt.Errorf("counts: %w", unavailable(err))
 	}
-	var out []struct {
-		N int64 `bson:"n"`
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var doc countDoc
+		if err := cur.Decode(&doc); err != nil {
+			return fmt.Errorf("counts: %w", err)
+		}
+		month := doc.Month.UTC()
+		for f, k := range doc.Days {
+			if d, ok := fieldDay(month, f); ok {
+				fn(doc.Key, d, k)
+			}
+		}
 	}
-	if err := cur.All(ctx, &out); err != nil {
-		return 0, fmt.Errorf("sum counts: %w", unavailable(err))
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("counts: %w", unavailable(err))
 	}
-	if len(out) == 0 {
-		return 0, nil
-	}
-	return out[0].N, nil
+	return nil
 }
 
 // CountByScan counts the messages a filter selects from the messages

@@ -76,10 +76,10 @@ func openStore(ctx context.Context, db *mongo.Database, gen int) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("create indexes: %w", unavailable(err))
 	}
-	// Counts are read by key over a range of days.
+	// Counts are read by key over a range of months.
 	_, err = s.counts.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys:    bson.D{{Key: "k", Value: 1}, {Key: "day", Value: 1}},
-		Options: options.Index().SetName("k_day"),
+		Keys:    bson.D{{Key: "k", Value: 1}, {Key: "m", Value: 1}},
+		Options: options.Index().SetName("k_month"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create indexes: %w", unavailable(err))
@@ -309,21 +309,15 @@ type DayCount struct {
 
 // DayCounts returns every stored day count.
 func (s *Store) DayCounts(ctx context.Context) ([]DayCount, error) {
-	cur, err := s.counts.Find(ctx, bson.M{})
-	if err != nil {
-		return nil, fmt.Errorf("counts: %w", unavailable(err))
-	}
-	var docs []countDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("counts: %w", unavailable(err))
-	}
 	sums := map[DayCount]int64{}
-	for _, d := range docs {
-		key := DayCount{Tag: d.Key, Day: d.Day.UTC()}
-		if key.Tag == allTags {
-			key.Tag = ""
+	err := s.eachDayCount(ctx, bson.M{}, func(key string, day time.Time, n int64) {
+		if key == allTags {
+			key = ""
 		}
-		sums[key] += d.N
+		sums[DayCount{Tag: key, Day: day}] += n
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make([]DayCount, 0, len(sums))
 	for k, n := range sums {
