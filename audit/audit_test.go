@@ -246,8 +246,8 @@ func TestCompareFindsEveryCorruption(t *testing.T) {
 		{
 			name: "count of a day without messages",
 			corrupt: func(t *testing.T, s *readmodel.Store) {
-				_, err := f.collection(s, "counts").InsertOne(ctx, bson.M{"_id": "go/2020-01", "k": "go",
-					"m": time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), "d01": int64(4), "seq": int64(1)})
+				_, err := f.collection(s, "counts").InsertOne(ctx, bson.M{"_id": "go/2020", "k": "go",
+					"y": time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), "01-01": int64(4), "seq": int64(1)})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -464,9 +464,9 @@ func deleteOne(t *testing.T, c *mongo.Collection, id string) {
 }
 
 // countField names where the model keeps the count of key on day (a date):
-// the document of its month, and the day's field in it.
+// the document of its year, and the day's field in it.
 func countField(key, day string) (id, field string) {
-	return key + "/" + day[:len("2006-01")], "d" + day[len("2006-01-"):]
+	return key + "/" + day[:len("2006")], day[len("2006-"):]
 }
 
 // unsetCount removes the count of key on day.

@@ -36,7 +36,7 @@ func (s *Store) CopyBefore(ctx context.Context, from *Store, seq uint64, partiti
 		for _, b := range []bucket{tagBucket(m.Tag, m.CreatedAt), allBucket(partition(m.Tag), m.CreatedAt)} {
 			c, ok := counts[b.id]
 			if !ok {
-				c = countDoc{ID: b.id, Key: b.key, Month: b.month, Days: map[string]int64{}}
+				c = countDoc{ID: b.id, Key: b.key, Year: b.year, Days: map[string]int64{}}
 				counts[b.id] = c
 			}
 			c.Days[dayField(m.CreatedAt)]++

@@ -17,10 +17,11 @@ import (
 // many messages the days hold. Only the partial days at the edges of an RFC
 // 3339 range are counted from the messages themselves.
 //
-// One document holds the days of one month under one key, as the fields
-// d01 to d31: a year is twelve documents per key, and a batch of events
-// spread over a year of history changes at most twelve documents per key,
-// where one per day would change hundreds.
+// One document holds the days of one year under one key, as fields named
+// by month and day ("03-15"): a count over a year reads one or two
+// documents per key, and a batch of events spread over a year of history
+// changes one document per key where one per day would change hundreds. A
+// full year is 366 numbers, a few kilobytes.
 //
 // A count document is changed by one partition only: a tag lives in one
 // partition, and the all-tags counts are kept per partition and summed when
@@ -32,54 +33,53 @@ import (
 // allTags is the count key of every tag; its documents are per partition.
 const allTags = "*"
 
-// countDoc is one month's day counts under one key.
+// countDoc is one year's day counts under one key.
 type countDoc struct {
-	ID    string    `bson:"_id"`
-	Key   string    `bson:"k"`
-	Month time.Time `bson:"m"`
-	Seq   int64     `bson:"seq"`
-	// Days maps the field of a day (d01 to d31) to its count.
+	ID   string    `bson:"_id"`
+	Key  string    `bson:"k"`
+	Year time.Time `bson:"y"`
+	Seq  int64     `bson:"seq"`
+	// Days maps the field of a day ("01-02") to its count.
 	Days map[string]int64 `bson:",inline"`
 }
 
 // bucket is the count document an event adds to.
 type bucket struct {
-	id    string
-	key   string
-	month time.Time
+	id   string
+	key  string
+	year time.Time
 }
 
 func day(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
 
-func monthOf(t time.Time) time.Time {
-	t = t.UTC()
-	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+func yearOf(t time.Time) time.Time {
+	return time.Date(t.UTC().Year(), time.January, 1, 0, 0, 0, 0, time.UTC)
 }
 
-// dayField is the field of t's day in its month's document.
-func dayField(t time.Time) string { return fmt.Sprintf("d%02d", t.UTC().Day()) }
+// dayLayout names the field of a day in its year's document.
+const dayLayout = "01-02"
 
-// fieldDay is the day a field of the document of month stands for, or false
+// dayField is the field of t's day in its year's document.
+func dayField(t time.Time) string { return t.UTC().Format(dayLayout) }
+
+// fieldDay is the day a field of the document of year stands for, or false
 // for a field that is not a day.
-func fieldDay(month time.Time, field string) (time.Time, bool) {
-	if len(field) != 3 || field[0] != 'd' {
+func fieldDay(year time.Time, field string) (time.Time, bool) {
+	d, err := time.Parse(dayLayout, field)
+	if err != nil {
 		return time.Time{}, false
 	}
-	n, err := strconv.Atoi(field[1:])
-	if err != nil || n < 1 || n > 31 {
-		return time.Time{}, false
-	}
-	return month.AddDate(0, 0, n-1), true
+	return time.Date(year.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC), true
 }
 
 func tagBucket(tag string, t time.Time) bucket {
-	m := monthOf(t)
-	return bucket{id: tag + "/" + m.Format("2006-01"), key: tag, month: m}
+	y := yearOf(t)
+	return bucket{id: tag + "/" + y.Format("2006"), key: tag, year: y}
 }
 
 func allBucket(partition int, t time.Time) bucket {
-	m := monthOf(t)
-	return bucket{id: allTags + "/p" + strconv.Itoa(partition) + "/" + m.Format("2006-01"), key: allTags, month: m}
+	y := yearOf(t)
+	return bucket{id: allTags + "/p" + strconv.Itoa(partition) + "/" + y.Format("2006"), key: allTags, year: y}
 }
 
 // counted is one event as a count document sees it.
@@ -102,43 +102,30 @@ func (s *Store) addCounts(ctx context.Context, partition int, changes []Change) 
 			events[b] = append(events[b], e)
 		}
 	}
-	// One read for every document of the batch, in place of one per
-	// document.
-	ids := make([]string, len(order))
-	for i, b := range order {
-		ids[i] = b.id
-	}
-	cur, err := s.counts.Find(ctx, bson.M{"_id": bson.M{"$in": ids}})
-	if err != nil {
-		return fmt.Errorf("read counts: %w", unavailable(err))
-	}
-	var docs []countDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return fmt.Errorf("read counts: %w", unavailable(err))
-	}
-	have := make(map[string]countDoc, len(docs))
-	for _, d := range docs {
-		have[d.ID] = d
-	}
 	for _, b := range order {
-		if err := s.addCount(ctx, b, have[b.id], events[b]); err != nil {
+		if err := s.addCount(ctx, b, events[b]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// addCount adds to the document of b, read as cur, the events (in log order)
-// that it has not counted yet.
+// addCount adds to the document of b the events (in log order) that it has
+// not counted yet.
 //
 // A document's state only grows: at a later sequence no day has a smaller
 // count. So the write raises each field to at least the new state ($max)
 // instead of comparing and setting: a writer that read a stale state, such
 // as a reducer that lost its partition while paused, can never lower a newer
-// state, and two writers of the same batch write the same state. The filter
-// is the _id alone, which every MongoDB-wire store serves as a point update.
-func (s *Store) addCount(ctx context.Context, b bucket, cur countDoc, events []counted) error {
+// state, and two writers of the same batch write the same state. Both the
+// read and the write filter on the _id alone, which every MongoDB-wire store
+// serves as a point lookup.
+func (s *Store) addCount(ctx context.Context, b bucket, events []counted) error {
 	for {
+		var cur countDoc
+		if err := s.counts.FindOne(ctx, bson.M{"_id": b.id}).Decode(&cur); err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+			return fmt.Errorf("read count %s: %w", b.id, unavailable(err))
+		}
 		raise := bson.M{}
 		for _, e := range events {
 			if e.seq <= cur.Seq {
@@ -156,16 +143,11 @@ func (s *Store) addCount(ctx context.Context, b bucket, cur countDoc, events []c
 		raise["seq"] = events[len(events)-1].seq
 		_, err := s.counts.UpdateOne(ctx,
 			bson.M{"_id": b.id},
-			bson.M{"$max": raise, "$set": bson.M{"k": b.key, "m": b.month}},
+			bson.M{"$max": raise, "$set": bson.M{"k": b.key, "y": b.year}},
 			options.UpdateOne().SetUpsert(true))
 		switch {
 		case mongo.IsDuplicateKeyError(err):
-			// Created meanwhile: read it and count again.
-			cur = countDoc{}
-			if err := s.counts.FindOne(ctx, bson.M{"_id": b.id}).Decode(&cur); err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-				return fmt.Errorf("read count %s: %w", b.id, unavailable(err))
-			}
-			continue
+			continue // created meanwhile: read it and count again
 		case err != nil:
 			return fmt.Errorf("count %s: %w", b.id, unavailable(err))
 		}
@@ -213,15 +195,15 @@ func (s *Store) sumDays(ctx context.Context, tag string, first, end time.Time) (
 		key = allTags
 	}
 	filter := bson.M{"k": key}
-	months := bson.M{}
+	years := bson.M{}
 	if !first.IsZero() {
-		months["$gte"] = monthOf(first)
+		years["$gte"] = yearOf(first)
 	}
 	if !end.IsZero() {
-		months["$lt"] = end
+		years["$lt"] = end
 	}
-	if len(months) > 0 {
-		filter["m"] = months
+	if len(years) > 0 {
+		filter["y"] = years
 	}
 	var n int64
 	err := s.eachDayCount(ctx, filter, func(_ string, d time.Time, k int64) {
@@ -245,9 +227,9 @@ func (s *Store) eachDayCount(ctx context.Context, filter bson.M, fn func(key str
 		if err := cur.Decode(&doc); err != nil {
 			return fmt.Errorf("counts: %w", err)
 		}
-		month := doc.Month.UTC()
+		year := doc.Year.UTC()
 		for f, k := range doc.Days {
-			if d, ok := fieldDay(month, f); ok {
+			if d, ok := fieldDay(year, f); ok {
 				fn(doc.Key, d, k)
 			}
 		}

@@ -45,10 +45,14 @@ func newCrashingClient(t *testing.T, uri string) *crashingClient {
 	return c
 }
 
+// firstDay is the first day of batch: the last of a year, so that the
+// counts span two years.
+var firstDay = time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC)
+
 // batch makes changes over two tags and three days, with one message logged
 // twice (the second event must not count it again).
 func batch() []readmodel.Change {
-	start := time.Date(2026, 7, 1, 22, 0, 0, 0, time.UTC)
+	start := firstDay.Add(22 * time.Hour)
 	var out []readmodel.Change
 	for i := range 12 {
 		at := start.Add(time.Duration(i) * 3 * time.Hour)
@@ -68,7 +72,10 @@ func batch() []readmodel.Change {
 func checkCounts(t *testing.T, s *readmodel.Store, wantTotal int64) {
 	t.Helper()
 	ctx := testkit.Context(t)
-	d := func(day, hour int) time.Time { return time.Date(2026, 7, day, hour, 0, 0, 0, time.UTC) }
+	// d is the hour of the day-th day from firstDay on.
+	d := func(day, hour int) time.Time {
+		return firstDay.AddDate(0, 0, day-1).Add(time.Duration(hour) * time.Hour)
+	}
 	var filters []readmodel.Filter
 	for _, tag := range []string{"", "go", "nats", "none"} {
 		for _, r := range [][2]time.Time{

@@ -76,10 +76,10 @@ func openStore(ctx context.Context, db *mongo.Database, gen int) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("create indexes: %w", unavailable(err))
 	}
-	// Counts are read by key over a range of months.
+	// Counts are read by key over a range of years.
 	_, err = s.counts.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys:    bson.D{{Key: "k", Value: 1}, {Key: "m", Value: 1}},
-		Options: options.Index().SetName("k_month"),
+		Keys:    bson.D{{Key: "k", Value: 1}, {Key: "y", Value: 1}},
+		Options: options.Index().SetName("k_year"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create indexes: %w", unavailable(err))

@@ -232,7 +232,7 @@ func TestPartialReplayFromASequence(t *testing.T) {
 	if _, err := msgs.DeleteMany(ctx, bson.M{"seq": bson.M{"$in": bson.A{int64(50), int64(55)}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.Collection("g1_counts").UpdateMany(ctx, bson.M{}, bson.M{"$inc": bson.M{"d01": int64(7), "d15": int64(7)}}); err != nil {
+	if _, err := s.db.Collection("g1_counts").UpdateMany(ctx, bson.M{}, bson.M{"$inc": bson.M{"01-01": int64(7), "06-15": int64(7)}}); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := old.CountByScan(ctx, readmodel.Filter{}); n != 58 {

@@ -156,8 +156,8 @@ func TestVerifyFindsDriftAndPassesAfterARebuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	rustDay := f.msgs[2].CreatedAt.Format(time.DateOnly)
-	// The count of a day is field dDD of its month's document.
-	if _, err := f.collection(1, "counts").UpdateOne(ctx, bson.M{"_id": "rust/" + rustDay[:7]}, bson.M{"$unset": bson.M{"d" + rustDay[8:]: ""}}); err != nil {
+	// The count of a day is the field MM-DD of its year's document.
+	if _, err := f.collection(1, "counts").UpdateOne(ctx, bson.M{"_id": "rust/" + rustDay[:4]}, bson.M{"$unset": bson.M{rustDay[5:]: ""}}); err != nil {
 		t.Fatal(err)
 	}
 	rustCount := 0
