@@ -488,3 +488,25 @@ func TestServerShutdownDrainsInFlight(t *testing.T) {
 		}
 	}
 }
+
+// Profiles are served only where asked for.
+func TestProfiling(t *testing.T) {
+	rt, _ := newRouter(t, nil)
+	rec := httptest.NewRecorder()
+	rt.Root().ServeHTTP(rec, get("/debug/pprof/", ""))
+	if rec.Code != http.StatusNotFound {
+		t.Fatalf("without profiling: /debug/pprof/ answered %d", rec.Code)
+	}
+	rt.Profiling()
+	for path, want := range map[string]string{
+		"/debug/pprof/":                  "goroutine",
+		"/debug/pprof/goroutine?debug=1": "goroutine profile: total",
+		"/debug/pprof/cmdline":           "",
+	} {
+		rec := httptest.NewRecorder()
+		rt.Root().ServeHTTP(rec, get(path, ""))
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("%s: %d %.80q", path, rec.Code, rec.Body.String())
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -130,4 +131,23 @@ func (s *Server) Shutdown(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return s.srv.Shutdown(ctx)
+}
+
+// Profiling serves the runtime's profiles under /debug/pprof/, as the go
+// tool pprof reads them.
+func (rt *Router) Profiling() {
+	rt.Router.Handler(http.MethodGet, "/debug/pprof/*name", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch httprouter.ParamsFromContext(r.Context()).ByName("name") {
+		case "/cmdline":
+			pprof.Cmdline(w, r)
+		case "/profile":
+			pprof.Profile(w, r)
+		case "/symbol":
+			pprof.Symbol(w, r)
+		case "/trace":
+			pprof.Trace(w, r)
+		default:
+			pprof.Index(w, r) // the index, and every named profile
+		}
+	}))
 }

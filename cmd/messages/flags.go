@@ -125,9 +125,11 @@ func (s *storeFlags) register(fs *flag.FlagSet, withURI bool) {
 type serverFlags struct {
 	addr            string
 	shutdownTimeout time.Duration
+	pprof           bool
 }
 
 func (s *serverFlags) register(fs *flag.FlagSet, addr string) {
 	fs.StringVar(&s.addr, "addr", addr, "HTTP listen address")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for requests in flight")
+	fs.BoolVar(&s.pprof, "pprof", false, "serve the Go runtime's profiles under /debug/pprof/ (keep the address private)")
 }

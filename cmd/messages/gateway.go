@@ -105,6 +105,9 @@ func runGateway(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	rt := web.NewRouter(log, reg, reg, gw.Checks())
+	if f.server.pprof {
+		rt.Profiling()
+	}
 	srv, err := web.Listen(f.server.addr, gw.Handler(rt))
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", f.server.addr, err)

@@ -74,7 +74,7 @@ func (s *serviceFlags) register(fs *flag.FlagSet, r roles, addr string, withURLs
 		fs.DurationVar(&s.query.Timeout, "query-timeout", 5*time.Second, "how long a GET waits for the read model before answering 503")
 	}
 	if r.reduce {
-		fs.IntVar(&s.reducer.BatchSize, "batch-size", 256, "most events a reducer folds in one write")
+		fs.IntVar(&s.reducer.BatchSize, "batch-size", 1000, "most events a reducer folds in one write")
 		fs.StringVar(&s.consumer.Name, "consumer", "reducer", "name prefix of the durable consumers, one per partition")
 		fs.DurationVar(&s.consumer.AckWait, "ack-wait", 30*time.Second, "how long an unacknowledged event waits before redelivery")
 		fs.IntVar(&s.reducer.MaxAttempts, "max-attempts", 5, "times an event that cannot be folded is tried before it is parked")
@@ -114,6 +114,9 @@ func serve(ctx context.Context, log *slog.Logger, r roles, f serviceFlags, natsU
 		}
 	}
 	rt := web.NewRouter(log, s.reg, s.reg, s.checks)
+	if f.server.pprof {
+		rt.Profiling()
+	}
 	if r.dispatch {
 		f.dispatch.Now = e.now
 		api, err := dispatcher.New(s.events, log.With("component", "dispatcher"), s.reg, f.dispatch)
