@@ -33,7 +33,7 @@ type Sink interface {
 
 // Config holds a reducer's options.
 type Config struct {
-	// BatchSize is the most events folded in one write. Default 256.
+	// BatchSize is the most events folded in one write. Default 1000.
 	BatchSize int
 	// RetryMin and RetryMax bound the backoff between attempts to write a
 	// batch the read model refused or to get past an event that cannot be
@@ -56,7 +56,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.BatchSize == 0 {
-		c.BatchSize = 256
+		c.BatchSize = 1000
 	}
 	if c.RetryMin == 0 {
 		c.RetryMin = 100 * time.Millisecond
