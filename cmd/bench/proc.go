@@ -17,10 +17,11 @@ import (
 
 // proc is a messages process the benchmark started.
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  *os.File
-	done chan error
+	name   string
+	cmd    *exec.Cmd
+	log    *os.File
+	exited chan struct{} // closed when the process has exited, with err set
+	err    error
 }
 
 // start runs bin with args, its output going to <dir>/<name>.log.
@@ -35,8 +36,11 @@ func start(dir, bin, name string, args ...string) (*proc, error) {
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &proc{name: name, cmd: cmd, log: logf, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
+	p := &proc{name: name, cmd: cmd, log: logf, exited: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
 	return p, nil
 }
 
@@ -88,10 +92,10 @@ func (p *proc) stop() {
 	defer p.log.Close()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-p.done:
+	case <-p.exited:
 	case <-time.After(30 * time.Second):
 		_ = p.cmd.Process.Kill()
-		<-p.done
+		<-p.exited
 	}
 }
 
@@ -105,8 +109,17 @@ func freeAddr() string {
 	return l.Addr().String()
 }
 
-// waitReady polls url until it answers 200.
-func waitReady(ctx context.Context, url string, timeout time.Duration) error {
+// waitReady polls the process's url until it answers 200. When the process
+// exits first or the time runs out, the error ends with the last lines of
+// its log.
+func (p *proc) waitReady(ctx context.Context, url string, timeout time.Duration) error {
+	if err := p.pollReady(ctx, url, timeout); err != nil {
+		return fmt.Errorf("%s: %w\n%s", p.name, err, p.logTail(20))
+	}
+	return nil
+}
+
+func (p *proc) pollReady(ctx context.Context, url string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -123,9 +136,21 @@ func waitReady(ctx context.Context, url string, timeout time.Duration) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-p.exited:
+			return fmt.Errorf("exited before %s answered: %v", url, p.err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// logTail is the last n lines the process wrote.
+func (p *proc) logTail(n int) string {
+	b, err := os.ReadFile(p.log.Name())
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // dev is a running `messages dev` on free loopback ports.
@@ -145,7 +170,7 @@ func startDev(ctx context.Context, cfg config, dir, name string) (*dev, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := waitReady(ctx, "http://"+d.api+"/readyz", 2*time.Minute); err != nil {
+	if err := d.waitReady(ctx, "http://"+d.api+"/readyz", 2*time.Minute); err != nil {
 		d.stop()
 		return nil, err
 	}
