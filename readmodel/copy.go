@@ -15,6 +15,7 @@ import (
 // partition. It returns how many messages it copied.
 func (s *Store) CopyBefore(ctx context.Context, from *Store, seq uint64, partition func(tag string) int) (uint64, error) {
 	counts := map[string]countDoc{}
+	var sp span
 	var batch []Change
 	var copied uint64
 	flush := func() error {
@@ -41,6 +42,11 @@ func (s *Store) CopyBefore(ctx context.Context, from *Store, seq uint64, partiti
 			}
 			c.Days[dayField(m.CreatedAt)]++
 		}
+		y, p := m.CreatedAt.UTC().Year(), partition(m.Tag)
+		if sp.Partitions == 0 {
+			sp = span{First: y, Last: y, Partitions: p + 1}
+		}
+		sp = span{First: min(sp.First, y), Last: max(sp.Last, y), Partitions: max(sp.Partitions, p+1)}
 		if len(batch) >= 1000 {
 			return flush()
 		}
@@ -51,6 +57,11 @@ func (s *Store) CopyBefore(ctx context.Context, from *Store, seq uint64, partiti
 	}
 	if err := flush(); err != nil {
 		return copied, err
+	}
+	if sp.Partitions > 0 {
+		if err := s.widen(ctx, sp); err != nil {
+			return copied, err
+		}
 	}
 	// Every copied message is counted as of the event before seq, so that
 	// folding from seq on counts each later event once.

@@ -23,6 +23,11 @@ import (
 // changes one document per key where one per day would change hundreds. A
 // full year is 366 numbers, a few kilobytes.
 //
+// A count is read by _id alone, which every MongoDB-wire store serves as a
+// point lookup: the documents of a key are named by key and year, and the
+// years and partitions that hold counts are kept in one more document,
+// widened before any count outside them is written.
+//
 // A count document is changed by one partition only: a tag lives in one
 // partition, and the all-tags counts are kept per partition and summed when
 // read. Each document records the sequence of the last event it counted;
@@ -32,6 +37,21 @@ import (
 
 // allTags is the count key of every tag; its documents are per partition.
 const allTags = "*"
+
+// spanID names the document of the years and partitions counted.
+const spanID = "span"
+
+// span is the years that have counts, and how many partitions.
+type span struct {
+	First      int `bson:"first"`
+	Last       int `bson:"last"`
+	Partitions int `bson:"partitions"`
+}
+
+// covers reports whether s includes year and partition.
+func (s span) covers(year, partition int) bool {
+	return s.Partitions > partition && s.First <= year && year <= s.Last
+}
 
 // countDoc is one year's day counts under one key.
 type countDoc struct {
@@ -72,14 +92,60 @@ func fieldDay(year time.Time, field string) (time.Time, bool) {
 	return time.Date(year.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC), true
 }
 
+func tagID(tag string, year int) string { return tag + "/" + strconv.Itoa(year) }
+
+func allID(partition, year int) string {
+	return allTags + "/p" + strconv.Itoa(partition) + "/" + strconv.Itoa(year)
+}
+
 func tagBucket(tag string, t time.Time) bucket {
 	y := yearOf(t)
-	return bucket{id: tag + "/" + y.Format("2006"), key: tag, year: y}
+	return bucket{id: tagID(tag, y.Year()), key: tag, year: y}
 }
 
 func allBucket(partition int, t time.Time) bucket {
 	y := yearOf(t)
-	return bucket{id: allTags + "/p" + strconv.Itoa(partition) + "/" + y.Format("2006"), key: allTags, year: y}
+	return bucket{id: allID(partition, y.Year()), key: allTags, year: y}
+}
+
+// widenSpan makes the span include the years of changes and partition,
+// unless this store has done so already.
+func (s *Store) widenSpan(ctx context.Context, partition int, changes []Change) error {
+	want := span{First: changes[0].Message.CreatedAt.UTC().Year(), Partitions: partition + 1}
+	want.Last = want.First
+	for _, c := range changes {
+		y := c.Message.CreatedAt.UTC().Year()
+		want.First, want.Last = min(want.First, y), max(want.Last, y)
+	}
+	s.spanMu.Lock()
+	done := s.spanned.covers(want.First, partition) && s.spanned.covers(want.Last, partition)
+	s.spanMu.Unlock()
+	if done {
+		return nil
+	}
+	return s.widen(ctx, want)
+}
+
+// widen makes the stored span include want.
+func (s *Store) widen(ctx context.Context, want span) error {
+	// $min and $max only widen: writers in any order leave the widest.
+	_, err := s.counts.UpdateOne(ctx, bson.M{"_id": spanID},
+		bson.M{"$min": bson.M{"first": want.First}, "$max": bson.M{"last": want.Last, "partitions": want.Partitions}},
+		options.UpdateOne().SetUpsert(true))
+	if mongo.IsDuplicateKeyError(err) {
+		return s.widen(ctx, want) // created meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("count span: %w", unavailable(err))
+	}
+	s.spanMu.Lock()
+	defer s.spanMu.Unlock()
+	if s.spanned.Partitions == 0 {
+		s.spanned = want
+	} else {
+		s.spanned = span{First: min(s.spanned.First, want.First), Last: max(s.spanned.Last, want.Last), Partitions: max(s.spanned.Partitions, want.Partitions)}
+	}
+	return nil
 }
 
 // counted is one event as a count document sees it.
@@ -91,6 +157,9 @@ type counted struct {
 // addCounts adds each change, once, to the counts of its tag and of all tags
 // for its day.
 func (s *Store) addCounts(ctx context.Context, partition int, changes []Change) error {
+	if err := s.widenSpan(ctx, partition, changes); err != nil {
+		return err
+	}
 	events := map[bucket][]counted{}
 	var order []bucket
 	for _, c := range changes {
@@ -190,54 +259,56 @@ func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
 // sumDays adds up the day counts of tag (all tags when empty) over
 // [first, end); a zero bound leaves that side open.
 func (s *Store) sumDays(ctx context.Context, tag string, first, end time.Time) (int64, error) {
-	key := tag
-	if key == "" {
-		key = allTags
+	var sp span
+	if err := s.counts.FindOne(ctx, bson.M{"_id": spanID}).Decode(&sp); err != nil {
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return 0, nil // nothing counted yet
+		}
+		return 0, fmt.Errorf("count span: %w", unavailable(err))
 	}
-	filter := bson.M{"k": key}
-	years := bson.M{}
 	if !first.IsZero() {
-		years["$gte"] = yearOf(first)
+		sp.First = max(sp.First, first.Year())
 	}
 	if !end.IsZero() {
-		years["$lt"] = end
+		sp.Last = min(sp.Last, end.Add(-time.Nanosecond).Year())
 	}
-	if len(years) > 0 {
-		filter["y"] = years
+	var ids []string
+	for y := sp.First; y <= sp.Last; y++ {
+		if tag != "" {
+			ids = append(ids, tagID(tag, y))
+			continue
+		}
+		for p := range sp.Partitions {
+			ids = append(ids, allID(p, y))
+		}
 	}
 	var n int64
-	err := s.eachDayCount(ctx, filter, func(_ string, d time.Time, k int64) {
-		if (first.IsZero() || !d.Before(first)) && (end.IsZero() || d.Before(end)) {
-			n += k
+	for _, id := range ids {
+		var doc countDoc
+		err := s.counts.FindOne(ctx, bson.M{"_id": id}).Decode(&doc)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			continue
 		}
-	})
-	return n, err
+		if err != nil {
+			return 0, fmt.Errorf("counts: %w", unavailable(err))
+		}
+		doc.eachDay(func(d time.Time, k int64) {
+			if (first.IsZero() || !d.Before(first)) && (end.IsZero() || d.Before(end)) {
+				n += k
+			}
+		})
+	}
+	return n, nil
 }
 
-// eachDayCount calls fn with every day count of the documents filter
-// selects.
-func (s *Store) eachDayCount(ctx context.Context, filter bson.M, fn func(key string, day time.Time, n int64)) error {
-	cur, err := s.counts.Find(ctx, filter)
-	if err != nil {
-		return fmt.Errorf("counts: %w", unavailable(err))
-	}
-	defer cur.Close(ctx)
-	for cur.Next(ctx) {
-		var doc countDoc
-		if err := cur.Decode(&doc); err != nil {
-			return fmt.Errorf("counts: %w", err)
-		}
-		year := doc.Year.UTC()
-		for f, k := range doc.Days {
-			if d, ok := fieldDay(year, f); ok {
-				fn(doc.Key, d, k)
-			}
+// eachDay calls fn with every day count of the document.
+func (doc countDoc) eachDay(fn func(day time.Time, n int64)) {
+	year := doc.Year.UTC()
+	for f, k := range doc.Days {
+		if d, ok := fieldDay(year, f); ok {
+			fn(d, k)
 		}
 	}
-	if err := cur.Err(); err != nil {
-		return fmt.Errorf("counts: %w", unavailable(err))
-	}
-	return nil
 }
 
 // CountByScan counts the messages a filter selects from the messages

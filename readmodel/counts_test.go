@@ -159,3 +159,25 @@ func TestCountsAreExactlyOnceWhateverFails(t *testing.T) {
 		})
 	}
 }
+
+// The counts of all tags add up every partition that folded any: here the
+// tags of the batch live in partitions 1 and 3, each folded on its own.
+func TestCountsOfAllTagsSpanPartitions(t *testing.T) {
+	ctx := testkit.Context(t)
+	s, err := readmodel.Open(ctx, testkit.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := map[string]int{"go": 1, "nats": 3}
+	byPartition := map[int][]readmodel.Change{}
+	for _, c := range batch() {
+		p := parts[c.Message.Tag]
+		byPartition[p] = append(byPartition[p], c)
+	}
+	for p, changes := range byPartition {
+		if err := s.Apply(ctx, p, changes, changes[len(changes)-1].Sequence); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkCounts(t, s, 12)
+}

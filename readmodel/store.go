@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/messages-io/messages/message"
@@ -40,6 +41,10 @@ type Store struct {
 	messages    *mongo.Collection
 	checkpoints *mongo.Collection
 	counts      *mongo.Collection
+	// spanMu guards spanned, the part of the count span this store has
+	// written.
+	spanMu  sync.Mutex
+	spanned span
 }
 
 // Open returns the active generation of the read model in db, creating the
@@ -72,14 +77,6 @@ func openStore(ctx context.Context, db *mongo.Database, gen int) (*Store, error)
 	_, err := s.messages.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: "tag", Value: 1}, {Key: "_id", Value: -1}},
 		Options: options.Index().SetName("tag_id"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create indexes: %w", unavailable(err))
-	}
-	// Counts are read by key over a range of years.
-	_, err = s.counts.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys:    bson.D{{Key: "k", Value: 1}, {Key: "y", Value: 1}},
-		Options: options.Index().SetName("k_year"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create indexes: %w", unavailable(err))
@@ -309,15 +306,25 @@ type DayCount struct {
 
 // DayCounts returns every stored day count.
 func (s *Store) DayCounts(ctx context.Context) ([]DayCount, error) {
+	cur, err := s.counts.Find(ctx, bson.M{"_id": bson.M{"$ne": spanID}})
+	if err != nil {
+		return nil, fmt.Errorf("counts: %w", unavailable(err))
+	}
+	defer cur.Close(ctx)
 	sums := map[DayCount]int64{}
-	err := s.eachDayCount(ctx, bson.M{}, func(key string, day time.Time, n int64) {
+	for cur.Next(ctx) {
+		var doc countDoc
+		if err := cur.Decode(&doc); err != nil {
+			return nil, fmt.Errorf("counts: %w", err)
+		}
+		key := doc.Key
 		if key == allTags {
 			key = ""
 		}
-		sums[DayCount{Tag: key, Day: day}] += n
-	})
-	if err != nil {
-		return nil, err
+		doc.eachDay(func(day time.Time, n int64) { sums[DayCount{Tag: key, Day: day}] += n })
+	}
+	if err := cur.Err(); err != nil {
+		return nil, fmt.Errorf("counts: %w", unavailable(err))
 	}
 	out := make([]DayCount, 0, len(sums))
 	for k, n := range sums {
