@@ -52,6 +52,12 @@ type Config struct {
 	// Project turns an event into its change to the read model. Default
 	// Project.
 	Project func(eventstore.Record) (readmodel.Change, error)
+	// Writes, when set, is shared by the reducers of a process, and its
+	// capacity bounds how many of them write a batch at once. A store that
+	// takes one writer at a time, as SQLite under the embedded FerretDB
+	// does, answers sooner when its writers queue here than when they
+	// contend for its lock. When nil, every partition writes at once.
+	Writes chan struct{}
 }
 
 func (c *Config) setDefaults() {
@@ -313,6 +319,14 @@ func (r *Reducer) apply(ctx, work context.Context, b *eventstore.Batch, changes 
 		// Each attempt gets its own deadline, inside the batch's.
 		actx, cancel := context.WithTimeout(work, r.cfg.StopTimeout)
 		defer cancel()
+		if r.cfg.Writes != nil {
+			select {
+			case r.cfg.Writes <- struct{}{}:
+				defer func() { <-r.cfg.Writes }()
+			case <-actx.Done():
+				return struct{}{}, actx.Err()
+			}
+		}
 		return struct{}{}, r.sink.Apply(actx, r.src.Partition(), changes, through)
 	})
 	if err != nil {

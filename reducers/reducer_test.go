@@ -41,8 +41,9 @@ func setup(t *testing.T, partitions int) fixture {
 }
 
 // run starts a reducer for every partition and stops them when the test ends
-// or when the returned function is called.
-func (f fixture) run(t *testing.T) (stop func(), rs []*reducers.Reducer) {
+// or when the returned function is called. Options change the reducers'
+// configuration and read model.
+func (f fixture) run(t *testing.T, options ...func(*reducers.Config, *reducers.Sink)) (stop func(), rs []*reducers.Reducer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	metrics := reducers.NewMetrics(prometheus.NewRegistry())
@@ -52,7 +53,11 @@ func (f fixture) run(t *testing.T) (stop func(), rs []*reducers.Reducer) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := reducers.New(src, func() reducers.Sink { return f.rm }, testkit.Logger(), metrics, reducers.Config{BatchSize: 16, RetryMax: 200 * time.Millisecond})
+		cfg, sink := reducers.Config{BatchSize: 16, RetryMax: 200 * time.Millisecond}, reducers.Sink(f.rm)
+		for _, o := range options {
+			o(&cfg, &sink)
+		}
+		r, err := reducers.New(src, func() reducers.Sink { return sink }, testkit.Logger(), metrics, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,5 +251,50 @@ func TestProjectRejectsWhatItCannotFold(t *testing.T) {
 	c, err := reducers.Project(eventstore.Record{Event: ev, Sequence: 7})
 	if err != nil || c.Sequence != 7 || c.Message.ID != m.ID || c.Message.Text != "x" {
 		t.Errorf("Project = %+v, %v", c, err)
+	}
+}
+
+// slowSink is a read model whose writes take a while, and which records how
+// many were in progress at once.
+type slowSink struct {
+	reducers.Sink
+	mu         sync.Mutex
+	now, most  int
+	partitions map[int]bool
+}
+
+func (s *slowSink) Apply(ctx context.Context, partition int, changes []readmodel.Change, through uint64) error {
+	s.mu.Lock()
+	s.now++
+	s.most = max(s.most, s.now)
+	s.partitions[partition] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.now--
+		s.mu.Unlock()
+	}()
+	time.Sleep(5 * time.Millisecond)
+	return s.Sink.Apply(ctx, partition, changes, through)
+}
+
+// Reducers sharing a queue of one write slot write one batch at a time,
+// whatever their partitions, and fold everything.
+func TestWritesQueueAcrossPartitions(t *testing.T) {
+	f := setup(t, 4)
+	slow := &slowSink{Sink: f.rm, partitions: map[int]bool{}}
+	writes := make(chan struct{}, 1)
+	f.run(t, func(c *reducers.Config, s *reducers.Sink) {
+		c.Writes, *s = writes, slow
+	})
+	at := time.Date(2026, 4, 5, 6, 7, 8, 0, time.UTC)
+	for i := range 60 {
+		f.post(t, fmt.Sprintf("tag%d", i%12), fmt.Sprint(i), at.Add(time.Duration(i)*time.Second))
+	}
+	f.waitCount(t, 60)
+	slow.mu.Lock()
+	defer slow.mu.Unlock()
+	if slow.most != 1 || len(slow.partitions) < 2 {
+		t.Errorf("%d batches written at once at most, over partitions %v; want 1, over several", slow.most, slow.partitions)
 	}
 }

@@ -56,6 +56,7 @@ type serviceFlags struct {
 	consumer   eventstore.ConsumerConfig
 	onPoison   string
 	stallAfter time.Duration
+	writes     int
 }
 
 // register adds the flags of the given roles; withURLs adds the addresses of
@@ -80,6 +81,12 @@ func (s *serviceFlags) register(fs *flag.FlagSet, r roles, addr string, withURLs
 		fs.IntVar(&s.reducer.MaxAttempts, "max-attempts", 5, "times an event that cannot be folded is tried before it is parked")
 		fs.DurationVar(&s.stallAfter, "stall-after", time.Minute, "a partition with events waiting and no progress for this long fails /readyz")
 		fs.StringVar(&s.onPoison, "on-poison", "park", "for an event that cannot be folded: park it in the dead-letter stream and move on, or halt the partition")
+		// dev's embedded store is SQLite, which takes one writer at a time.
+		writes := 0
+		if !withURLs {
+			writes = 1
+		}
+		fs.IntVar(&s.writes, "write-concurrency", writes, "partitions of this process that write a batch at once; 0 for all of them")
 	}
 }
 
@@ -244,6 +251,12 @@ func (s *service) startReducers(ctx context.Context, f serviceFlags) error {
 	case "halt":
 	default:
 		return fmt.Errorf("--on-poison %q: want park or halt", f.onPoison)
+	}
+	switch {
+	case f.writes < 0:
+		return fmt.Errorf("--write-concurrency %d: want 0 or more", f.writes)
+	case f.writes > 0:
+		f.reducer.Writes = make(chan struct{}, f.writes)
 	}
 	metrics := reducers.NewMetrics(s.reg)
 	for p := range s.events.Partitions() {
