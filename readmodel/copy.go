@@ -42,11 +42,7 @@ func (s *Store) CopyBefore(ctx context.Context, from *Store, seq uint64, partiti
 			}
 			c.Days[dayField(m.CreatedAt)]++
 		}
-		y, p := m.CreatedAt.UTC().Year(), partition(m.Tag)
-		if sp.Partitions == 0 {
-			sp = span{First: y, Last: y, Partitions: p + 1}
-		}
-		sp = span{First: min(sp.First, y), Last: max(sp.Last, y), Partitions: max(sp.Partitions, p+1)}
+		sp = sp.with(m.CreatedAt.UTC().Year(), partition(m.Tag))
 		if len(batch) >= 1000 {
 			return flush()
 		}

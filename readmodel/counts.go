@@ -41,16 +41,28 @@ const allTags = "*"
 // spanID names the document of the years and partitions counted.
 const spanID = "span"
 
-// span is the years that have counts, and how many partitions.
+// span is the years that have counts, and how many partitions; the zero
+// span holds none.
 type span struct {
 	First      int `bson:"first"`
 	Last       int `bson:"last"`
 	Partitions int `bson:"partitions"`
 }
 
-// covers reports whether s includes year and partition.
-func (s span) covers(year, partition int) bool {
-	return s.Partitions > partition && s.First <= year && year <= s.Last
+// union is the least span that holds both s and o.
+func (s span) union(o span) span {
+	switch {
+	case s.Partitions == 0:
+		return o
+	case o.Partitions == 0:
+		return s
+	}
+	return span{First: min(s.First, o.First), Last: max(s.Last, o.Last), Partitions: max(s.Partitions, o.Partitions)}
+}
+
+// with is s widened to hold a count of year in partition.
+func (s span) with(year, partition int) span {
+	return s.union(span{First: year, Last: year, Partitions: partition + 1})
 }
 
 // countDoc is one year's day counts under one key.
@@ -111,14 +123,12 @@ func allBucket(partition int, t time.Time) bucket {
 // widenSpan makes the span include the years of changes and partition,
 // unless this store has done so already.
 func (s *Store) widenSpan(ctx context.Context, partition int, changes []Change) error {
-	want := span{First: changes[0].Message.CreatedAt.UTC().Year(), Partitions: partition + 1}
-	want.Last = want.First
+	var want span
 	for _, c := range changes {
-		y := c.Message.CreatedAt.UTC().Year()
-		want.First, want.Last = min(want.First, y), max(want.Last, y)
+		want = want.with(c.Message.CreatedAt.UTC().Year(), partition)
 	}
 	s.spanMu.Lock()
-	done := s.spanned.covers(want.First, partition) && s.spanned.covers(want.Last, partition)
+	done := s.spanned.union(want) == s.spanned
 	s.spanMu.Unlock()
 	if done {
 		return nil
@@ -126,7 +136,7 @@ func (s *Store) widenSpan(ctx context.Context, partition int, changes []Change) 
 	return s.widen(ctx, want)
 }
 
-// widen makes the stored span include want.
+// widen makes the stored span include want, which holds some count.
 func (s *Store) widen(ctx context.Context, want span) error {
 	// $min and $max only widen: writers in any order leave the widest.
 	_, err := s.counts.UpdateOne(ctx, bson.M{"_id": spanID},
@@ -140,11 +150,7 @@ func (s *Store) widen(ctx context.Context, want span) error {
 	}
 	s.spanMu.Lock()
 	defer s.spanMu.Unlock()
-	if s.spanned.Partitions == 0 {
-		s.spanned = want
-	} else {
-		s.spanned = span{First: min(s.spanned.First, want.First), Last: max(s.spanned.Last, want.Last), Partitions: max(s.spanned.Partitions, want.Partitions)}
-	}
+	s.spanned = s.spanned.union(want)
 	return nil
 }
 

@@ -222,3 +222,24 @@ func TestUnreachableReadModel(t *testing.T) {
 		t.Errorf("apply: %v, want ErrUnavailable", err)
 	}
 }
+
+// A batch whose every message was logged before, by another event, stores
+// and counts nothing, and moves the checkpoint.
+func TestApplyOnlyRepeatedIDs(t *testing.T) {
+	s := openStore(t)
+	ctx := testkit.Context(t)
+	first := changes("go", time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), 2, 10)
+	if err := s.Apply(ctx, 0, first, 11); err != nil {
+		t.Fatal(err)
+	}
+	again := []readmodel.Change{{Message: first[0].Message, Sequence: 20}, {Message: first[1].Message, Sequence: 21}}
+	if err := s.Apply(ctx, 0, again, 21); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, s, readmodel.Filter{Tag: "go"}); n != 2 {
+		t.Errorf("count = %d, want 2", n)
+	}
+	if cp, err := s.Checkpoint(ctx, 0); err != nil || cp != 21 {
+		t.Errorf("checkpoint = %d, %v; want 21", cp, err)
+	}
+}
