@@ -122,9 +122,7 @@ func StartMongo(cfg MongoConfig) (*Mongo, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	// Tables already there are indexed before the first client connects.
-	if err := indexIDs(context.Background(), dir); err != nil {
-		return nil, fmt.Errorf("mongo data dir: %w", err)
-	}
+	indexed := indexIDs(context.Background(), dir)
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: cfg.Listen},
 		Handler:   "sqlite",
@@ -139,7 +137,7 @@ func StartMongo(cfg MongoConfig) (*Mongo, error) {
 	go func() {
 		defer close(m.done)
 		var wg sync.WaitGroup
-		wg.Go(func() { keepIDIndexes(ctx, dir) })
+		wg.Go(func() { keepIDIndexes(ctx, dir, logger, indexed) })
 		_ = f.Run(ctx)
 		wg.Wait()
 	}()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"time"
 
@@ -28,19 +29,30 @@ const idIndexSweep = 250 * time.Millisecond
 // idIndexSuffix names the added index after its table.
 const idIndexSuffix = "__id_pushdown"
 
-// keepIDIndexes indexes the tables of every database file in dir now, then
-// again every idIndexSweep until ctx ends, so that a collection has its
-// index within a moment of its creation. Failures are left for the next
-// sweep: the index only makes lookups faster.
-func keepIDIndexes(ctx context.Context, dir string) {
+// keepIDIndexes indexes the tables of every database file in dir every
+// idIndexSweep until ctx ends, so that a collection has its index within a
+// moment of its creation. A failure is logged when it differs from the
+// last, and tried again at the next sweep: the index only makes lookups
+// faster. first is the failure of the sweep made before, or nil.
+func keepIDIndexes(ctx context.Context, dir string, log *slog.Logger, first error) {
 	t := time.NewTicker(idIndexSweep)
 	defer t.Stop()
-	for {
+	last := ""
+	for err := first; ; err = indexIDs(ctx, dir) {
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil && err.Error() != last {
+			log.Warn("index for _id lookups", "err", err)
+		}
+		last = ""
+		if err != nil {
+			last = err.Error()
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			_ = indexIDs(ctx, dir)
 		}
 	}
 }
