@@ -10,7 +10,7 @@ import (
 )
 
 // CopyBefore fills s, a new generation, with the messages of from that were
-// stored by events before sequence seq, and counts them afresh, so that a
+// stored by events before sequence seq, and places and counts them afresh, so that a
 // partial replay can fold the log from seq on. partition maps a tag to its
 // partition. It returns how many messages it copied.
 func (s *Store) CopyBefore(ctx context.Context, from *Store, seq uint64, partition func(tag string) int) (uint64, error) {
@@ -22,8 +22,19 @@ func (s *Store) CopyBefore(ctx context.Context, from *Store, seq uint64, partiti
 		if len(batch) == 0 {
 			return nil
 		}
-		if _, err := s.insert(ctx, batch); err != nil {
+		fresh, err := s.insert(ctx, batch)
+		if err != nil {
 			return fmt.Errorf("copy messages: %w", err)
+		}
+		byPartition := map[int][]Change{}
+		for _, c := range fresh {
+			p := partition(c.Message.Tag)
+			byPartition[p] = append(byPartition[p], c)
+		}
+		for p, changes := range byPartition {
+			if err := s.addSlots(ctx, p, changes); err != nil {
+				return fmt.Errorf("copy slots: %w", err)
+			}
 		}
 		batch = batch[:0]
 		return nil

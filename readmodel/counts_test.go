@@ -3,6 +3,8 @@ package readmodel_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -97,6 +99,10 @@ func checkCounts(t *testing.T, s *readmodel.Store, wantTotal int64) {
 		if got != want {
 			t.Errorf("count %+v = %d, messages say %d", f, got, want)
 		}
+		ids := listAll(t, s, f, 2)
+		if int64(len(ids)) != want || !slices.IsSortedFunc(ids, func(a, b string) int { return strings.Compare(b, a) }) || len(slices.Compact(slices.Clone(ids))) != len(ids) {
+			t.Errorf("list %+v = %v, messages say %d", f, ids, want)
+		}
 	}
 	if n, _ := s.CountByScan(ctx, readmodel.Filter{}); n != wantTotal {
 		t.Errorf("%d messages stored, want %d", n, wantTotal)
@@ -104,7 +110,8 @@ func checkCounts(t *testing.T, s *readmodel.Store, wantTotal int64) {
 }
 
 // A reducer may die at any point of a batch: after some messages, after
-// some counts, before the checkpoint. The batch is then delivered again, as
+// some slots or counts, in the middle of a slot's split, before the
+// checkpoint. The batch is then delivered again, as
 // a whole or cut differently. Every count must come out exactly right.
 func TestCountsAreExactlyOnceWhateverFails(t *testing.T) {
 	uri := testkit.Mongo(t).URI()
@@ -117,6 +124,9 @@ func TestCountsAreExactlyOnceWhateverFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Slots of three messages split within the batch, so that the batch
+	// is cut in the middle of splits too.
+	readmodel.SetLeafCap(s, 3)
 	before := probe.commands.Load()
 	if err := s.Apply(testkit.Context(t), 0, changes, 40); err != nil {
 		t.Fatal(err)
@@ -134,6 +144,7 @@ func TestCountsAreExactlyOnceWhateverFails(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			readmodel.SetLeafCap(s, 3)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			c.crash.Store(&cancel)

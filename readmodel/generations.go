@@ -154,7 +154,7 @@ func (g *Generations) Drop(ctx context.Context, gen int) error {
 	if err != nil {
 		return err
 	}
-	for _, c := range []*mongo.Collection{s.messages, s.counts, s.checkpoints} {
+	for _, c := range []*mongo.Collection{s.messages, s.counts, s.slots, s.checkpoints} {
 		if err := c.Drop(ctx); err != nil {
 			return fmt.Errorf("drop generation %d: %w", gen, unavailable(err))
 		}

@@ -8,7 +8,6 @@ import (
 	"github.com/messages-io/messages/message"
 	"github.com/oklog/ulid/v2"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Filter selects messages: under one tag, created in [From, To). Zero values
@@ -64,32 +63,51 @@ func (f Filter) bson() bson.M {
 	return q
 }
 
-// List returns one page of messages, newest first.
-func (s *Store) List(ctx context.Context, p Page) ([]message.Message, error) {
-	q := p.Filter.bson()
-	if p.Before != "" {
-		ids, _ := q["_id"].(bson.M)
-		if ids == nil {
-			ids = bson.M{}
-		}
-		if lt, ok := ids["$lt"].(string); !ok || p.Before < lt {
-			ids["$lt"] = p.Before
-		}
-		q["_id"] = ids
+// ids is the range of message ids the filter selects.
+func (f Filter) ids() idRange {
+	var r idRange
+	if !f.From.IsZero() {
+		r.lo = IDFloor(f.From)
 	}
-	cur, err := s.messages.Find(ctx, q, options.Find().
-		SetSort(bson.D{{Key: "_id", Value: -1}}).
-		SetLimit(int64(p.Limit)))
+	if !f.To.IsZero() {
+		r.hi = IDFloor(f.To)
+	}
+	return r
+}
+
+// keys returns the slot keys that hold the messages of tag: the tag's own,
+// or with no tag that of all tags in every partition.
+func (s *Store) keys(ctx context.Context, tag string) ([]string, error) {
+	if tag != "" {
+		return []string{tag}, nil
+	}
+	sp, err := s.readSpan(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list: %w", unavailable(err))
+		return nil, err
 	}
-	var docs []doc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("list: %w", unavailable(err))
+	keys := make([]string, sp.Partitions)
+	for p := range keys {
+		keys[p] = allKey(p)
 	}
-	out := make([]message.Message, len(docs))
-	for i, d := range docs {
-		out[i] = d.message()
+	return keys, nil
+}
+
+// List returns one page of messages, newest first. It walks the slots of
+// the filter's keys down from the cursor, so a page reads the slots on the
+// way to its first message and those that hold its messages, wherever it
+// starts and however many messages are stored.
+func (s *Store) List(ctx context.Context, p Page) ([]message.Message, error) {
+	r := p.Filter.ids()
+	if p.Before != "" && (r.hi == "" || p.Before < r.hi) {
+		r.hi = p.Before
 	}
-	return out, nil
+	keys, err := s.keys(ctx, p.Tag)
+	if err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	msgs, err := s.newest(ctx, keys, r, p.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	return msgs, nil
 }

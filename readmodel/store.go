@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -31,6 +32,7 @@ const (
 	messagesCollection    = "messages"
 	checkpointsCollection = "checkpoints"
 	countsCollection      = "counts"
+	slotsCollection       = "slots"
 )
 
 // Store is one generation of the read model: its messages, counts and
@@ -41,6 +43,9 @@ type Store struct {
 	messages    *mongo.Collection
 	checkpoints *mongo.Collection
 	counts      *mongo.Collection
+	slots       *mongo.Collection
+	// leafCap is the most messages a slot holds: LeafCap but in tests.
+	leafCap int
 	// spanMu guards spanned, the part of the count span this store has
 	// written.
 	spanMu  sync.Mutex
@@ -61,8 +66,9 @@ func Open(ctx context.Context, db *mongo.Database) (*Store, error) {
 	return gens.Store(ctx, gen)
 }
 
-// openStore returns generation gen in db, creating its indexes when missing.
-func openStore(ctx context.Context, db *mongo.Database, gen int) (*Store, error) {
+// openStore returns generation gen in db. Every read and write of a
+// generation is by _id, so it needs no index of its own.
+func openStore(_ context.Context, db *mongo.Database, gen int) (*Store, error) {
 	prefix := "g" + strconv.Itoa(gen) + "_"
 	s := &Store{
 		db:          db,
@@ -70,16 +76,8 @@ func openStore(ctx context.Context, db *mongo.Database, gen int) (*Store, error)
 		messages:    db.Collection(prefix + messagesCollection),
 		checkpoints: db.Collection(prefix + checkpointsCollection),
 		counts:      db.Collection(prefix + countsCollection),
-	}
-	// Every list and count filters on _id (a ULID, so a time range is an id
-	// range), alone or under one tag; this index serves the tag shapes and
-	// the built-in _id index serves the rest.
-	_, err := s.messages.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys:    bson.D{{Key: "tag", Value: 1}, {Key: "_id", Value: -1}},
-		Options: options.Index().SetName("tag_id"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create indexes: %w", unavailable(err))
+		slots:       db.Collection(prefix + slotsCollection),
+		leafCap:     LeafCap,
 	}
 	return s, nil
 }
@@ -120,14 +118,20 @@ type Change struct {
 }
 
 // Apply folds the changes of one partition, given in log order: it writes
-// the messages, adds them to the counts, and then records through as the
-// partition's checkpoint. It is idempotent: applying the same changes again,
+// the messages, places them in their slots, adds them to the counts, and
+// then records through as the partition's checkpoint. It is idempotent: applying the same changes again,
 // in whole or in part, after a failure at any point, leaves the model as
 // applying them once.
 func (s *Store) Apply(ctx context.Context, partition int, changes []Change, through uint64) error {
 	if len(changes) > 0 {
 		fresh, err := s.insert(ctx, changes)
 		if err != nil {
+			return err
+		}
+		if err := s.widenSpan(ctx, partition, fresh); err != nil {
+			return err
+		}
+		if err := s.addSlots(ctx, partition, fresh); err != nil {
 			return err
 		}
 		if err := s.addCounts(ctx, partition, fresh); err != nil {
@@ -140,62 +144,116 @@ func (s *Store) Apply(ctx context.Context, partition int, changes []Change, thro
 // insert writes the messages of changes and returns the changes whose
 // message was stored by that very event: newly now, or by an earlier attempt
 // of the same event. A message already stored by another event of the same
-// id is not returned, so it is counted once.
+// id is not returned, so it is counted once; nor is a second event of one id
+// within changes.
+//
+// A batch none of whose messages is stored costs one round trip. A batch
+// delivered again costs about what its first delivery did: the slots, read
+// as when placing the messages, say which event stored each message placed
+// before; only a message stored but not yet placed when the earlier attempt
+// died is looked up by its id.
 func (s *Store) insert(ctx context.Context, changes []Change) ([]Change, error) {
-	docs := make([]any, len(changes))
-	for i, c := range changes {
-		m := c.Message
-		docs[i] = doc{ID: m.ID, UserID: m.UserID, Text: m.Text, Tag: m.Tag, CreatedAt: m.CreatedAt, Seq: int64(c.Sequence)}
-	}
-	// An ordered insert stops at the first document already present (FerretDB
-	// stops per chunk of about a hundred and reports each chunk's first);
-	// note those present and insert again from after the first. Documents
-	// stored meanwhile are found present on the next round.
-	var present []string
-	for rest := docs; len(rest) > 0; {
-		_, err := s.messages.InsertMany(ctx, rest, options.InsertMany().SetOrdered(true))
-		if err == nil {
-			break
+	seen := make(map[string]bool, len(changes))
+	firsts := make([]Change, 0, len(changes))
+	for _, c := range changes {
+		if !seen[c.Message.ID] {
+			seen[c.Message.ID] = true
+			firsts = append(firsts, c)
 		}
-		var bwe mongo.BulkWriteException
-		if !errors.As(err, &bwe) || len(bwe.WriteErrors) == 0 || bwe.WriteConcernError != nil {
+	}
+	_, err := s.messages.InsertMany(ctx, docsOf(firsts), options.InsertMany().SetOrdered(true))
+	if err == nil {
+		return firsts, nil
+	}
+	from, err := duplicateAt(err, len(firsts))
+	if err != nil {
+		return nil, fmt.Errorf("insert messages: %w", err)
+	}
+	// The messages before the first one present are stored now; any of the
+	// rest may be stored, by this event or another.
+	rest := firsts[from:]
+	storedBy, err := s.storedBy(ctx, rest)
+	if err != nil {
+		return nil, err
+	}
+	var missing []Change
+	for _, c := range rest {
+		if _, ok := storedBy[c.Message.ID]; !ok {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		if _, err := s.messages.InsertMany(ctx, docsOf(missing), options.InsertMany().SetOrdered(true)); err != nil {
 			return nil, fmt.Errorf("insert messages: %w", unavailable(err))
 		}
-		for _, we := range bwe.WriteErrors {
-			if !mongo.IsDuplicateKeyError(we) || we.Index < 0 || we.Index >= len(rest) {
-				return nil, fmt.Errorf("insert messages: %w", unavailable(err))
-			}
-			present = append(present, rest[we.Index].(doc).ID)
-		}
-		rest = rest[bwe.WriteErrors[0].Index+1:]
 	}
-	if len(present) == 0 {
-		return changes, nil
-	}
-	// Which event stored each message already present?
-	cur, err := s.messages.Find(ctx, bson.M{"_id": bson.M{"$in": present}},
-		options.Find().SetProjection(bson.M{"seq": 1}))
-	if err != nil {
-		return nil, fmt.Errorf("find stored messages: %w", unavailable(err))
-	}
-	var stored []struct {
-		ID  string `bson:"_id"`
-		Seq int64  `bson:"seq"`
-	}
-	if err := cur.All(ctx, &stored); err != nil {
-		return nil, fmt.Errorf("find stored messages: %w", unavailable(err))
-	}
-	storedBy := make(map[string]int64, len(stored))
-	for _, d := range stored {
-		storedBy[d.ID] = d.Seq
-	}
-	fresh := changes[:0:0]
-	for _, c := range changes {
+	fresh := slices.Clip(firsts[:from])
+	for _, c := range rest {
 		if seq, ok := storedBy[c.Message.ID]; !ok || seq == int64(c.Sequence) {
 			fresh = append(fresh, c)
 		}
 	}
 	return fresh, nil
+}
+
+// storedBy returns the sequence of the event that stored each message of
+// changes that is stored. The slots of the messages' tags tell it for the
+// messages placed; the others are looked up by id.
+func (s *Store) storedBy(ctx context.Context, changes []Change) (map[string]int64, error) {
+	byTag := map[string][]string{}
+	for _, c := range changes {
+		byTag[c.Message.Tag] = append(byTag[c.Message.Tag], c.Message.ID)
+	}
+	out := map[string]int64{}
+	for tag, ids := range byTag {
+		if err := s.placed(ctx, tag, "", ids, out); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range changes {
+		id := c.Message.ID
+		if _, ok := out[id]; ok {
+			continue
+		}
+		seq, err := s.SequenceOf(ctx, id)
+		switch {
+		case err == nil:
+			out[id] = int64(seq)
+		case !errors.Is(err, ErrNotFound):
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func docsOf(changes []Change) []any {
+	docs := make([]any, len(changes))
+	for i, c := range changes {
+		docs[i] = docOf(c)
+	}
+	return docs
+}
+
+// duplicateAt returns the index, among n ordered writes, of the first that
+// failed because its _id is taken; any other failure is an error.
+func duplicateAt(err error, n int) (int, error) {
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || len(bwe.WriteErrors) == 0 || bwe.WriteConcernError != nil {
+		return 0, unavailable(err)
+	}
+	first := n
+	for _, we := range bwe.WriteErrors {
+		if !mongo.IsDuplicateKeyError(we) || we.Index < 0 || we.Index >= n {
+			return 0, unavailable(err)
+		}
+		first = min(first, we.Index)
+	}
+	return first, nil
+}
+
+func docOf(c Change) doc {
+	m := c.Message
+	return doc{ID: m.ID, UserID: m.UserID, Text: m.Text, Tag: m.Tag, CreatedAt: m.CreatedAt, Seq: int64(c.Sequence)}
 }
 
 func checkpointID(partition int) string { return "p" + strconv.Itoa(partition) }

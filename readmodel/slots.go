@@ -1,0 +1,415 @@
+package readmodel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/messages-io/messages/message"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// LeafCap is the most messages one slot holds before it splits. A message
+// is at most 1000 characters of text (4000 bytes of UTF-8), a 128-byte user
+// id and a 64-byte tag, so a full slot stays under 1 MB, far below
+// MongoDB's 16 MB limit for a document.
+const LeafCap = 192
+
+// idLen is the length of a message id, a ULID in canonical form.
+const idLen = 26
+
+// Bounds of the Crockford base32 alphabet of ULIDs: every id sorts between
+// a prefix padded with minChar and the same prefix padded with maxChar.
+const (
+	minChar = '0'
+	maxChar = 'Z'
+)
+
+// rootSpan is how many characters of an id name the children of a key's
+// root slot: four characters of a ULID cover about 12 days, so the root of a
+// key that split lists a few dozen children a year.
+const rootSpan = 4
+
+// slotID names the slot of key that holds the ids beginning with prefix.
+func slotID(key, prefix string) string { return key + "/" + prefix }
+
+// allKey is the slot key of every tag in one partition.
+func allKey(partition int) string { return allTags + "p" + strconv.Itoa(partition) }
+
+// childPrefix is the prefix of the child of the slot at prefix that holds id.
+func childPrefix(prefix, id string) string {
+	if prefix == "" {
+		return id[:rootSpan]
+	}
+	return id[:len(prefix)+1]
+}
+
+// slot is one stored slot: a leaf holds messages, an inner slot the number
+// of messages under each of its children.
+type slot struct {
+	ID     string           `bson:"_id"`
+	Key    string           `bson:"k"`
+	Prefix string           `bson:"p"`
+	Inner  bool             `bson:"i,omitempty"`
+	Msgs   map[string]entry `bson:"m,omitempty"`
+	// Kids maps the characters that follow Prefix in a child's prefix to
+	// the number of messages under that child.
+	Kids map[string]int64 `bson:"c,omitempty"`
+}
+
+// entry is a message as a slot holds it, under its id.
+type entry struct {
+	UserID    string    `bson:"u"`
+	Text      string    `bson:"x"`
+	Tag       string    `bson:"t"`
+	CreatedAt time.Time `bson:"c"`
+	Seq       int64     `bson:"s"`
+}
+
+func (e entry) message(id string) message.Message {
+	return message.Message{ID: id, UserID: e.UserID, Text: e.Text, Tag: e.Tag, CreatedAt: e.CreatedAt.UTC()}
+}
+
+func entryOf(c Change) entry {
+	m := c.Message
+	return entry{UserID: m.UserID, Text: m.Text, Tag: m.Tag, CreatedAt: m.CreatedAt.UTC(), Seq: int64(c.Sequence)}
+}
+
+// total is how many messages the slot holds, under its children or itself.
+func (s slot) total() int64 {
+	if !s.Inner {
+		return int64(len(s.Msgs))
+	}
+	var n int64
+	for _, k := range s.Kids {
+		n += k
+	}
+	return n
+}
+
+// readSlot returns the slot of key at prefix; a slot not stored is an empty
+// leaf.
+func (s *Store) readSlot(ctx context.Context, key, prefix string) (slot, error) {
+	var sl slot
+	err := s.slots.FindOne(ctx, bson.M{"_id": slotID(key, prefix)}).Decode(&sl)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return slot{ID: slotID(key, prefix), Key: key, Prefix: prefix}, nil
+	}
+	if err != nil {
+		return slot{}, fmt.Errorf("slot %s: %w", slotID(key, prefix), unavailable(err))
+	}
+	return sl, nil
+}
+
+// addSlots places the messages of fresh changes in the slots of their tag
+// and of all tags in partition.
+func (s *Store) addSlots(ctx context.Context, partition int, fresh []Change) error {
+	byKey := map[string]map[string]entry{}
+	add := func(key, id string, e entry) {
+		if byKey[key] == nil {
+			byKey[key] = map[string]entry{}
+		}
+		byKey[key][id] = e
+	}
+	for _, c := range fresh {
+		e := entryOf(c)
+		add(c.Message.Tag, c.Message.ID, e)
+		add(allKey(partition), c.Message.ID, e)
+	}
+	for _, key := range slices.Sorted(maps.Keys(byKey)) {
+		if _, err := s.place(ctx, key, "", byKey[key]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// place adds entries, all under prefix, to the slots of key, and returns how
+// many messages the slot at prefix then holds. Children are written before
+// their parent, so a reader, who walks down from the root, meets a slot only
+// once everything under it is stored; and every number written is a count
+// of what is stored, never an increment, so writing the same entries again
+// changes nothing.
+func (s *Store) place(ctx context.Context, key, prefix string, entries map[string]entry) (int64, error) {
+	sl, err := s.readSlot(ctx, key, prefix)
+	if err != nil {
+		return 0, err
+	}
+	if !sl.Inner {
+		set := bson.M{"k": key, "p": prefix}
+		merged := make(map[string]entry, len(sl.Msgs)+len(entries))
+		maps.Copy(merged, sl.Msgs)
+		for id, e := range entries {
+			if _, ok := merged[id]; !ok {
+				merged[id] = e
+				set["m."+id] = e
+			}
+		}
+		if len(merged) > s.leafCap {
+			return s.split(ctx, key, prefix, merged)
+		}
+		if len(set) > 2 {
+			if err := s.writeSlot(ctx, sl.ID, bson.M{"$set": set}); err != nil {
+				return 0, err
+			}
+		}
+		return int64(len(merged)), nil
+	}
+	raise := bson.M{}
+	for q, group := range groupByChild(prefix, entries) {
+		n, err := s.place(ctx, key, q, group)
+		if err != nil {
+			return 0, err
+		}
+		suffix := q[len(prefix):]
+		sl.Kids[suffix] = max(sl.Kids[suffix], n)
+		raise["c."+suffix] = n
+	}
+	// A count only grows: $max keeps a writer that read an older state from
+	// lowering a newer one.
+	if err := s.writeSlot(ctx, sl.ID, bson.M{"$max": raise, "$set": bson.M{"k": key, "p": prefix, "i": true}}); err != nil {
+		return 0, err
+	}
+	return sl.total(), nil
+}
+
+// placed records in seqs, for each of ids placed in the slots of key under
+// prefix, the sequence of the event that placed it. It reads each slot on
+// the way to the ids once.
+func (s *Store) placed(ctx context.Context, key, prefix string, ids []string, seqs map[string]int64) error {
+	sl, err := s.readSlot(ctx, key, prefix)
+	if err != nil {
+		return err
+	}
+	if !sl.Inner {
+		for _, id := range ids {
+			if e, ok := sl.Msgs[id]; ok {
+				seqs[id] = e.Seq
+			}
+		}
+		return nil
+	}
+	groups := map[string][]string{}
+	for _, id := range ids {
+		q := childPrefix(prefix, id)
+		groups[q] = append(groups[q], id)
+	}
+	for q, group := range groups {
+		if sl.Kids[q[len(prefix):]] == 0 {
+			continue
+		}
+		if err := s.placed(ctx, key, q, group, seqs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// split stores entries, too many for one slot, under the children of the
+// slot at prefix, then makes that slot an inner one counting them.
+func (s *Store) split(ctx context.Context, key, prefix string, entries map[string]entry) (int64, error) {
+	kids := map[string]int64{}
+	for q, group := range groupByChild(prefix, entries) {
+		if len(group) > s.leafCap {
+			if _, err := s.split(ctx, key, q, group); err != nil {
+				return 0, err
+			}
+		} else if err := s.replaceSlot(ctx, slot{ID: slotID(key, q), Key: key, Prefix: q, Msgs: group}); err != nil {
+			return 0, err
+		}
+		kids[q[len(prefix):]] = int64(len(group))
+	}
+	inner := slot{ID: slotID(key, prefix), Key: key, Prefix: prefix, Inner: true, Kids: kids}
+	if err := s.replaceSlot(ctx, inner); err != nil {
+		return 0, err
+	}
+	return int64(len(entries)), nil
+}
+
+func groupByChild(prefix string, entries map[string]entry) map[string]map[string]entry {
+	groups := map[string]map[string]entry{}
+	for id, e := range entries {
+		q := childPrefix(prefix, id)
+		if groups[q] == nil {
+			groups[q] = map[string]entry{}
+		}
+		groups[q][id] = e
+	}
+	return groups
+}
+
+func (s *Store) writeSlot(ctx context.Context, id string, update bson.M) error {
+	if _, err := s.slots.UpdateOne(ctx, bson.M{"_id": id}, update, options.UpdateOne().SetUpsert(true)); err != nil {
+		return fmt.Errorf("slot %s: %w", id, unavailable(err))
+	}
+	return nil
+}
+
+func (s *Store) replaceSlot(ctx context.Context, sl slot) error {
+	if _, err := s.slots.ReplaceOne(ctx, bson.M{"_id": sl.ID}, sl, options.Replace().SetUpsert(true)); err != nil {
+		return fmt.Errorf("slot %s: %w", sl.ID, unavailable(err))
+	}
+	return nil
+}
+
+// idRange is a range of message ids [lo, hi); an empty lo or hi leaves that
+// side open.
+type idRange struct{ lo, hi string }
+
+func (r idRange) has(id string) bool {
+	return (r.lo == "" || id >= r.lo) && (r.hi == "" || id < r.hi)
+}
+
+// meets reports whether some id beginning with prefix lies in the range.
+func (r idRange) meets(prefix string) bool {
+	least := prefix + strings.Repeat(string(rune(minChar)), idLen-len(prefix))
+	most := prefix + strings.Repeat(string(rune(maxChar)), idLen-len(prefix))
+	return (r.hi == "" || least < r.hi) && (r.lo == "" || most >= r.lo)
+}
+
+// countBelow returns how many messages of key have an id below id (all of
+// them when id is empty). It reads the slots on the way from the root to
+// id's place: whole children before it are counted from their parent.
+func (s *Store) countBelow(ctx context.Context, key, id string) (int64, error) {
+	var n int64
+	prefix := ""
+	for {
+		sl, err := s.readSlot(ctx, key, prefix)
+		if err != nil {
+			return 0, err
+		}
+		if id == "" {
+			return sl.total(), nil
+		}
+		if !sl.Inner {
+			for mid := range sl.Msgs {
+				if mid < id {
+					n++
+				}
+			}
+			return n, nil
+		}
+		next := ""
+		for suffix, k := range sl.Kids {
+			q := prefix + suffix
+			switch {
+			case strings.HasPrefix(id, q):
+				next = q
+			case q < id:
+				n += k
+			}
+		}
+		if next == "" {
+			return n, nil
+		}
+		prefix = next
+	}
+}
+
+// countRange counts the messages of key with ids in r.
+func (s *Store) countRange(ctx context.Context, key string, r idRange) (int64, error) {
+	if r.lo != "" && r.hi != "" && r.lo >= r.hi {
+		return 0, nil
+	}
+	hi, err := s.countBelow(ctx, key, r.hi)
+	if err != nil || r.lo == "" {
+		return hi, err
+	}
+	lo, err := s.countBelow(ctx, key, r.lo)
+	return hi - lo, err
+}
+
+// walk yields the messages of one key with ids in a range, newest first,
+// reading a slot only when the walk reaches it.
+type walk struct {
+	s     *Store
+	key   string
+	r     idRange
+	stack [][]string // prefixes of slots still to read, last first
+	ready []message.Message
+	err   error
+}
+
+func (s *Store) newWalk(key string, r idRange) *walk {
+	return &walk{s: s, key: key, r: r, stack: [][]string{{""}}}
+}
+
+// peek returns the next message of the walk without taking it, false when
+// there is none.
+func (w *walk) peek(ctx context.Context) (message.Message, bool) {
+	for len(w.ready) == 0 && w.err == nil && len(w.stack) > 0 {
+		top := w.stack[len(w.stack)-1]
+		if len(top) == 0 {
+			w.stack = w.stack[:len(w.stack)-1]
+			continue
+		}
+		prefix := top[0]
+		w.stack[len(w.stack)-1] = top[1:]
+		sl, err := w.s.readSlot(ctx, w.key, prefix)
+		if err != nil {
+			w.err = err
+			break
+		}
+		if !sl.Inner {
+			for id, e := range sl.Msgs {
+				if w.r.has(id) {
+					w.ready = append(w.ready, e.message(id))
+				}
+			}
+			// Oldest first, so that the newest is taken from the end.
+			slices.SortFunc(w.ready, func(a, b message.Message) int { return strings.Compare(a.ID, b.ID) })
+			continue
+		}
+		var kids []string
+		for suffix, k := range sl.Kids {
+			if q := prefix + suffix; k > 0 && w.r.meets(q) {
+				kids = append(kids, q)
+			}
+		}
+		slices.Sort(kids)
+		slices.Reverse(kids)
+		w.stack = append(w.stack, kids)
+	}
+	if len(w.ready) == 0 {
+		return message.Message{}, false
+	}
+	return w.ready[len(w.ready)-1], true
+}
+
+func (w *walk) take() { w.ready = w.ready[:len(w.ready)-1] }
+
+// newest returns up to limit messages with ids in r, newest first, from the
+// slots of keys merged.
+func (s *Store) newest(ctx context.Context, keys []string, r idRange, limit int) ([]message.Message, error) {
+	walks := make([]*walk, len(keys))
+	for i, k := range keys {
+		walks[i] = s.newWalk(k, r)
+	}
+	var out []message.Message
+	for len(out) < limit {
+		best := -1
+		var top message.Message
+		for i, w := range walks {
+			m, ok := w.peek(ctx)
+			if w.err != nil {
+				return nil, w.err
+			}
+			if ok && (best < 0 || m.ID > top.ID) {
+				best, top = i, m
+			}
+		}
+		if best < 0 {
+			break
+		}
+		walks[best].take()
+		out = append(out, top)
+	}
+	return out, nil
+}
