@@ -22,7 +22,7 @@ func (s *Store) CopyBefore(ctx context.Context, from *Store, seq uint64, partiti
 		if len(batch) == 0 {
 			return nil
 		}
-		fresh, err := s.insert(ctx, batch)
+		fresh, new, err := s.insert(ctx, batch)
 		if err != nil {
 			return fmt.Errorf("copy messages: %w", err)
 		}
@@ -32,7 +32,7 @@ func (s *Store) CopyBefore(ctx context.Context, from *Store, seq uint64, partiti
 			byPartition[p] = append(byPartition[p], c)
 		}
 		for p, changes := range byPartition {
-			if err := s.addSlots(ctx, p, changes); err != nil {
+			if err := s.addSlots(ctx, p, changes, new); err != nil {
 				return fmt.Errorf("copy slots: %w", err)
 			}
 		}

@@ -14,11 +14,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// The read model is kept in generations. One is active: the query API reads
-// it and the reducers fold into it. A replay builds a new generation from the
-// log beside it while it keeps serving, then makes the new one active in one
-// write. Every process follows the switch within a second, without restart.
-
 // ErrActive is returned when dropping the active generation.
 var ErrActive = errors.New("generation is active")
 

@@ -30,7 +30,7 @@ func TestApplyAfterScatteredPartialInsert(t *testing.T) {
 			some = append(some, c)
 		}
 	}
-	if _, err := s.insert(ctx, some); err != nil {
+	if _, _, err := s.insert(ctx, some); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Apply(ctx, 0, all, 300); err != nil {

@@ -109,8 +109,9 @@ func (s *Store) readSlot(ctx context.Context, key, prefix string) (slot, error) 
 }
 
 // addSlots places the messages of fresh changes in the slots of their tag
-// and of all tags in partition.
-func (s *Store) addSlots(ctx context.Context, partition int, fresh []Change) error {
+// and of all tags in partition. When new, none of them was stored before
+// this attempt, so none is in any slot yet.
+func (s *Store) addSlots(ctx context.Context, partition int, fresh []Change, new bool) error {
 	byKey := map[string]map[string]entry{}
 	add := func(key, id string, e entry) {
 		if byKey[key] == nil {
@@ -124,7 +125,7 @@ func (s *Store) addSlots(ctx context.Context, partition int, fresh []Change) err
 		add(allKey(partition), c.Message.ID, e)
 	}
 	for _, key := range slices.Sorted(maps.Keys(byKey)) {
-		if _, err := s.place(ctx, key, "", byKey[key]); err != nil {
+		if _, err := s.place(ctx, key, "", byKey[key], new, -1); err != nil {
 			return err
 		}
 	}
@@ -137,7 +138,23 @@ func (s *Store) addSlots(ctx context.Context, partition int, fresh []Change) err
 // once everything under it is stored; and every number written is a count
 // of what is stored, never an increment, so writing the same entries again
 // changes nothing.
-func (s *Store) place(ctx context.Context, key, prefix string, entries map[string]entry) (int64, error) {
+//
+// When new, no entry is in any slot yet, and held, unless negative, is the
+// number of messages the slot holds as its parent counts it; that number
+// is exact then (see the package doc), and it also tells a leaf, which
+// never holds more than leafCap, from an inner slot, which always does. A
+// leaf that the entries do not fill is then written without being read.
+func (s *Store) place(ctx context.Context, key, prefix string, entries map[string]entry, new bool, held int64) (int64, error) {
+	if new && held >= 0 && held+int64(len(entries)) <= int64(s.leafCap) {
+		set := bson.M{"k": key, "p": prefix}
+		for id, e := range entries {
+			set["m."+id] = e
+		}
+		if err := s.writeSlot(ctx, slotID(key, prefix), bson.M{"$set": set}); err != nil {
+			return 0, err
+		}
+		return held + int64(len(entries)), nil
+	}
 	sl, err := s.readSlot(ctx, key, prefix)
 	if err != nil {
 		return 0, err
@@ -164,11 +181,11 @@ func (s *Store) place(ctx context.Context, key, prefix string, entries map[strin
 	}
 	raise := bson.M{}
 	for q, group := range groupByChild(prefix, entries) {
-		n, err := s.place(ctx, key, q, group)
+		suffix := q[len(prefix):]
+		n, err := s.place(ctx, key, q, group, new, sl.Kids[suffix])
 		if err != nil {
 			return 0, err
 		}
-		suffix := q[len(prefix):]
 		sl.Kids[suffix] = max(sl.Kids[suffix], n)
 		raise["c."+suffix] = n
 	}

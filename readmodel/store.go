@@ -1,6 +1,3 @@
-// Package readmodel keeps the MongoDB read model that reducers fold the event
-// log into, and answers the queries of the query API from it: messages by id,
-// newest-first pages under tag and time filters, and counts.
 package readmodel
 
 import (
@@ -124,14 +121,14 @@ type Change struct {
 // applying them once.
 func (s *Store) Apply(ctx context.Context, partition int, changes []Change, through uint64) error {
 	if len(changes) > 0 {
-		fresh, err := s.insert(ctx, changes)
+		fresh, new, err := s.insert(ctx, changes)
 		if err != nil {
 			return err
 		}
 		if err := s.widenSpan(ctx, partition, fresh); err != nil {
 			return err
 		}
-		if err := s.addSlots(ctx, partition, fresh); err != nil {
+		if err := s.addSlots(ctx, partition, fresh, new); err != nil {
 			return err
 		}
 		if err := s.addCounts(ctx, partition, fresh); err != nil {
@@ -145,14 +142,15 @@ func (s *Store) Apply(ctx context.Context, partition int, changes []Change, thro
 // message was stored by that very event: newly now, or by an earlier attempt
 // of the same event. A message already stored by another event of the same
 // id is not returned, so it is counted once; nor is a second event of one id
-// within changes.
+// within changes. It also says whether every message returned is new: not
+// stored before this attempt.
 //
 // A batch none of whose messages is stored costs one round trip. A batch
 // delivered again costs about what its first delivery did: the slots, read
 // as when placing the messages, say which event stored each message placed
 // before; only a message stored but not yet placed when the earlier attempt
 // died is looked up by its id.
-func (s *Store) insert(ctx context.Context, changes []Change) ([]Change, error) {
+func (s *Store) insert(ctx context.Context, changes []Change) (fresh []Change, new bool, err error) {
 	seen := make(map[string]bool, len(changes))
 	firsts := make([]Change, 0, len(changes))
 	for _, c := range changes {
@@ -161,20 +159,20 @@ func (s *Store) insert(ctx context.Context, changes []Change) ([]Change, error) 
 			firsts = append(firsts, c)
 		}
 	}
-	_, err := s.messages.InsertMany(ctx, docsOf(firsts), options.InsertMany().SetOrdered(true))
+	_, err = s.messages.InsertMany(ctx, docsOf(firsts), options.InsertMany().SetOrdered(true))
 	if err == nil {
-		return firsts, nil
+		return firsts, true, nil
 	}
 	from, err := duplicateAt(err, len(firsts))
 	if err != nil {
-		return nil, fmt.Errorf("insert messages: %w", err)
+		return nil, false, fmt.Errorf("insert messages: %w", err)
 	}
 	// The messages before the first one present are stored now; any of the
 	// rest may be stored, by this event or another.
 	rest := firsts[from:]
 	storedBy, err := s.storedBy(ctx, rest)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var missing []Change
 	for _, c := range rest {
@@ -184,16 +182,16 @@ func (s *Store) insert(ctx context.Context, changes []Change) ([]Change, error) 
 	}
 	if len(missing) > 0 {
 		if _, err := s.messages.InsertMany(ctx, docsOf(missing), options.InsertMany().SetOrdered(true)); err != nil {
-			return nil, fmt.Errorf("insert messages: %w", unavailable(err))
+			return nil, false, fmt.Errorf("insert messages: %w", unavailable(err))
 		}
 	}
-	fresh := slices.Clip(firsts[:from])
+	fresh = slices.Clip(firsts[:from])
 	for _, c := range rest {
 		if seq, ok := storedBy[c.Message.ID]; !ok || seq == int64(c.Sequence) {
 			fresh = append(fresh, c)
 		}
 	}
-	return fresh, nil
+	return fresh, false, nil
 }
 
 // storedBy returns the sequence of the event that stored each message of

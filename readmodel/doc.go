@@ -1,0 +1,89 @@
+// Package readmodel keeps the MongoDB read model that reducers fold the event
+// log into, and answers the queries of the query API from it: messages by id,
+// newest-first pages under tag and time filters, and counts.
+//
+// # Every read by _id
+//
+// Every query reads a bounded number of documents, each by its _id, so that
+// it costs the same at ten thousand and ten million messages on any
+// MongoDB-wire store, including one that indexes nothing but _id (the
+// embedded FerretDB). A generation keeps four collections:
+//
+//   - messages: one document per message, under its id, for GET by id;
+//   - slots: the messages again, grouped in slots (MongoDB's bucket pattern)
+//     for lists and counts;
+//   - counts: per key, one document a year with a count per day, for counts
+//     of whole days;
+//   - checkpoints: per partition, the sequence of the last event folded.
+//
+// # Slots
+//
+// A key is a tag, or all tags of one partition. The slots of a key form a
+// tree over the ids of its messages. Ids are ULIDs, which sort by time, so
+// the ids under a prefix are a span of time: the root's children are named
+// by four characters (about 12 days), and each level below by one more (9.3
+// hours, 17.5 minutes, 33 s, 1 s, 32 ms, 1 ms, then the random characters of
+// ids made in the same millisecond). A leaf slot holds up to LeafCap
+// messages, each under its id; when one more arrives, the leaf becomes an
+// inner slot holding the number of messages under each of its children, and
+// its messages move down to them, as deep as it takes for each child to hold
+// no more than LeafCap. A rare tag lives in one slot; a dense hour splits
+// down to seconds and below.
+//
+// A page walks the tree of its key newest first, from the cursor or the end
+// of the range down, skipping whole children outside the range by their
+// name alone; without a tag it merges the walks of every partition's key.
+// It reads the slots on the way to its first message and those that hold
+// its messages, wherever the cursor stands. A count of a range that is
+// not whole days counts, per key, the messages below each end of the range:
+// on the path from the root to that end, whole children before it are
+// counted from their parent's numbers, and only the leaf at the end counts
+// ids, so it reads two paths per key. A count of whole days reads the year
+// documents of the day counts.
+//
+// # Exactly once, without transactions
+//
+// One reducer folds a partition, in log order, and every key belongs to
+// one partition, so each slot and count document has a single writer. A
+// batch is written in this order: messages, slots, counts, checkpoint; the
+// reducer acknowledges the batch after the checkpoint. A crash between any
+// two writes brings the batch back, whole or cut differently, and each
+// write is such that doing it again changes nothing:
+//
+//   - A message is inserted under its id. The event that stored it is
+//     recorded beside it, so that another event of the same id, such as a
+//     repeated import, is recognised and counted nowhere.
+//   - A message is set in its slot under its id. The number an inner slot
+//     holds for a child is the count of what is stored under that child,
+//     computed from the child as written, never an increment; it is raised
+//     with $max, so a writer that read an older state cannot lower it.
+//     Children are written before their parent, so a reader, who walks
+//     down from the root, meets a slot only once what is under it is
+//     stored. A split writes the children whole, then turns the parent
+//     inner; a split cut short leaves the parent a leaf with its messages,
+//     and slots below it that no walk reaches and the next split
+//     overwrites.
+//   - A batch none of whose messages was stored before writes its leaves
+//     without reading them, trusting the numbers of their parents: a leaf
+//     with messages its parent does not count yet holds messages of an
+//     attempt that died after storing every message of its batch (slots
+//     are written only then), and those come back in batches that find
+//     their messages stored, read every slot they touch, and count it
+//     afresh. A slot holds at most LeafCap messages when its parent counts
+//     no more, so the number also tells a leaf from an inner slot.
+//   - A day count document records the sequence of the last event it
+//     counted; an event at or before it was counted already. Counts only
+//     grow, and are raised with $max.
+//
+// Between the writes of one batch a reader can see a message listed before
+// the counts include it. A later event that removes a message would set a
+// tombstone in its slot, and the numbers of its parents would count
+// tombstones apart, both growing, so that removal too is exactly once.
+//
+// # Generations
+//
+// The read model is kept in generations. One is active: the query API reads
+// it and the reducers fold into it. A replay builds a new generation from the
+// log beside it while it keeps serving, then makes the new one active in one
+// write. Every process follows the switch within a second, without restart.
+package readmodel
