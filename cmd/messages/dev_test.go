@@ -143,6 +143,16 @@ func TestDevEndToEnd(t *testing.T) {
 	clk := &testkit.Clock{}
 	base, stop := startDev(t, dir, clk.Now)
 
+	// Every partition this process folds is reported from the start, so
+	// that an alert on increase() sees the first dead letter.
+	resp, body := call(t, http.MethodGet, base+"/metrics", "")
+	for p := range 4 {
+		series := fmt.Sprintf("messages_reducer_dead_letters_total{partition=\"%d\"} 0\n", p)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), series) {
+			t.Errorf("GET /metrics: %d, no %q", resp.StatusCode, series)
+		}
+	}
+
 	day := func(d int) time.Time { return time.Date(2026, 3, d, 0, 0, 0, 0, time.UTC) }
 	ms := time.Millisecond
 	// Messages at the edges of days and at ordinary times.
@@ -242,7 +252,7 @@ func TestDevEndToEnd(t *testing.T) {
 	base, _ = startDev(t, dir, clk.Now)
 	verify(t)
 	clk.Set(day(5))
-	resp, body := call(t, http.MethodPost, base+"/v1/messages", `{"text":"after restart","tag":"go"}`)
+	resp, body = call(t, http.MethodPost, base+"/v1/messages", `{"text":"after restart","tag":"go"}`)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST after restart: %d %s", resp.StatusCode, body)
 	}

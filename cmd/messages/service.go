@@ -100,7 +100,8 @@ type service struct {
 	events   *eventstore.Store
 	mongo    *mongo.Client
 	rm       *readmodel.Live
-	reducers []*reducers.Reducer
+	reducers []*reducers.Reducer // the reducer of partition i at index i
+	metrics  *reducers.Metrics
 }
 
 // serve runs the roles r until ctx ends, then shuts them down in order: the
@@ -171,8 +172,12 @@ func serve(ctx context.Context, log *slog.Logger, r roles, f serviceFlags, natsU
 		// the process is told to stop.
 		rctx, stopReducers := context.WithCancel(context.WithoutCancel(ctx))
 		defer stopReducers()
-		for _, red := range s.reducers {
-			g.Add(func() error { return red.Run(rctx) }, func(error) { stopReducers() })
+		for p, red := range s.reducers {
+			g.Add(func() error {
+				// A partition handed back is no longer reported from here.
+				defer s.metrics.Release(p)
+				return red.Run(rctx)
+			}, func(error) { stopReducers() })
 		}
 	}
 	err = g.Run()
@@ -270,8 +275,10 @@ func (s *service) startReducers(ctx context.Context, f serviceFlags) error {
 		if err != nil {
 			return err
 		}
+		metrics.Serve(p)
 		s.reducers = append(s.reducers, red)
 	}
+	s.metrics = metrics
 	s.checks["reducers"] = func(context.Context) error {
 		var stalled []string
 		for _, red := range s.reducers {
