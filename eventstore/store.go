@@ -23,6 +23,10 @@ var (
 	// ErrIncompatibleStream means the stream exists with a layout (partitions
 	// or subjects) other than the configured one.
 	ErrIncompatibleStream = errors.New("incompatible stream")
+	// ErrRejected means JetStream refused the request for a reason other
+	// than availability, such as a stream configuration the servers cannot
+	// take; the same request will be refused again.
+	ErrRejected = errors.New("rejected by the event store")
 )
 
 const metaPartitions = "messages.partitions"
@@ -217,13 +221,35 @@ func (s *Store) Ping(ctx context.Context) error {
 	return err
 }
 
+// unavailable translates an error of JetStream: an answer about availability
+// wraps ErrUnavailable, any other answer of the JetStream API wraps
+// ErrRejected, and anything else (no answer, no connection) is unavailable.
 func unavailable(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		return err
+	if errors.As(err, &apiErr) && !transient(apiErr) {
+		return fmt.Errorf("%w: %w", ErrRejected, err)
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
+
+// transient tells the JetStream API errors that say the servers cannot serve
+// the request now, and may later: the 503s (not enough resources, JetStream
+// not up yet), a cluster without a leader, and a cluster with too few peers
+// up to place the stream's replicas.
+func transient(e *jetstream.APIError) bool {
+	switch e.ErrorCode {
+	case errCodeClusterNoPeers, errCodeClusterNotLeader:
+		return true
+	}
+	return e.Code == 503
+}
+
+// JetStream API error codes nats.go does not name (nats-server's
+// errors.json: JSClusterNoPeersErrF, JSClusterNotLeaderErr).
+const (
+	errCodeClusterNoPeers   jetstream.ErrorCode = 10005
+	errCodeClusterNotLeader jetstream.ErrorCode = 10009
+)

@@ -93,13 +93,49 @@ func TestConfigValidate(t *testing.T) {
 		{SubjectPrefix: "a..b"},
 		{SubjectPrefix: "a.*"},
 		{Partitions: -1},
+		{Partitions: 1025},
 		{Partitions: 2000},
+		{Replicas: -1},
 		{Replicas: 7},
 		{DuplicateWindow: time.Millisecond},
+		{DuplicateWindow: 500 * time.Millisecond},
+		{DuplicateWindow: -time.Minute},
 	} {
-		if _, err := eventstore.Open(testkit.Context(t), js, cfg); err == nil {
-			t.Errorf("Open(%+v) succeeded", cfg)
+		if err := cfg.Validate(); !errors.Is(err, eventstore.ErrInvalidConfig) {
+			t.Errorf("%+v.Validate() = %v, want ErrInvalidConfig", cfg, err)
 		}
+		if _, err := eventstore.Open(testkit.Context(t), js, cfg); !errors.Is(err, eventstore.ErrInvalidConfig) {
+			t.Errorf("Open(%+v) = %v, want ErrInvalidConfig", cfg, err)
+		}
+	}
+	for _, cfg := range []eventstore.Config{
+		{},
+		{Partitions: 1024, Replicas: 5, DuplicateWindow: time.Second},
+		{Partitions: 1, Replicas: 1, DuplicateWindow: 24 * time.Hour},
+	} {
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("%+v.Validate() = %v, want nil", cfg, err)
+		}
+	}
+}
+
+// A stream the server cannot take is a rejection, which no retry cures; a
+// server that does not answer is unavailability, which one may wait out.
+func TestOpenTellsRejectionFromUnavailability(t *testing.T) {
+	ns := testkit.NATS(t)
+	_, js := testkit.JetStream(t, ns)
+	_, err := eventstore.Open(testkit.Context(t), js, eventstore.Config{Stream: "EV", Replicas: 3})
+	if !errors.Is(err, eventstore.ErrRejected) || errors.Is(err, eventstore.ErrUnavailable) {
+		t.Errorf("open with 3 replicas on one server: %v, want ErrRejected only", err)
+	}
+
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err = eventstore.Open(ctx, js, eventstore.Config{Stream: "EV"})
+	if !errors.Is(err, eventstore.ErrUnavailable) || errors.Is(err, eventstore.ErrRejected) {
+		t.Errorf("open with the server down: %v, want ErrUnavailable only", err)
 	}
 }
 

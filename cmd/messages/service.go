@@ -90,6 +90,24 @@ func (s *serviceFlags) register(fs *flag.FlagSet, r roles, addr string, withURLs
 	}
 }
 
+// validate reports the first flag of the roles r that cannot work, before
+// any server is asked.
+func (s serviceFlags) validate(r roles) error {
+	if !r.dispatch && !r.reduce {
+		return nil
+	}
+	if err := s.stream.cfg.Validate(); err != nil {
+		return err
+	}
+	// A POST whose acknowledgement was lost is published again with the
+	// same message id until its append timeout; only the duplicate window
+	// makes that store one event.
+	if w := s.stream.cfg.DuplicateWindow; r.dispatch && w != 0 && w <= s.dispatch.AppendTimeout {
+		return fmt.Errorf("--dedup-window %s must be longer than --append-timeout %s", s.stream.cfg.DuplicateWindow, s.dispatch.AppendTimeout)
+	}
+	return nil
+}
+
 // service is one process's running roles and the connections they share.
 type service struct {
 	log      *slog.Logger
@@ -314,7 +332,8 @@ func (s *service) close() {
 }
 
 // retryStart calls open until it succeeds or ctx ends, so that a role may
-// start before the servers it depends on.
+// start before the servers it depends on. Only unavailability is waited out:
+// an error that says the request itself is wrong ends the wait at once.
 func retryStart[T any](ctx context.Context, log *slog.Logger, what string, open func(context.Context) (T, error)) (T, error) {
 	wait := 250 * time.Millisecond
 	for {
@@ -324,8 +343,8 @@ func retryStart[T any](ctx context.Context, log *slog.Logger, what string, open 
 		if err == nil {
 			return v, nil
 		}
-		if errors.Is(err, eventstore.ErrIncompatibleStream) {
-			return v, err
+		if permanent(err) {
+			return v, fmt.Errorf("%s: %w", what, err)
 		}
 		log.Warn("waiting for "+what, "err", err, "retry_in", wait)
 		select {
@@ -335,4 +354,13 @@ func retryStart[T any](ctx context.Context, log *slog.Logger, what string, open 
 		}
 		wait = min(2*wait, 5*time.Second)
 	}
+}
+
+// permanent tells the errors of opening a dependency that no retry can cure:
+// a configuration no stream can take, a stream laid out otherwise, or an
+// answer of JetStream that is not about its availability.
+func permanent(err error) bool {
+	return errors.Is(err, eventstore.ErrInvalidConfig) ||
+		errors.Is(err, eventstore.ErrIncompatibleStream) ||
+		errors.Is(err, eventstore.ErrRejected)
 }
