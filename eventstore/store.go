@@ -27,6 +27,11 @@ var (
 	// than availability, such as a stream configuration the servers cannot
 	// take; the same request will be refused again.
 	ErrRejected = errors.New("rejected by the event store")
+	// ErrOutcomeUnknown means an append was sent and no acknowledgement
+	// came: the event may be stored or not. Appending it again with the
+	// same MsgID within the duplicate window stores it at most once, and
+	// the acknowledgement of that append says which (Appended.Duplicate).
+	ErrOutcomeUnknown = errors.New("append outcome unknown")
 )
 
 const metaPartitions = "messages.partitions"
@@ -156,8 +161,15 @@ type Appended struct {
 }
 
 // Append writes one event and returns once JetStream has acknowledged it,
-// that is, once it is stored on a quorum of the stream's replicas. Errors other
-// than a canceled context wrap ErrUnavailable.
+// that is, once it is stored on a quorum of the stream's replicas.
+//
+// An error says whether the event may be stored. One that wraps
+// ErrOutcomeUnknown followed the sending of the event: its acknowledgement did
+// not come before ctx ended or the connection dropped. Any other error stored
+// nothing: the event was never sent (no connection), nothing took it (no
+// responders), or JetStream refused it (ErrRejected, or ErrUnavailable when
+// the refusal is about availability). Errors other than a canceled context
+// wrap ErrUnavailable or ErrRejected.
 func (s *Store) Append(ctx context.Context, a Append) (Appended, error) {
 	data, err := Encode(a.Event)
 	if err != nil {
@@ -174,14 +186,56 @@ func (s *Store) Append(ctx context.Context, a Append) (Appended, error) {
 	}
 	msg.Header.Set(jetstream.MsgIDHeader, msgID)
 	msg.Header.Set(jetstream.ExpectedStreamHeader, s.cfg.Stream)
+	if err := ctx.Err(); err != nil {
+		return Appended{}, fmt.Errorf("append: %w", unavailable(err)) // not sent
+	}
 	ack, err := s.js.PublishMsg(ctx, msg)
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return Appended{}, fmt.Errorf("append: %w", err)
-		}
-		return Appended{}, fmt.Errorf("append: %w: %w", ErrUnavailable, err)
+		return Appended{}, fmt.Errorf("append: %w", appendFailure(err))
 	}
 	return Appended{Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+// appendFailure translates the error of a publish, telling the failures
+// that certainly stored nothing from those after which the event may be
+// stored.
+func appendFailure(err error) error {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+		// No stream took the event: nothing listened on its subject.
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case errors.As(err, &apiErr):
+		// JetStream answered, refusing the event.
+		return unavailable(err)
+	case notSent(err):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+	}
+	// A timeout, a lost connection or a garbled acknowledgement, after
+	// the event was sent.
+	return fmt.Errorf("%w: %w: %w", ErrOutcomeUnknown, ErrUnavailable, err)
+}
+
+// notSent tells the errors nats.go returns before it writes a message to the
+// connection. A closed connection is not one of them: nats.go says so too
+// when the connection closes while the acknowledgement is awaited.
+func notSent(err error) bool {
+	for _, e := range []error{
+		nats.ErrReconnectBufExceeded, // disconnected, and no buffering
+		nats.ErrConnectionDraining,
+		nats.ErrInvalidConnection,
+		nats.ErrMaxPayload,
+		nats.ErrBadSubject,
+		nats.ErrHeadersNotSupported,
+		nats.ErrInvalidMsg,
+	} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // Get reads the event stored at sequence seq.
