@@ -156,9 +156,15 @@ func leaderFailover(t *testing.T, cluster natsCluster, crash bool) {
 			return nil
 		})
 	}
-	if n := countOf(t, "http://"+query, ""); n != len(stored) {
-		t.Errorf("count = %d, the list has %d", n, len(stored))
-	}
+	// The list settles when the messages of the last batches are written;
+	// their counts are written after them, partition by partition, and the
+	// count settles a moment later.
+	testkit.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
+		if n := countOf(t, "http://"+query, ""); n != len(stored) {
+			return fmt.Errorf("count = %d, the list has %d", n, len(stored))
+		}
+		return nil
+	})
 
 	byText := map[string][]message.Message{}
 	for _, m := range stored {
