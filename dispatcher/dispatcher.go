@@ -1,6 +1,15 @@
 // Package dispatcher is the write API: it validates POST /v1/messages, turns
 // each accepted message into a message.created event and answers 201 only
 // once the event store has acknowledged it.
+//
+// An append whose acknowledgement does not come has an unknown outcome: the
+// event may be stored. The dispatcher resolves it where it can by publishing
+// the event again with the same message id before its deadline: the stream's
+// duplicate window keeps at most one copy, and the acknowledgement says
+// whether the first was stored (Duplicate). So a POST is answered 201 when
+// its event is stored, 503 of type OutcomeUnknownType when nothing could be
+// learned before the deadline, and a plain 503 only when the append
+// certainly stored nothing: it was never sent, or the store refused it.
 package dispatcher
 
 import (
@@ -41,6 +50,10 @@ type Config struct {
 	// AppendTimeout bounds how long a request waits for the event store to
 	// acknowledge; past it the answer is 503. Default 3s.
 	AppendTimeout time.Duration
+	// ResendAfter is how long one attempt waits for the acknowledgement
+	// before the event is published again with the same message id.
+	// Default a third of AppendTimeout.
+	ResendAfter time.Duration
 	// RetryAfter is what a 503 tells the caller to wait. Default 1s.
 	RetryAfter time.Duration
 	// Now is the clock that stamps messages. Default time.Now.
@@ -50,6 +63,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.AppendTimeout == 0 {
 		c.AppendTimeout = 3 * time.Second
+	}
+	if c.ResendAfter == 0 {
+		c.ResendAfter = c.AppendTimeout / 3
 	}
 	if c.RetryAfter == 0 {
 		c.RetryAfter = time.Second
@@ -61,7 +77,7 @@ func (c *Config) setDefaults() {
 
 // Validate reports the first option out of range.
 func (c Config) Validate() error {
-	if c.AppendTimeout < 0 || c.RetryAfter < 0 {
+	if c.AppendTimeout < 0 || c.ResendAfter < 0 || c.RetryAfter < 0 {
 		return errors.New("dispatcher: durations must not be negative")
 	}
 	return nil
@@ -73,6 +89,7 @@ type API struct {
 	logger  *slog.Logger
 	cfg     Config
 	appends *prometheus.CounterVec
+	resends prometheus.Counter
 	latency prometheus.Histogram
 }
 
@@ -90,8 +107,14 @@ func New(log Log, logger *slog.Logger, reg prometheus.Registerer, cfg Config) (*
 			Namespace: "messages",
 			Subsystem: "dispatcher",
 			Name:      "appends_total",
-			Help:      "Events appended to the event store, by result (stored, duplicate, unavailable, canceled, failed).",
+			Help:      "Events appended to the event store, by result (stored, duplicate, unknown, unavailable, canceled, failed).",
 		}, []string{"result"}),
+		resends: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "messages",
+			Subsystem: "dispatcher",
+			Name:      "append_resends_total",
+			Help:      "Events published again with the same message id because the acknowledgement of an attempt did not come.",
+		}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "messages",
 			Subsystem: "dispatcher",
@@ -100,7 +123,7 @@ func New(log Log, logger *slog.Logger, reg prometheus.Registerer, cfg Config) (*
 			Buckets:   []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
 	}
-	reg.MustRegister(a.appends, a.latency)
+	reg.MustRegister(a.appends, a.resends, a.latency)
 	return a, nil
 }
 
@@ -146,29 +169,85 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.AppendTimeout)
 	defer cancel()
 	start := time.Now()
-	res, err := a.log.Append(ctx, app)
+	res, err := a.append(ctx, app)
 	a.latency.Observe(time.Since(start).Seconds())
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
+	if res.Duplicate && key == "" {
+		// The message id is this event's own: what the store already had
+		// is an earlier attempt of this request.
+		res.Duplicate = false
+	}
 	if res.Duplicate {
-		a.appends.WithLabelValues("duplicate").Inc()
-		a.replay(ctx, w, r, res.Sequence, m)
+		a.replay(w, r, res.Sequence, m)
 		return
 	}
 	a.appends.WithLabelValues("stored").Inc()
 	a.created(w, m)
 }
 
-// replay answers a retried request with the message its first attempt
-// created, or 409 when the key was used for a different message.
-func (a *API) replay(ctx context.Context, w http.ResponseWriter, r *http.Request, seq uint64, want message.Message) {
+// append appends app before ctx ends. An attempt whose acknowledgement does
+// not come within ResendAfter is published again with the same message id,
+// and so on until one is acknowledged or ctx ends. The error wraps
+// eventstore.ErrOutcomeUnknown when some attempt may have stored the event
+// and none was acknowledged; any other error means nothing was stored.
+func (a *API) append(ctx context.Context, app eventstore.Append) (eventstore.Appended, error) {
+	var unknown error // the last attempt that may have stored the event
+	for {
+		start := time.Now()
+		actx, cancel := context.WithTimeout(ctx, a.cfg.ResendAfter)
+		res, err := a.log.Append(actx, app)
+		cancel()
+		switch {
+		case err == nil:
+			return res, nil
+		case errors.Is(err, eventstore.ErrOutcomeUnknown),
+			errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, eventstore.ErrUnavailable):
+			unknown = err
+		case unknown == nil:
+			return res, err // certainly not stored, and no attempt before
+		}
+		// Some attempt may have stored the event: only an acknowledgement
+		// can tell, so try again until the deadline, pausing when the
+		// store failed at once (no connection yet).
+		if time.Since(start) < a.cfg.ResendAfter {
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		if ctx.Err() != nil {
+			if !errors.Is(unknown, eventstore.ErrOutcomeUnknown) {
+				unknown = fmt.Errorf("%w: %w", eventstore.ErrOutcomeUnknown, unknown)
+			}
+			return eventstore.Appended{}, unknown
+		}
+		a.resends.Inc()
+	}
+}
+
+// replay answers a request whose event's message id the store already had:
+// the answer of the earlier request with the same Idempotency-Key, 409 when
+// that key came with a different message, or 201 when the earlier append
+// was this request's own unacknowledged attempt.
+func (a *API) replay(w http.ResponseWriter, r *http.Request, seq uint64, want message.Message) {
+	// The append may have used up the request's time; a stored event
+	// deserves its own short wait to be read back.
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.AppendTimeout)
+	defer cancel()
 	rec, err := a.log.Get(ctx, seq)
 	if err != nil {
-		a.fail(w, r, err)
+		a.fail(w, r, fmt.Errorf("%w: the event with this Idempotency-Key is stored and could not be read: %w", eventstore.ErrOutcomeUnknown, err))
 		return
 	}
+	if rec.Event.ID == want.ID {
+		a.appends.WithLabelValues("stored").Inc()
+		a.created(w, want)
+		return
+	}
+	a.appends.WithLabelValues("duplicate").Inc()
 	first, err := message.FromCreated(rec.Event)
 	if err != nil {
 		a.fail(w, r, err)
@@ -187,17 +266,37 @@ func (a *API) created(w http.ResponseWriter, m message.Message) {
 	web.WriteJSON(w, http.StatusCreated, m)
 }
 
+// OutcomeUnknownType is the problem type of a 503 to a POST whose event
+// may or may not be stored: the event store did not acknowledge it, and
+// nothing could be learned before the deadline. A retry with the same
+// Idempotency-Key stores the message at most once and answers with it. A
+// plain 503 (about:blank) to a POST promises that nothing was stored.
+const OutcomeUnknownType = "urn:messages:problem:append-outcome-unknown"
+
+// fail answers a POST whose append went wrong, saying exactly what is known
+// of the event's fate.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case r.Context().Err() != nil:
+		// The caller went away: there is no one to answer; web.Observe
+		// records the request as 499.
+		a.appends.WithLabelValues("canceled").Inc()
+		a.logger.Info("request abandoned before the event store acknowledged", "err", err, "request_id", web.RequestID(r.Context()))
+	case errors.Is(err, eventstore.ErrOutcomeUnknown),
+		errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, eventstore.ErrUnavailable):
+		a.appends.WithLabelValues("unknown").Inc()
+		a.logger.Warn("append outcome unknown", "err", err, "request_id", web.RequestID(r.Context()))
+		detail := "the event store did not acknowledge the message in time, so it may or may not be stored; " +
+			"retry with the same Idempotency-Key, which stores it at most once"
+		if r.Header.Get(IdempotencyKeyHeader) == "" {
+			detail = "the event store did not acknowledge the message in time, so it may or may not be stored; " +
+				"a retry without an Idempotency-Key may store it twice, so send one with every POST"
+		}
+		web.WriteUnavailableType(w, r, OutcomeUnknownType, a.cfg.RetryAfter, detail)
+	case errors.Is(err, eventstore.ErrUnavailable):
 		a.appends.WithLabelValues("unavailable").Inc()
 		a.logger.Warn("event store unavailable", "err", err, "request_id", web.RequestID(r.Context()))
-		web.WriteUnavailable(w, r, a.cfg.RetryAfter, "the event store did not acknowledge the message; retry later")
-	case errors.Is(err, context.Canceled):
-		// The caller went away before the acknowledgement; the answer is
-		// for the access log and metrics.
-		a.appends.WithLabelValues("canceled").Inc()
-		web.WriteUnavailable(w, r, a.cfg.RetryAfter, "the request was canceled before the event store acknowledged")
+		web.WriteUnavailable(w, r, a.cfg.RetryAfter, "the event store could not take the message and nothing was stored; retry later")
 	default:
 		a.appends.WithLabelValues("failed").Inc()
 		a.logger.Error("append failed", "err", err, "request_id", web.RequestID(r.Context()))

@@ -15,13 +15,17 @@ type Config struct {
 	// SubjectPrefix starts every event subject:
 	// <prefix>.<partition>.<event type>. Default "messages.events".
 	SubjectPrefix string
-	// Partitions is how many partitions the log is split into. Default 8.
+	// Partitions is how many partitions the log is split into: 1-1024.
+	// Default 8. Each partition is a durable consumer per reducer group and
+	// a document per year in an all-tags count, so the bound keeps both
+	// within what one process and one count should carry.
 	Partitions int
 	// Replicas is the stream's replication factor: 1 in dev, 3 or 5 in
-	// production. Default 1.
+	// production, at most 5 (nats-server's limit). Default 1.
 	Replicas int
 	// DuplicateWindow is how long JetStream remembers message ids to drop
-	// repeated appends. Default 10 minutes.
+	// repeated appends: at least 1s (nats-server takes 100ms, too short for
+	// any retry). Default 10 minutes.
 	DuplicateWindow time.Duration
 }
 
@@ -31,6 +35,8 @@ const (
 	defaultPartitions      = 8
 	defaultDuplicateWindow = 10 * time.Minute
 	maxPartitions          = 1024
+	maxReplicas            = 5 // nats-server's StreamMaxReplicas
+	minDuplicateWindow     = time.Second
 )
 
 var (
@@ -56,8 +62,22 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Validate reports the first setting that cannot describe a stream.
+// ErrInvalidConfig means a Config that no stream can take.
+var ErrInvalidConfig = errors.New("invalid event store configuration")
+
+// Validate reports the first setting that cannot describe a stream, before
+// any server is asked: JetStream would refuse it, or the service could not
+// keep its promises on it. Unset settings take their defaults. The error
+// wraps ErrInvalidConfig.
 func (c Config) Validate() error {
+	c.setDefaults()
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return nil
+}
+
+func (c Config) validate() error {
 	switch {
 	case !streamNameRE.MatchString(c.Stream):
 		return fmt.Errorf("stream name %q: want 1-64 of A-Z a-z 0-9 _ -", c.Stream)
@@ -65,10 +85,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("subject prefix %q: want dot-separated tokens of A-Z a-z 0-9 _ -", c.SubjectPrefix)
 	case c.Partitions < 1 || c.Partitions > maxPartitions:
 		return fmt.Errorf("partitions %d: want 1-%d", c.Partitions, maxPartitions)
-	case c.Replicas < 1 || c.Replicas > 5:
-		return fmt.Errorf("replicas %d: want 1-5", c.Replicas)
-	case c.DuplicateWindow < time.Second:
-		return errors.New("duplicate window: want at least 1s")
+	case c.Replicas < 1 || c.Replicas > maxReplicas:
+		return fmt.Errorf("replicas %d: want 1-%d", c.Replicas, maxReplicas)
+	case c.DuplicateWindow < minDuplicateWindow:
+		return fmt.Errorf("duplicate window %s: want at least %s", c.DuplicateWindow, minDuplicateWindow)
 	}
 	return nil
 }

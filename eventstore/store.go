@@ -23,6 +23,15 @@ var (
 	// ErrIncompatibleStream means the stream exists with a layout (partitions
 	// or subjects) other than the configured one.
 	ErrIncompatibleStream = errors.New("incompatible stream")
+	// ErrRejected means JetStream refused the request for a reason other
+	// than availability, such as a stream configuration the servers cannot
+	// take; the same request will be refused again.
+	ErrRejected = errors.New("rejected by the event store")
+	// ErrOutcomeUnknown means an append was sent and no acknowledgement
+	// came: the event may be stored or not. Appending it again with the
+	// same MsgID within the duplicate window stores it at most once, and
+	// the acknowledgement of that append says which (Appended.Duplicate).
+	ErrOutcomeUnknown = errors.New("append outcome unknown")
 )
 
 const metaPartitions = "messages.partitions"
@@ -152,8 +161,15 @@ type Appended struct {
 }
 
 // Append writes one event and returns once JetStream has acknowledged it,
-// that is, once it is stored on a quorum of the stream's replicas. Errors other
-// than a canceled context wrap ErrUnavailable.
+// that is, once it is stored on a quorum of the stream's replicas.
+//
+// An error says whether the event may be stored. One that wraps
+// ErrOutcomeUnknown followed the sending of the event: its acknowledgement did
+// not come before ctx ended or the connection dropped. Any other error stored
+// nothing: the event was never sent (no connection), nothing took it (no
+// responders), or JetStream refused it (ErrRejected, or ErrUnavailable when
+// the refusal is about availability). Errors other than a canceled context
+// wrap ErrUnavailable or ErrRejected.
 func (s *Store) Append(ctx context.Context, a Append) (Appended, error) {
 	data, err := Encode(a.Event)
 	if err != nil {
@@ -170,14 +186,56 @@ func (s *Store) Append(ctx context.Context, a Append) (Appended, error) {
 	}
 	msg.Header.Set(jetstream.MsgIDHeader, msgID)
 	msg.Header.Set(jetstream.ExpectedStreamHeader, s.cfg.Stream)
+	if err := ctx.Err(); err != nil {
+		return Appended{}, fmt.Errorf("append: %w", unavailable(err)) // not sent
+	}
 	ack, err := s.js.PublishMsg(ctx, msg)
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return Appended{}, fmt.Errorf("append: %w", err)
-		}
-		return Appended{}, fmt.Errorf("append: %w: %w", ErrUnavailable, err)
+		return Appended{}, fmt.Errorf("append: %w", appendFailure(err))
 	}
 	return Appended{Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+// appendFailure translates the error of a publish, telling the failures
+// that certainly stored nothing from those after which the event may be
+// stored.
+func appendFailure(err error) error {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+		// No stream took the event: nothing listened on its subject.
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case errors.As(err, &apiErr):
+		// JetStream answered, refusing the event.
+		return unavailable(err)
+	case notSent(err):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+	}
+	// A timeout, a lost connection or a garbled acknowledgement, after
+	// the event was sent.
+	return fmt.Errorf("%w: %w: %w", ErrOutcomeUnknown, ErrUnavailable, err)
+}
+
+// notSent tells the errors nats.go returns before it writes a message to the
+// connection. A closed connection is not one of them: nats.go says so too
+// when the connection closes while the acknowledgement is awaited.
+func notSent(err error) bool {
+	for _, e := range []error{
+		nats.ErrReconnectBufExceeded, // disconnected, and no buffering
+		nats.ErrConnectionDraining,
+		nats.ErrInvalidConnection,
+		nats.ErrMaxPayload,
+		nats.ErrBadSubject,
+		nats.ErrHeadersNotSupported,
+		nats.ErrInvalidMsg,
+	} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // Get reads the event stored at sequence seq.
@@ -217,13 +275,35 @@ func (s *Store) Ping(ctx context.Context) error {
 	return err
 }
 
+// unavailable translates an error of JetStream: an answer about availability
+// wraps ErrUnavailable, any other answer of the JetStream API wraps
+// ErrRejected, and anything else (no answer, no connection) is unavailable.
 func unavailable(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		return err
+	if errors.As(err, &apiErr) && !transient(apiErr) {
+		return fmt.Errorf("%w: %w", ErrRejected, err)
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
+
+// transient tells the JetStream API errors that say the servers cannot serve
+// the request now, and may later: the 503s (not enough resources, JetStream
+// not up yet), a cluster without a leader, and a cluster with too few peers
+// up to place the stream's replicas.
+func transient(e *jetstream.APIError) bool {
+	switch e.ErrorCode {
+	case errCodeClusterNoPeers, errCodeClusterNotLeader:
+		return true
+	}
+	return e.Code == 503
+}
+
+// JetStream API error codes nats.go does not name (nats-server's
+// errors.json: JSClusterNoPeersErrF, JSClusterNotLeaderErr).
+const (
+	errCodeClusterNoPeers   jetstream.ErrorCode = 10005
+	errCodeClusterNotLeader jetstream.ErrorCode = 10009
+)

@@ -93,13 +93,49 @@ func TestConfigValidate(t *testing.T) {
 		{SubjectPrefix: "a..b"},
 		{SubjectPrefix: "a.*"},
 		{Partitions: -1},
+		{Partitions: 1025},
 		{Partitions: 2000},
+		{Replicas: -1},
 		{Replicas: 7},
 		{DuplicateWindow: time.Millisecond},
+		{DuplicateWindow: 500 * time.Millisecond},
+		{DuplicateWindow: -time.Minute},
 	} {
-		if _, err := eventstore.Open(testkit.Context(t), js, cfg); err == nil {
-			t.Errorf("Open(%+v) succeeded", cfg)
+		if err := cfg.Validate(); !errors.Is(err, eventstore.ErrInvalidConfig) {
+			t.Errorf("%+v.Validate() = %v, want ErrInvalidConfig", cfg, err)
 		}
+		if _, err := eventstore.Open(testkit.Context(t), js, cfg); !errors.Is(err, eventstore.ErrInvalidConfig) {
+			t.Errorf("Open(%+v) = %v, want ErrInvalidConfig", cfg, err)
+		}
+	}
+	for _, cfg := range []eventstore.Config{
+		{},
+		{Partitions: 1024, Replicas: 5, DuplicateWindow: time.Second},
+		{Partitions: 1, Replicas: 1, DuplicateWindow: 24 * time.Hour},
+	} {
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("%+v.Validate() = %v, want nil", cfg, err)
+		}
+	}
+}
+
+// A stream the server cannot take is a rejection, which no retry cures; a
+// server that does not answer is unavailability, which one may wait out.
+func TestOpenTellsRejectionFromUnavailability(t *testing.T) {
+	ns := testkit.NATS(t)
+	_, js := testkit.JetStream(t, ns)
+	_, err := eventstore.Open(testkit.Context(t), js, eventstore.Config{Stream: "EV", Replicas: 3})
+	if !errors.Is(err, eventstore.ErrRejected) || errors.Is(err, eventstore.ErrUnavailable) {
+		t.Errorf("open with 3 replicas on one server: %v, want ErrRejected only", err)
+	}
+
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err = eventstore.Open(ctx, js, eventstore.Config{Stream: "EV"})
+	if !errors.Is(err, eventstore.ErrUnavailable) || errors.Is(err, eventstore.ErrRejected) {
+		t.Errorf("open with the server down: %v, want ErrUnavailable only", err)
 	}
 }
 
@@ -157,18 +193,84 @@ func TestPartitionKeepsAKeyTogether(t *testing.T) {
 	}
 }
 
+// An append to a server that is down is never sent, so it certainly stored
+// nothing: its error is unavailability, not an unknown outcome.
 func TestAppendWhenServerIsDown(t *testing.T) {
 	ns := testkit.NATS(t)
-	_, js := testkit.JetStream(t, ns)
+	nc, js := testkit.JetStream(t, ns)
 	s := open(t, js, eventstore.Config{Stream: "EV"})
 	ns.Shutdown()
 	ns.WaitForShutdown()
+	testkit.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if nc.IsConnected() {
+			return errors.New("the client has not noticed yet")
+		}
+		return nil
+	})
 	ctx, cancel := context.WithTimeout(testkit.Context(t), time.Second)
 	defer cancel()
 	_, err := s.Append(ctx, eventstore.Append{Event: event(t, "x"), PartitionKey: "k"})
-	if !errors.Is(err, eventstore.ErrUnavailable) {
-		t.Errorf("append with the server down: err = %v, want ErrUnavailable", err)
+	if !errors.Is(err, eventstore.ErrUnavailable) || errors.Is(err, eventstore.ErrOutcomeUnknown) {
+		t.Errorf("append with the server down: err = %v, want ErrUnavailable and a known outcome", err)
 	}
+}
+
+// An append whose acknowledgement does not come has an unknown outcome, and
+// appending it again with the same id tells it: stored once, either way.
+func TestAppendWithoutAcknowledgement(t *testing.T) {
+	ns := testkit.NATS(t)
+	_, direct := testkit.JetStream(t, ns)
+	proxy := testkit.NewProxy(t, ns.Addr().String())
+	_, proxyJS := testkit.JetStreamAt(t, "nats://"+proxy.Addr())
+	s := open(t, proxyJS, eventstore.Config{Stream: "EV"})
+	watch := open(t, direct, eventstore.Config{Stream: "EV"})
+	waitLast := func(t *testing.T, want uint64) {
+		t.Helper()
+		testkit.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+			last, err := watch.LastSequence(testkit.Context(t))
+			if err == nil && last != want {
+				err = fmt.Errorf("last sequence %d, want %d", last, want)
+			}
+			return err
+		})
+	}
+	appendWithin := func(d time.Duration, a eventstore.Append) (eventstore.Appended, error) {
+		ctx, cancel := context.WithTimeout(testkit.Context(t), d)
+		defer cancel()
+		return s.Append(ctx, a)
+	}
+
+	t.Run("acknowledgement lost", func(t *testing.T) {
+		a := eventstore.Append{Event: event(t, "lost ack"), PartitionKey: "k"}
+		proxy.PauseReplies()
+		_, err := appendWithin(300*time.Millisecond, a)
+		if !errors.Is(err, eventstore.ErrOutcomeUnknown) || !errors.Is(err, eventstore.ErrUnavailable) {
+			t.Fatalf("append without an acknowledgement: %v, want ErrOutcomeUnknown", err)
+		}
+		waitLast(t, 1) // it was stored nonetheless
+		proxy.Resume()
+		res, err := appendWithin(5*time.Second, a)
+		if err != nil || !res.Duplicate || res.Sequence != 1 {
+			t.Errorf("append again: %+v, %v; want the duplicate of sequence 1", res, err)
+		}
+		waitLast(t, 1)
+	})
+
+	t.Run("server stopped", func(t *testing.T) {
+		a := eventstore.Append{Event: event(t, "stopped"), PartitionKey: "k", MsgID: "key-1"}
+		proxy.Pause()
+		_, err := appendWithin(300*time.Millisecond, a)
+		if !errors.Is(err, eventstore.ErrOutcomeUnknown) {
+			t.Fatalf("append to a stopped server: %v, want ErrOutcomeUnknown", err)
+		}
+		waitLast(t, 1) // not stored yet
+		proxy.Resume()
+		waitLast(t, 2) // stored once the server goes on
+		res, err := appendWithin(5*time.Second, a)
+		if err != nil || !res.Duplicate || res.Sequence != 2 {
+			t.Errorf("append again: %+v, %v; want the duplicate of sequence 2", res, err)
+		}
+	})
 }
 
 func TestAppendRefusesMalformedEvents(t *testing.T) {

@@ -1,6 +1,7 @@
 package reducers
 
 import (
+	"strconv"
 	"sync"
 	"time"
 
@@ -32,6 +33,12 @@ func (a *ageCollector) track(partition string, age func() time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.ages[partition] = age
+}
+
+func (a *ageCollector) untrack(partition string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.ages, partition)
 }
 
 // Describe implements prometheus.Collector.
@@ -81,4 +88,30 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.age)
 	reg.MustRegister(m.applied, m.redelivered, m.failures, m.deadLetters, m.halted, m.checkpoint, m.lag, m.batch)
 	return m
+}
+
+// Serve starts the series of a partition this process has begun to fold: its
+// counters at 0 and halted at 0, so that the first dead letter or failure is
+// an increase() an alert sees, not the birth of a series. The checkpoint and
+// lag gauges appear once the reducer has read them, not as a made-up 0.
+func (m *Metrics) Serve(partition int) {
+	p := strconv.Itoa(partition)
+	for _, c := range []*prometheus.CounterVec{m.applied, m.redelivered, m.failures, m.deadLetters} {
+		c.WithLabelValues(p)
+	}
+	m.halted.WithLabelValues(p).Set(0)
+}
+
+// Release drops every series of a partition this process no longer folds, so
+// that it does not go on reporting a stale lag, checkpoint or halt for a
+// partition another process now owns.
+func (m *Metrics) Release(partition int) {
+	p := strconv.Itoa(partition)
+	for _, c := range []*prometheus.CounterVec{m.applied, m.redelivered, m.failures, m.deadLetters} {
+		c.DeleteLabelValues(p)
+	}
+	for _, g := range []*prometheus.GaugeVec{m.halted, m.checkpoint, m.lag} {
+		g.DeleteLabelValues(p)
+	}
+	m.age.untrack(p)
 }

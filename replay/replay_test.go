@@ -72,18 +72,26 @@ func start(t *testing.T) *stack {
 
 func (s *stack) post(t *testing.T, i int) {
 	t.Helper()
+	if err := s.append(testkit.Context(t), i); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// append stores message i of the test's sequence. It calls no testing.T
+// method, so that goroutines other than the test's may use it.
+func (s *stack) append(ctx context.Context, i int) error {
 	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * 37 * time.Minute)
 	m := message.Message{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), UserID: "u",
 		Text: fmt.Sprint("m", i), Tag: fmt.Sprint("tag", i%5), CreatedAt: at}
 	ev, err := message.CreatedEvent(m, "")
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if _, err := s.events.Append(testkit.Context(t), eventstore.Append{Event: ev, PartitionKey: m.Tag}); err != nil {
-		t.Error(err)
-		return
+	if _, err := s.events.Append(ctx, eventstore.Append{Event: ev, PartitionKey: m.Tag}); err != nil {
+		return fmt.Errorf("append message %d: %w", i, err)
 	}
 	s.posted.Add(1)
+	return nil
 }
 
 // settled waits until the active generation holds every posted message with
@@ -152,17 +160,20 @@ func TestReplaySwitchesUnderTraffic(t *testing.T) {
 
 	// Traffic goes on through the whole replay.
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
+	traffic := make(chan error, 1) // the first failed append, or nil
+	ctx := testkit.Context(t)
 	go func() {
-		defer wg.Done()
 		for i := 150; ; i++ {
 			select {
 			case <-stop:
+				traffic <- nil
 				return
 			default:
 			}
-			s.post(t, i)
+			if err := s.append(ctx, i); err != nil {
+				traffic <- err
+				return
+			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}()
@@ -173,11 +184,15 @@ func TestReplaySwitchesUnderTraffic(t *testing.T) {
 		Progress:      func(p replay.Progress) { phases.Store(p.Phase, true) },
 	})
 	if err != nil {
+		close(stop)
+		<-traffic
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond) // more traffic after the switch
 	close(stop)
-	wg.Wait()
+	if err := <-traffic; err != nil {
+		t.Fatalf("traffic during the replay: %v", err)
+	}
 
 	if !res.Switched || res.Generation != 2 || res.Replaced != 1 || res.Events < 150 {
 		t.Errorf("result = %+v", res)

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -98,8 +99,14 @@ func (r *StatusRecorder) Write(b []byte) (int, error) {
 // Unwrap gives http.ResponseController the writer underneath.
 func (r *StatusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
+// StatusClientClosedRequest is the status recorded, never sent, for a request
+// its client abandoned before the handler answered (nginx's 499).
+const StatusClientClosedRequest = 499
+
 // Observe records each request in the metrics under route, and logs it at
-// debug level (warn for server errors), with its request id.
+// debug level (warn for server errors), with its request id. A request whose
+// client went away before the handler wrote anything is recorded as 499, not
+// as the 200 the server would otherwise imply; nothing is written to it.
 func Observe(m *HTTPMetrics, log *slog.Logger, route string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -114,7 +121,10 @@ func Observe(m *HTTPMetrics, log *slog.Logger, route string, next http.Handler) 
 					WriteProblem(rec, r, http.StatusInternalServerError, "internal error")
 				}
 			}
-			if rec.Status == 0 {
+			switch {
+			case rec.Status == 0 && errors.Is(r.Context().Err(), context.Canceled):
+				rec.Status = StatusClientClosedRequest
+			case rec.Status == 0:
 				rec.Status = http.StatusOK
 			}
 			elapsed := time.Since(start)

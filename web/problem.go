@@ -20,8 +20,14 @@ type Problem struct {
 // WriteProblem answers with a problem document for status, its detail saying
 // what went wrong in words fit for the caller.
 func WriteProblem(w http.ResponseWriter, r *http.Request, status int, detail string) {
+	WriteProblemType(w, r, "about:blank", status, detail)
+}
+
+// WriteProblemType is WriteProblem for a problem type of the service's own,
+// one whose answer promises more than its status does.
+func WriteProblemType(w http.ResponseWriter, r *http.Request, typ string, status int, detail string) {
 	p := Problem{
-		Type:      "about:blank",
+		Type:      typ,
 		Title:     http.StatusText(status),
 		Status:    status,
 		Detail:    detail,
@@ -37,12 +43,18 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, status int, detail str
 // WriteUnavailable answers 503 with Retry-After, for a dependency that is
 // down or slow; the caller may retry after the given delay.
 func WriteUnavailable(w http.ResponseWriter, r *http.Request, retryAfter time.Duration, detail string) {
+	WriteUnavailableType(w, r, "about:blank", retryAfter, detail)
+}
+
+// WriteUnavailableType is WriteUnavailable for a problem type of the
+// service's own.
+func WriteUnavailableType(w http.ResponseWriter, r *http.Request, typ string, retryAfter time.Duration, detail string) {
 	secs := int((retryAfter + time.Second - 1) / time.Second)
 	if secs < 1 {
 		secs = 1
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	WriteProblem(w, r, http.StatusServiceUnavailable, detail)
+	WriteProblemType(w, r, typ, http.StatusServiceUnavailable, detail)
 }
 
 // WriteJSON answers with v as JSON.

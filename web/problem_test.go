@@ -106,3 +106,19 @@ func TestWriteJSON(t *testing.T) {
 		t.Errorf("body = %v, want {id: 01HQ3Z5Y8K6J9M2N4P7R0S1T2V}", got)
 	}
 }
+
+func TestWriteUnavailableType(t *testing.T) {
+	rec := httptest.NewRecorder()
+	web.WriteUnavailableType(rec, httptest.NewRequest(http.MethodPost, "/v1/messages", nil), "urn:example:problem:maybe", 2*time.Second, "may be stored")
+	res := rec.Result()
+	defer res.Body.Close()
+	p := readProblem(t, res, http.StatusServiceUnavailable)
+	if p.Type != "urn:example:problem:maybe" || p.Detail != "may be stored" || res.Header.Get("Retry-After") != "2" {
+		t.Errorf("problem %+v, Retry-After %q; want the given type and detail, Retry-After 2", p, res.Header.Get("Retry-After"))
+	}
+	rec = httptest.NewRecorder()
+	web.WriteUnavailable(rec, httptest.NewRequest(http.MethodPost, "/v1/messages", nil), time.Second, "not stored")
+	if p := readProblem(t, rec.Result(), http.StatusServiceUnavailable); p.Type != "about:blank" {
+		t.Errorf("plain 503 of type %q, want about:blank", p.Type)
+	}
+}

@@ -510,3 +510,38 @@ func TestProfiling(t *testing.T) {
 		}
 	}
 }
+
+func TestObserveRecordsAbandonedRequestsAs499(t *testing.T) {
+	tests := []struct {
+		name     string
+		handler  http.HandlerFunc
+		wantCode string
+	}{
+		{"writes nothing", func(http.ResponseWriter, *http.Request) {}, "499"},
+		{"answered before noticing", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }, "204"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			h := web.Observe(web.NewHTTPMetrics(reg), discard(), "/things", tt.handler)
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/things", nil).WithContext(ctx))
+			for _, code := range []string{"499", "200", "204"} {
+				want := 0.0
+				if code == tt.wantCode {
+					want = 1
+				}
+				labels := map[string]string{"route": "/things", "method": http.MethodGet, "code": code}
+				if got := max(counter(t, reg, "messages_http_requests_total", labels), 0); got != want {
+					t.Errorf("messages_http_requests_total%v = %v, want %v", labels, got, want)
+				}
+			}
+			if tt.wantCode == "499" && (rec.Body.Len() != 0 || rec.Code != http.StatusOK) {
+				// httptest's recorder reports 200 for a response nobody wrote.
+				t.Errorf("wrote %d %q to a client that left", rec.Code, rec.Body.String())
+			}
+		})
+	}
+}

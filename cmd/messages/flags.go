@@ -103,9 +103,9 @@ func (s *streamFlags) register(fs *flag.FlagSet, withURL bool) {
 	}
 	fs.StringVar(&s.cfg.Stream, "stream", "MESSAGES", "JetStream stream holding the event log")
 	fs.StringVar(&s.cfg.SubjectPrefix, "subject-prefix", "messages.events", "subject prefix of events: <prefix>.<partition>.<type>")
-	fs.IntVar(&s.cfg.Partitions, "partitions", 8, "partitions of the log; fixed when the stream is created")
-	fs.IntVar(&s.cfg.Replicas, "replicas", 1, "stream replicas: 1 for one server, 3 or 5 in a cluster")
-	fs.DurationVar(&s.cfg.DuplicateWindow, "dedup-window", 10*time.Minute, "how long a repeated append or Idempotency-Key is recognised")
+	fs.IntVar(&s.cfg.Partitions, "partitions", 8, "partitions of the log, 1-1024; fixed when the stream is created")
+	fs.IntVar(&s.cfg.Replicas, "replicas", 1, "stream replicas, 1-5: 1 for one server, 3 or 5 in a cluster")
+	fs.DurationVar(&s.cfg.DuplicateWindow, "dedup-window", 10*time.Minute, "how long a repeated append or Idempotency-Key is recognised; at least 1s and longer than --append-timeout")
 }
 
 // storeFlags describe the read model.

@@ -19,14 +19,24 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], env{getenv: os.Getenv, stdout: os.Stdout, stderr: os.Stderr})
+	if code := exitCode(err); code != 0 {
+		if code == 1 {
+			fmt.Fprintln(os.Stderr, "messages:", err)
+		}
+		os.Exit(code)
+	}
+}
+
+// exitCode is the process status for what run returned: 0 for success or
+// help, 2 for a usage error (already explained), 1 for any other error.
+func exitCode(err error) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
 	case errors.Is(err, errUsage):
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "messages:", err)
-		os.Exit(1)
+		return 2
 	}
+	return 1
 }
 
 // env is what a command takes from its surroundings; tests supply their own.

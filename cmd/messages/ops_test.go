@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -86,19 +87,29 @@ func TestOperatingTheReadModel(t *testing.T) {
 	}
 
 	// Replay while POSTs go on.
+	// The posting goroutine calls no testing.T method: it reports how many
+	// it stored and the error that stopped it, if any.
+	type traffic struct {
+		posted int
+		err    error
+	}
 	stop := make(chan struct{})
-	posted := make(chan int)
+	posted := make(chan traffic, 1)
 	go func() {
 		n := 0
-		defer func() { posted <- n }()
 		for {
 			select {
 			case <-stop:
+				posted <- traffic{posted: n}
 				return
 			default:
 			}
-			resp, _ := call(t, http.MethodPost, base+"/v1/messages", fmt.Sprintf(`{"text":"during %d","tag":"t%d"}`, n, n%4))
-			if resp.StatusCode == http.StatusCreated {
+			status, err := postMessage(base, fmt.Sprintf(`{"text":"during %d","tag":"t%d"}`, n, n%4))
+			if err != nil {
+				posted <- traffic{posted: n, err: err}
+				return
+			}
+			if status == http.StatusCreated {
 				n++
 			}
 			time.Sleep(5 * time.Millisecond)
@@ -106,7 +117,11 @@ func TestOperatingTheReadModel(t *testing.T) {
 	}()
 	out, err = tool(t, a, "replay", "--drop-old")
 	close(stop)
-	during := <-posted
+	tr := <-posted
+	if tr.err != nil {
+		t.Fatalf("posting during the replay: %v", tr.err)
+	}
+	during := tr.posted
 	if err != nil || !strings.Contains(out, "switched to generation 2") {
 		t.Fatalf("replay: %v\n%s", err, out)
 	}
@@ -156,4 +171,22 @@ func TestOperatingTheReadModel(t *testing.T) {
 	if _, err := tool(t, a, "dlq", "show", "nine"); err == nil {
 		t.Error("dlq show with a bad sequence succeeded")
 	}
+}
+
+// postMessage posts body as the test user and returns the status. It calls
+// no testing.T method, for goroutines other than the test's.
+func postMessage(base, body string) (int, error) {
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/messages", strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("X-User-Id", "e2e-user")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("POST: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
 }

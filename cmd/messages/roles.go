@@ -29,6 +29,9 @@ func runRole(ctx context.Context, name string, r roles, addr string, args []stri
 	if err := parse(fs, c, args, e); err != nil {
 		return err
 	}
+	if err := f.validate(r); err != nil {
+		return err
+	}
 	log, err := f.log.logger(e.stderr)
 	if err != nil {
 		return err
@@ -60,6 +63,9 @@ func runDev(ctx context.Context, args []string, e env) error {
 	natsListen := fs.String("nats-listen", "127.0.0.1:4222", "address of the embedded NATS server")
 	mongoListen := fs.String("mongo-listen", "127.0.0.1:27017", "address of the embedded MongoDB-wire server (FerretDB)")
 	if err := parse(fs, c, args, e); err != nil {
+		return err
+	}
+	if err := f.validate(all); err != nil {
 		return err
 	}
 	log, err := f.log.logger(e.stderr)

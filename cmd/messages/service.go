@@ -90,6 +90,24 @@ func (s *serviceFlags) register(fs *flag.FlagSet, r roles, addr string, withURLs
 	}
 }
 
+// validate reports the first flag of the roles r that cannot work, before
+// any server is asked.
+func (s serviceFlags) validate(r roles) error {
+	if !r.dispatch && !r.reduce {
+		return nil
+	}
+	if err := s.stream.cfg.Validate(); err != nil {
+		return err
+	}
+	// A POST whose acknowledgement was lost is published again with the
+	// same message id until its append timeout; only the duplicate window
+	// makes that store one event.
+	if w := s.stream.cfg.DuplicateWindow; r.dispatch && w != 0 && w <= s.dispatch.AppendTimeout {
+		return fmt.Errorf("--dedup-window %s must be longer than --append-timeout %s", s.stream.cfg.DuplicateWindow, s.dispatch.AppendTimeout)
+	}
+	return nil
+}
+
 // service is one process's running roles and the connections they share.
 type service struct {
 	log      *slog.Logger
@@ -100,7 +118,8 @@ type service struct {
 	events   *eventstore.Store
 	mongo    *mongo.Client
 	rm       *readmodel.Live
-	reducers []*reducers.Reducer
+	reducers []*reducers.Reducer // the reducer of partition i at index i
+	metrics  *reducers.Metrics
 }
 
 // serve runs the roles r until ctx ends, then shuts them down in order: the
@@ -171,8 +190,12 @@ func serve(ctx context.Context, log *slog.Logger, r roles, f serviceFlags, natsU
 		// the process is told to stop.
 		rctx, stopReducers := context.WithCancel(context.WithoutCancel(ctx))
 		defer stopReducers()
-		for _, red := range s.reducers {
-			g.Add(func() error { return red.Run(rctx) }, func(error) { stopReducers() })
+		for p, red := range s.reducers {
+			g.Add(func() error {
+				// A partition handed back is no longer reported from here.
+				defer s.metrics.Release(p)
+				return red.Run(rctx)
+			}, func(error) { stopReducers() })
 		}
 	}
 	err = g.Run()
@@ -270,8 +293,10 @@ func (s *service) startReducers(ctx context.Context, f serviceFlags) error {
 		if err != nil {
 			return err
 		}
+		metrics.Serve(p)
 		s.reducers = append(s.reducers, red)
 	}
+	s.metrics = metrics
 	s.checks["reducers"] = func(context.Context) error {
 		var stalled []string
 		for _, red := range s.reducers {
@@ -307,7 +332,8 @@ func (s *service) close() {
 }
 
 // retryStart calls open until it succeeds or ctx ends, so that a role may
-// start before the servers it depends on.
+// start before the servers it depends on. Only unavailability is waited out:
+// an error that says the request itself is wrong ends the wait at once.
 func retryStart[T any](ctx context.Context, log *slog.Logger, what string, open func(context.Context) (T, error)) (T, error) {
 	wait := 250 * time.Millisecond
 	for {
@@ -317,8 +343,8 @@ func retryStart[T any](ctx context.Context, log *slog.Logger, what string, open 
 		if err == nil {
 			return v, nil
 		}
-		if errors.Is(err, eventstore.ErrIncompatibleStream) {
-			return v, err
+		if permanent(err) {
+			return v, fmt.Errorf("%s: %w", what, err)
 		}
 		log.Warn("waiting for "+what, "err", err, "retry_in", wait)
 		select {
@@ -328,4 +354,13 @@ func retryStart[T any](ctx context.Context, log *slog.Logger, what string, open 
 		}
 		wait = min(2*wait, 5*time.Second)
 	}
+}
+
+// permanent tells the errors of opening a dependency that no retry can cure:
+// a configuration no stream can take, a stream laid out otherwise, or an
+// answer of JetStream that is not about its availability.
+func permanent(err error) bool {
+	return errors.Is(err, eventstore.ErrInvalidConfig) ||
+		errors.Is(err, eventstore.ErrIncompatibleStream) ||
+		errors.Is(err, eventstore.ErrRejected)
 }

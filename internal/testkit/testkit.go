@@ -51,7 +51,14 @@ func NATSAt(t testing.TB, addr, dir string) *server.Server {
 // JetStream connects to s; the connection is closed when the test ends.
 func JetStream(t testing.TB, s *server.Server) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.ReconnectBufSize(-1))
+	return JetStreamAt(t, s.ClientURL())
+}
+
+// JetStreamAt connects to the NATS server at url as the service does: no
+// buffering while disconnected. The connection is closed when the test ends.
+func JetStreamAt(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.ReconnectBufSize(-1))
 	if err != nil {
 		t.Fatalf("connect nats: %v", err)
 	}

@@ -132,14 +132,17 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	web.WriteJSON(w, http.StatusOK, msgs)
 }
 
+// fail answers a read that went wrong. A read abandoned by its client gets
+// no answer, whatever error the abandonment caused underneath; web.Observe
+// records it as 499.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
+	case r.Context().Err() != nil, errors.Is(err, context.Canceled):
 	case errors.Is(err, readmodel.ErrNotFound):
 		web.WriteProblem(w, r, http.StatusNotFound, "no such message")
 	case errors.Is(err, readmodel.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		a.log.Warn("read model unavailable", "err", err, "request_id", web.RequestID(r.Context()))
 		web.WriteUnavailable(w, r, a.cfg.RetryAfter, "the read model did not answer; retry later")
-	case errors.Is(err, context.Canceled):
 	default:
 		a.log.Error("query failed", "err", err, "request_id", web.RequestID(r.Context()))
 		web.WriteProblem(w, r, http.StatusInternalServerError, "the query failed")

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/messages-io/messages/internal/testkit"
+)
+
+// lockedBuffer collects a command's output from the goroutines that log.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// A stream configuration that cannot work ends the command at once with a
+// one-line reason and exit status 1, whether the flags say so by themselves
+// or only the server can tell; it is not waited on as if the servers were
+// down.
+func TestStreamConfigThatCannotWorkExits(t *testing.T) {
+	url := testkit.NATS(t).ClientURL()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"too many partitions", []string{"--partitions", "2000"}, "partitions 2000: want 1-1024"},
+		{"too many replicas", []string{"--replicas", "7"}, "replicas 7: want 1-5"},
+		{"duplicate window too short", []string{"--dedup-window", "500ms"}, "duplicate window 500ms: want at least 1s"},
+		{"duplicate window within the append timeout", []string{"--dedup-window", "2s", "--append-timeout", "3s"}, "--dedup-window 2s must be longer than --append-timeout 3s"},
+		{"replicas the server cannot place", []string{"--replicas", "3"}, "replicas > 1 not supported in non-clustered mode"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var stderr lockedBuffer
+			args := append([]string{"dispatcher", "--nats-url", url, "--addr", "127.0.0.1:0", "--stream", "CFG"}, tt.args...)
+			start := time.Now()
+			err := run(ctx, args, env{getenv: func(string) string { return "" }, stdout: &stderr, stderr: &stderr})
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("took %v to give up, want at once", took)
+			}
+			if code := exitCode(err); code != 1 {
+				t.Errorf("exit status %d (%v), want 1", code, err)
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q, want one line saying %q", err, tt.want)
+			}
+			if strings.Contains(stderr.String(), "waiting for") {
+				t.Errorf("waited as for an unavailable server:\n%s", stderr.String())
+			}
+		})
+	}
+}
+
+// A server that does not answer is waited for, until the command is stopped.
+func TestUnavailableEventStoreIsWaitedFor(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "nats://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var stderr lockedBuffer
+	start := time.Now()
+	err = run(ctx, []string{"dispatcher", "--nats-url", url, "--addr", "127.0.0.1:0"},
+		env{getenv: func(string) string { return "" }, stdout: &stderr, stderr: &stderr})
+	if took := time.Since(start); took < 1500*time.Millisecond {
+		t.Errorf("gave up after %v (%v), want to wait until stopped", took, err)
+	}
+	if !strings.Contains(stderr.String(), "waiting for event store") {
+		t.Errorf("logged no wait:\n%s", stderr.String())
+	}
+}
