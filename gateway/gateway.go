@@ -232,9 +232,9 @@ func (g *Gateway) reloadKeys(ctx context.Context) {
 func (g *Gateway) Handler(rt *web.Router) http.Handler {
 	write := g.proxy(g.dispatchers)
 	read := g.proxy(g.queries)
-	rt.Route(http.MethodPost, "/v1/messages", g.authorized(bufferBody(write)))
-	rt.Route(http.MethodGet, "/v1/messages", g.authorized(g.countPolicy(read)))
-	rt.Route(http.MethodGet, "/v1/messages/:id", g.authorized(read))
+	rt.Route(http.MethodPost, "/v1/messages", g.authorized(wellFormedQuery(bufferBody(write))))
+	rt.Route(http.MethodGet, "/v1/messages", g.authorized(wellFormedQuery(g.countPolicy(read))))
+	rt.Route(http.MethodGet, "/v1/messages/:id", g.authorized(wellFormedQuery(read)))
 	api.Routes(rt)
 	return web.RequestIDs(g.accessLog(rt.Router))
 }
@@ -275,6 +275,22 @@ func (g *Gateway) authorized(next http.Handler) http.Handler {
 	})
 }
 
+// wellFormedQuery refuses, with 400, a query string that url.ParseQuery
+// rejects: an invalid percent-escape, a semicolon, or more parameters than
+// it allows. The query API rejects the same ones, but the reverse proxy
+// would not pass them on as they are: it drops the pairs it cannot parse, so
+// a filter the caller meant would be silently lost and the answer widened.
+// Every query that passes is forwarded byte for byte.
+func wellFormedQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			web.WriteProblem(w, r, http.StatusBadRequest, "the query string is malformed: "+err.Error())
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // countPolicy refuses count=1 to tokens without the count role, when one is
 // configured.
 func (g *Gateway) countPolicy(next http.Handler) http.Handler {
@@ -284,8 +300,13 @@ func (g *Gateway) countPolicy(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The query API counts for exactly count=1 and rejects a repeated
 		// parameter, but the policy does not rely on the latter: any
-		// count=1 needs the role.
-		params, _ := url.ParseQuery(r.URL.RawQuery)
+		// count=1 needs the role. wellFormedQuery has refused a query
+		// that does not parse.
+		params, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			web.WriteProblem(w, r, http.StatusBadRequest, "the query string is malformed: "+err.Error())
+			return
+		}
 		for _, c := range params["count"] {
 			if c == "1" && !identityFrom(r.Context()).has(g.cfg.CountRole) {
 				g.metrics.policyDenied.Inc()
@@ -351,9 +372,11 @@ func (g *Gateway) proxy(p *pool) http.Handler {
 
 // rewrite makes the upstream request: the caller's path and query, the
 // user and request ids from the gateway, no credentials, and the
-// X-Forwarded-* headers.
+// X-Forwarded-* headers. The query is the caller's as sent: the proxy's own
+// clean-up of it, which drops what it cannot parse, never applies.
 func rewrite(pr *httputil.ProxyRequest) {
 	ctx := pr.In.Context()
+	pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 	stripUserID(pr.Out.Header)
 	pr.Out.Header.Set(web.UserIDHeader, identityFrom(ctx).user)
 	pr.Out.Header.Set(web.RequestIDHeader, web.RequestID(ctx))
