@@ -51,6 +51,20 @@ func TestAuthentication(t *testing.T) {
 		return s
 	}
 
+	// withHeader signs c as a token whose header has the given members
+	// besides alg and typ.
+	withHeader := func(method jwt.SigningMethod, key any, c jwt.MapClaims, kv ...any) string {
+		tok := jwt.NewWithClaims(method, c)
+		for i := 0; i < len(kv); i += 2 {
+			tok.Header[kv[i].(string)] = kv[i+1]
+		}
+		s, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+
 	tests := []struct {
 		name    string
 		gateway string
@@ -84,6 +98,12 @@ func TestAuthentication(t *testing.T) {
 		{name: "RS256 under an EC kid", gateway: "keys only", header: []string{"Bearer " + sign(t, jwt.SigningMethodRS256, rsa1, "ec-1", ok)}, reason: "signature"},
 		{name: "unknown kid", gateway: "keys only", header: []string{"Bearer " + sign(t, jwt.SigningMethodRS256, rsaOther, "rsa-9", ok)}, reason: "unknown_key"},
 		{name: "no kid", gateway: "keys only", header: []string{"Bearer " + sign(t, jwt.SigningMethodRS256, rsa1, "", ok)}, reason: "unknown_key"},
+		{name: "crit naming an extension", gateway: "secret and keys", header: []string{"Bearer " + withHeader(jwt.SigningMethodHS256, secret, ok, "crit", []string{"exp"}, "exp", 1)}, reason: "critical"},
+		{name: "crit b64 of RFC 7797", gateway: "secret and keys", header: []string{"Bearer " + withHeader(jwt.SigningMethodHS256, secret, ok, "crit", []string{"b64"}, "b64", true)}, reason: "critical"},
+		{name: "crit with a key from the set", gateway: "keys only", header: []string{"Bearer " + withHeader(jwt.SigningMethodES256, ec1, ok, "kid", "ec-1", "crit", []string{"https://issuer.test/ext"}, "https://issuer.test/ext", "x")}, reason: "critical"},
+		{name: "crit empty", gateway: "secret and keys", header: []string{"Bearer " + withHeader(jwt.SigningMethodHS256, secret, ok, "crit", []string{})}, reason: "critical"},
+		{name: "crit not a list", gateway: "secret and keys", header: []string{"Bearer " + withHeader(jwt.SigningMethodHS256, secret, ok, "crit", "exp")}, reason: "critical"},
+		{name: "crit null", gateway: "secret and keys", header: []string{"Bearer " + withHeader(jwt.SigningMethodHS256, secret, ok, "crit", nil)}, reason: "critical"},
 		{name: "no sub", gateway: "secret and keys", header: []string{"Bearer " + hs256(t, with(ok, "sub", nil))}, reason: "subject"},
 		{name: "sub not a user id", gateway: "secret and keys", header: []string{"Bearer " + hs256(t, with(ok, "sub", "alice smith"))}, reason: "subject"},
 		{name: "sub not a string", gateway: "secret and keys", header: []string{"Bearer " + hs256(t, with(ok, "sub", 42))}, reason: "subject"},

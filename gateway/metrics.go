@@ -21,6 +21,7 @@ const (
 	reasonExpired    = "expired"     // past exp, or before nbf
 	reasonClaims     = "claims"      // exp missing, or iss or aud not as configured
 	reasonSubject    = "subject"     // sub missing or not a valid user id
+	reasonCritical   = "critical"    // crit names extensions, which the gateway does not support
 )
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -29,7 +30,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "messages",
 			Subsystem: "gateway",
 			Name:      "auth_failures_total",
-			Help:      "Requests refused with 401, by reason (missing, malformed, signature, unknown_key, expired, claims, subject).",
+			Help:      "Requests refused with 401, by reason (missing, malformed, signature, unknown_key, expired, claims, subject, critical).",
 		}, []string{"reason"}),
 		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "messages",
@@ -57,7 +58,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"pool", "reason"}),
 	}
 	reg.MustRegister(m.authFailures, m.rateLimited, m.policyDenied, m.upstreamUp, m.upstreamErrors)
-	for _, r := range []string{reasonMissing, reasonMalformed, reasonSignature, reasonUnknownKey, reasonExpired, reasonClaims, reasonSubject} {
+	for _, r := range []string{reasonMissing, reasonMalformed, reasonSignature, reasonUnknownKey, reasonExpired, reasonClaims, reasonSubject, reasonCritical} {
 		m.authFailures.WithLabelValues(r)
 	}
 	return m
