@@ -25,6 +25,8 @@ func TestAuthentication(t *testing.T) {
 		Issuer: "https://issuer.test", Audience: "messages",
 		// Refreshing for an unknown kid is tested on its own.
 		JWKSMinRefresh: time.Hour,
+		// So is the limit on failed authentications.
+		AuthFailureRate: -1,
 	}
 	both := base
 	both.Secret, both.JWKS = secret, jwks.URL

@@ -52,6 +52,15 @@ type Config struct {
 	Rate  float64
 	Burst int
 
+	// AuthFailureRate is the failed authentications per second allowed to
+	// each client address, AuthFailureBurst the most at once, so that
+	// guessing tokens costs time. An address that has used them up is
+	// answered 429, without its token being checked, until it has one to
+	// spare again; a request that authenticates spends nothing. Default 1
+	// a second, burst 20; a negative rate turns the limit off.
+	AuthFailureRate  float64
+	AuthFailureBurst int
+
 	// UpstreamTimeout bounds each request to an upstream, past it the answer
 	// is 504. Default 10s.
 	UpstreamTimeout time.Duration
@@ -92,6 +101,12 @@ func (c *Config) setDefaults() {
 	if c.RetryAfter == 0 {
 		c.RetryAfter = time.Second
 	}
+	if c.AuthFailureRate == 0 {
+		c.AuthFailureRate = 1
+	}
+	if c.AuthFailureBurst == 0 {
+		c.AuthFailureBurst = 20
+	}
 	if c.RoleClaim == "" {
 		c.RoleClaim = "roles"
 	}
@@ -119,6 +134,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("gateway: the JWT secret must be at least %d bytes, it has %d", MinSecretBytes, len(c.Secret))
 	case c.Rate < 0 || c.Rate > 0 && c.Burst < 1:
 		return errors.New("gateway: the rate must not be negative, and the burst must be at least 1")
+	case c.AuthFailureRate > 0 && c.AuthFailureBurst < 1:
+		return errors.New("gateway: the burst of failed authentications must be at least 1")
 	case c.JWKSRefresh < 0 || c.JWKSMinRefresh < 0 || c.Leeway < 0 || c.UpstreamTimeout < 0 ||
 		c.HealthInterval < 0 || c.HealthTimeout < 0 || c.RetryAfter < 0:
 		return errors.New("gateway: durations must not be negative")
@@ -134,8 +151,9 @@ type Gateway struct {
 	log         *slog.Logger
 	metrics     *metrics
 	auth        *authenticator
-	keys        *keySet // nil without a JWKS
-	limits      *userLimits
+	keys        *keySet    // nil without a JWKS
+	limits      *keyLimits // per user; nil without a rate
+	failures    *keyLimits // failed authentications per client address; nil when off
 	dispatchers *pool
 	queries     *pool
 }
@@ -161,7 +179,10 @@ func New(log *slog.Logger, reg prometheus.Registerer, cfg Config) (*Gateway, err
 	}
 	g.auth = newAuthenticator(cfg, g.keys)
 	if cfg.Rate > 0 {
-		g.limits = newUserLimits(cfg.Rate, cfg.Burst)
+		g.limits = newKeyLimits(cfg.Rate, cfg.Burst)
+	}
+	if cfg.AuthFailureRate > 0 {
+		g.failures = newKeyLimits(cfg.AuthFailureRate, cfg.AuthFailureBurst)
 	}
 	g.dispatchers = newPool("dispatcher", dispatchers, cfg.Transport, cfg.HealthTimeout, g.metrics, log)
 	g.queries = newPool("query", queries, cfg.Transport, cfg.HealthTimeout, g.metrics, log)
@@ -240,14 +261,27 @@ func (g *Gateway) Handler(rt *web.Router) http.Handler {
 }
 
 // authorized passes on only requests with a valid token and rate to spare,
-// with X-User-ID set to the token's subject.
+// with X-User-ID set to the token's subject. A client address that has used
+// up its failed authentications is refused before its token is checked.
 func (g *Gateway) authorized(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr := clientAddr(r.RemoteAddr)
+		if g.failures != nil {
+			if limited, wait := g.failures.exhausted(addr, g.cfg.Now()); limited {
+				g.metrics.authLimited.Inc()
+				w.Header().Set("Retry-After", retryAfterSeconds(wait))
+				web.WriteProblem(w, r, http.StatusTooManyRequests, "too many failed authentications from this address; retry after the time in Retry-After")
+				return
+			}
+		}
 		id, err := g.auth.authenticate(r)
 		var aerr *authError
 		switch {
 		case errors.As(err, &aerr):
 			g.metrics.authFailures.WithLabelValues(aerr.reason).Inc()
+			if g.failures != nil {
+				g.failures.allow(addr, g.cfg.Now())
+			}
 			w.Header().Set("WWW-Authenticate", challenge(aerr))
 			web.WriteProblem(w, r, http.StatusUnauthorized, aerr.detail)
 			return

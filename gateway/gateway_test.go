@@ -591,6 +591,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "upstream without scheme", cfg: gateway.Config{Dispatchers: []string{"a:1"}, Queries: []string{"http://b:2"}, Secret: secret}, want: "dispatcher upstream"},
 		{name: "negative rate", cfg: gateway.Config{Dispatchers: []string{"http://a:1"}, Queries: []string{"http://b:2"}, Secret: secret, Rate: -1}, want: "rate"},
 		{name: "rate without burst", cfg: gateway.Config{Dispatchers: []string{"http://a:1"}, Queries: []string{"http://b:2"}, Secret: secret, Rate: 5}, want: "burst"},
+		{name: "failed authentications without burst", cfg: gateway.Config{Dispatchers: []string{"http://a:1"}, Queries: []string{"http://b:2"}, Secret: secret, AuthFailureRate: 2, AuthFailureBurst: -1}, want: "failed authentications"},
+		{name: "failed authentications unlimited", cfg: gateway.Config{Dispatchers: []string{"http://a:1"}, Queries: []string{"http://b:2"}, Secret: secret, AuthFailureRate: -1}},
 		{name: "negative timeout", cfg: gateway.Config{Dispatchers: []string{"http://a:1"}, Queries: []string{"http://b:2"}, Secret: secret, UpstreamTimeout: -time.Second}, want: "negative"},
 		{name: "count role of two words", cfg: gateway.Config{Dispatchers: []string{"http://a:1"}, Queries: []string{"http://b:2"}, Secret: secret, CountRole: "a b"}, want: "one word"},
 	}

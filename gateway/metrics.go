@@ -7,6 +7,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type metrics struct {
 	authFailures   *prometheus.CounterVec
 	rateLimited    prometheus.Counter
+	authLimited    prometheus.Counter
 	policyDenied   prometheus.Counter
 	upstreamUp     *prometheus.GaugeVec
 	upstreamErrors *prometheus.CounterVec
@@ -38,6 +39,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name:      "rate_limited_requests_total",
 			Help:      "Requests refused with 429 because their user had used up their rate.",
 		}),
+		authLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "messages",
+			Subsystem: "gateway",
+			Name:      "auth_limited_requests_total",
+			Help:      "Requests refused with 429, their token unchecked, because their client address had used up its failed authentications.",
+		}),
 		policyDenied: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "messages",
 			Subsystem: "gateway",
@@ -57,7 +64,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:      "Requests the gateway answered itself because an upstream failed, by pool and reason (unavailable, timeout, failed).",
 		}, []string{"pool", "reason"}),
 	}
-	reg.MustRegister(m.authFailures, m.rateLimited, m.policyDenied, m.upstreamUp, m.upstreamErrors)
+	reg.MustRegister(m.authFailures, m.rateLimited, m.authLimited, m.policyDenied, m.upstreamUp, m.upstreamErrors)
 	for _, r := range []string{reasonMissing, reasonMalformed, reasonSignature, reasonUnknownKey, reasonExpired, reasonClaims, reasonSubject, reasonCritical} {
 		m.authFailures.WithLabelValues(r)
 	}

@@ -75,6 +75,8 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&g.cfg.Leeway, "clock-skew", 30*time.Second, "clock difference allowed when checking a token's exp and nbf")
 	fs.Float64Var(&g.cfg.Rate, "rate", 20, "requests per second allowed to each user; 0: no limit")
 	fs.IntVar(&g.cfg.Burst, "burst", 40, "requests each user may make at once, beyond the rate")
+	fs.Float64Var(&g.cfg.AuthFailureRate, "auth-failure-rate", 1, "failed authentications per second allowed to each client address; past them it gets 429 and its tokens are not checked; -1: no limit")
+	fs.IntVar(&g.cfg.AuthFailureBurst, "auth-failure-burst", 20, "failed authentications each client address may make at once, beyond the rate")
 	fs.DurationVar(&g.cfg.UpstreamTimeout, "upstream-timeout", 10*time.Second, "how long a request waits for a dispatcher or query instance before answering 504")
 	fs.DurationVar(&g.cfg.HealthInterval, "health-interval", 2*time.Second, "how often each upstream's /readyz is checked")
 	fs.StringVar(&g.cfg.CountRole, "count-role", "", "role a token needs for count=1; empty: counts are open to every token")
