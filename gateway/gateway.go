@@ -253,7 +253,7 @@ func (g *Gateway) reloadKeys(ctx context.Context) {
 func (g *Gateway) Handler(rt *web.Router) http.Handler {
 	write := g.proxy(g.dispatchers)
 	read := g.proxy(g.queries)
-	rt.Route(http.MethodPost, "/v1/messages", g.authorized(wellFormedQuery(bufferBody(write))))
+	rt.Route(http.MethodPost, "/v1/messages", g.authorized(wellFormedQuery(identityBody(bufferBody(write)))))
 	rt.Route(http.MethodGet, "/v1/messages", g.authorized(wellFormedQuery(g.countPolicy(read))))
 	rt.Route(http.MethodGet, "/v1/messages/:id", g.authorized(wellFormedQuery(read)))
 	api.Routes(rt)
@@ -347,6 +347,18 @@ func (g *Gateway) countPolicy(next http.Handler) http.Handler {
 				web.WriteProblem(w, r, http.StatusForbidden, fmt.Sprintf("count=1 needs a token with the role %q", g.cfg.CountRole))
 				return
 			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// identityBody refuses, with 415, a body in a content coding (gzip, br…):
+// the write API reads bodies as sent, and the gateway decodes none.
+func identityBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c := web.ContentCoding(r.Header); c != "" {
+			web.WriteUnsupportedCoding(w, r, c)
+			return
 		}
 		next.ServeHTTP(w, r)
 	})

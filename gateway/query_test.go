@@ -85,3 +85,39 @@ func TestQueryForwardedByteForByte(t *testing.T) {
 		})
 	}
 }
+
+// A write whose body has a content coding is refused with 415 at the
+// gateway and never reaches a dispatcher; identity is the body as sent.
+func TestContentCodingRefused(t *testing.T) {
+	up := newUpstream(t)
+	g := startGateway(t, config(up), true)
+	token := hs256(t, claims("alice"))
+	for _, coding := range []string{"gzip", "br", "deflate", "identity, gzip"} {
+		t.Run(coding, func(t *testing.T) {
+			before := len(up.requests())
+			res := g.do(t, http.MethodPost, "/v1/messages", token, http.Header{"Content-Encoding": {coding}})
+			p := problem(t, res, http.StatusUnsupportedMediaType)
+			if !strings.Contains(p.Detail, "Content-Encoding") {
+				t.Errorf("detail = %q, want it to name Content-Encoding", p.Detail)
+			}
+			if ae := res.Header.Get("Accept-Encoding"); ae != "identity" {
+				t.Errorf("Accept-Encoding = %q, want identity", ae)
+			}
+			if n := len(up.requests()); n != before {
+				t.Errorf("a coded body reached the dispatcher")
+			}
+		})
+	}
+	t.Run("identity", func(t *testing.T) {
+		res := g.do(t, http.MethodPost, "/v1/messages", token, http.Header{"Content-Encoding": {"identity"}})
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("status = %d %s, want 200", res.StatusCode, res.Body)
+		}
+		got := up.requests()
+		if last := got[len(got)-1]; last.Body != `{"text":"hello","tag":"gw"}` {
+			t.Errorf("dispatcher got body %q", last.Body)
+		}
+	})
+	// Without a token the answer is 401, whatever the body.
+	problem(t, g.do(t, http.MethodPost, "/v1/messages", "", http.Header{"Content-Encoding": {"gzip"}}), http.StatusUnauthorized)
+}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,5 +105,48 @@ func TestWriteJSON(t *testing.T) {
 	readJSON(t, res, http.StatusCreated, &got)
 	if len(got) != 1 || got["id"] != "01HQ3Z5Y8K6J9M2N4P7R0S1T2V" {
 		t.Errorf("body = %v, want {id: 01HQ3Z5Y8K6J9M2N4P7R0S1T2V}", got)
+	}
+}
+
+func TestContentCoding(t *testing.T) {
+	tests := []struct {
+		name   string
+		values []string // Content-Encoding headers; nil for none
+		want   string
+	}{
+		{name: "none", want: ""},
+		{name: "empty", values: []string{""}, want: ""},
+		{name: "identity", values: []string{"identity"}, want: ""},
+		{name: "identity in capitals", values: []string{"IDENTITY"}, want: ""},
+		{name: "gzip", values: []string{"gzip"}, want: "gzip"},
+		{name: "br", values: []string{"br"}, want: "br"},
+		{name: "identity then gzip in a list", values: []string{"identity, gzip"}, want: "gzip"},
+		{name: "gzip in a second header", values: []string{"identity", " deflate "}, want: "deflate"},
+		{name: "empty list members", values: []string{" , ,identity"}, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for _, v := range tt.values {
+				h.Add("Content-Encoding", v)
+			}
+			if got := web.ContentCoding(h); got != tt.want {
+				t.Errorf("ContentCoding(%q) = %q, want %q", tt.values, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestWriteUnsupportedCoding(t *testing.T) {
+	rec := httptest.NewRecorder()
+	web.WriteUnsupportedCoding(rec, httptest.NewRequest(http.MethodPost, "/v1/messages", nil), "gzip")
+	res := rec.Result()
+	defer res.Body.Close()
+	p := readProblem(t, res, http.StatusUnsupportedMediaType)
+	if ae := res.Header.Get("Accept-Encoding"); ae != "identity" {
+		t.Errorf("Accept-Encoding = %q, want identity", ae)
+	}
+	if !strings.Contains(p.Detail, `"gzip"`) || !strings.Contains(p.Detail, "Content-Encoding") {
+		t.Errorf("detail = %q, want it to name Content-Encoding and the coding", p.Detail)
 	}
 }
