@@ -266,9 +266,11 @@ func EncodeCursor(id string) string {
 	return base64.RawURLEncoding.EncodeToString(u[:])
 }
 
-// DecodeCursor returns the message id a cursor continues after.
+// DecodeCursor returns the message id a cursor continues after. Decoding is
+// strict, so that each id has one cursor: without it, a cursor whose last
+// character differs only in bits the decoder drops would be taken too.
 func DecodeCursor(c string) (string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(c)
 	if err != nil || len(b) != len(ulid.ULID{}) {
 		return "", errors.New("cursor is not one this API gave out")
 	}
