@@ -67,6 +67,14 @@ func TestAuthentication(t *testing.T) {
 		return s
 	}
 
+	// unusedBitsChanged is tok with the last character of its signature
+	// changed only in the bits that base64url decoding drops.
+	unusedBitsChanged := func(tok string) string {
+		const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+		i := strings.IndexByte(alphabet, tok[len(tok)-1])
+		return tok[:len(tok)-1] + string(alphabet[i^1])
+	}
+
 	tests := []struct {
 		name    string
 		gateway string
@@ -106,6 +114,8 @@ func TestAuthentication(t *testing.T) {
 		{name: "crit empty", gateway: "secret and keys", header: []string{"Bearer " + withHeader(jwt.SigningMethodHS256, secret, ok, "crit", []string{})}, reason: "critical"},
 		{name: "crit not a list", gateway: "secret and keys", header: []string{"Bearer " + withHeader(jwt.SigningMethodHS256, secret, ok, "crit", "exp")}, reason: "critical"},
 		{name: "crit null", gateway: "secret and keys", header: []string{"Bearer " + withHeader(jwt.SigningMethodHS256, secret, ok, "crit", nil)}, reason: "critical"},
+		{name: "HS256 signature changed in unused bits", gateway: "secret and keys", header: []string{"Bearer " + unusedBitsChanged(hs256(t, ok))}, reason: "malformed"},
+		{name: "ES256 signature changed in unused bits", gateway: "keys only", header: []string{"Bearer " + unusedBitsChanged(sign(t, jwt.SigningMethodES256, ec1, "ec-1", ok))}, reason: "malformed"},
 		{name: "no sub", gateway: "secret and keys", header: []string{"Bearer " + hs256(t, with(ok, "sub", nil))}, reason: "subject"},
 		{name: "sub not a user id", gateway: "secret and keys", header: []string{"Bearer " + hs256(t, with(ok, "sub", "alice smith"))}, reason: "subject"},
 		{name: "sub not a string", gateway: "secret and keys", header: []string{"Bearer " + hs256(t, with(ok, "sub", 42))}, reason: "subject"},
