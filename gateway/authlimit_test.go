@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -135,4 +136,32 @@ func TestAuthFailureLimitDefault(t *testing.T) {
 			t.Fatalf("with the limit off, failure %d = %d, want 401", i+1, res.StatusCode)
 		}
 	}
+}
+
+// Behind a trusted proxy, failures count against the client that
+// X-Forwarded-For names, not against the proxy that all clients share.
+func TestAuthFailureLimitBehindProxy(t *testing.T) {
+	up := newUpstream(t)
+	clock := testkit.NewClock(time.Now())
+	cfg := config(up)
+	cfg.AuthFailureRate, cfg.AuthFailureBurst, cfg.Now = 1, 1, clock.Now
+	cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	g := startGateway(t, cfg, true)
+	good := hs256(t, claims("alice"))
+	via := func(client string) http.Header { return http.Header{"X-Forwarded-For": {client}} }
+
+	problem(t, g.do(t, http.MethodGet, "/v1/messages", "not.a.jwt", via("203.0.113.5")), http.StatusUnauthorized)
+	problem(t, g.do(t, http.MethodGet, "/v1/messages", good, via("203.0.113.5")), http.StatusTooManyRequests)
+	// Another client behind the same proxy is not limited.
+	if res := g.do(t, http.MethodGet, "/v1/messages", good, via("203.0.113.6")); res.StatusCode != http.StatusOK {
+		t.Errorf("another client behind the proxy = %d %s, want 200", res.StatusCode, res.Body)
+	}
+	// A hop the client wrote itself, left of the proxy's, changes nothing.
+	problem(t, g.do(t, http.MethodGet, "/v1/messages", good, via("198.51.100.9, 203.0.113.5")), http.StatusTooManyRequests)
+
+	// Without trusted proxies the header is not believed.
+	cfg.TrustedProxies = nil
+	direct := startGateway(t, cfg, true)
+	problem(t, direct.do(t, http.MethodGet, "/v1/messages", "not.a.jwt", via("203.0.113.7")), http.StatusUnauthorized)
+	problem(t, direct.do(t, http.MethodGet, "/v1/messages", good, via("203.0.113.8")), http.StatusTooManyRequests)
 }

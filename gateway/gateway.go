@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,6 +62,11 @@ type Config struct {
 	// a second, burst 20; a negative rate turns the limit off.
 	AuthFailureRate  float64
 	AuthFailureBurst int
+	// TrustedProxies are the proxies in front of the gateway. The client of
+	// a request from one of them, for the limit on failed authentications,
+	// is the rightmost address of X-Forwarded-For that is not a trusted
+	// proxy. Default none: the connection's peer is the client.
+	TrustedProxies []netip.Prefix
 
 	// UpstreamTimeout bounds each request to an upstream, past it the answer
 	// is 504. Default 10s.
@@ -139,6 +146,8 @@ func (c Config) Validate() error {
 	case c.JWKSRefresh < 0 || c.JWKSMinRefresh < 0 || c.Leeway < 0 || c.UpstreamTimeout < 0 ||
 		c.HealthInterval < 0 || c.HealthTimeout < 0 || c.RetryAfter < 0:
 		return errors.New("gateway: durations must not be negative")
+	case slices.ContainsFunc(c.TrustedProxies, func(p netip.Prefix) bool { return !p.IsValid() }):
+		return errors.New("gateway: a trusted proxy prefix is not valid")
 	case strings.ContainsAny(c.CountRole, " \t"):
 		return errors.New("gateway: the count role must be one word")
 	}
@@ -265,7 +274,7 @@ func (g *Gateway) Handler(rt *web.Router) http.Handler {
 // up its failed authentications is refused before its token is checked.
 func (g *Gateway) authorized(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		addr := clientAddr(r.RemoteAddr)
+		addr := clientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), g.cfg.TrustedProxies)
 		if g.failures != nil {
 			if limited, wait := g.failures.exhausted(addr, g.cfg.Now()); limited {
 				g.metrics.authLimited.Inc()

@@ -3,6 +3,7 @@ package gateway
 import (
 	"math"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,19 +97,47 @@ func (l *keyLimits) size() int {
 }
 
 // clientAddr is the key of a request's client for the limit on failed
-// authentications: the IP address of the connection's peer, or for IPv6 its
-// /64, which one host commonly holds whole. It is the peer the gateway sees;
-// behind a proxy every client shares the proxy's.
-func clientAddr(remoteAddr string) string {
+// authentications: the client's IP address, or for IPv6 its /64, which one
+// host commonly holds whole. The client is the connection's peer, unless the
+// peer is one of the trusted proxies: then it is the rightmost address of
+// X-Forwarded-For that is not a trusted proxy, since only the hops from the
+// trusted proxies inward are known to be true. A malformed hop ends the walk
+// at the last trusted one.
+func clientAddr(remoteAddr string, forwardedFor []string, trusted []netip.Prefix) string {
 	ap, err := netip.ParseAddrPort(remoteAddr)
 	if err != nil {
 		return remoteAddr
 	}
-	a := ap.Addr().Unmap()
-	if a.Is6() {
-		if p, err := a.WithZone("").Prefix(64); err == nil {
+	addr := ap.Addr().Unmap()
+	if isTrusted(addr, trusted) {
+		var hops []string
+		for _, v := range forwardedFor {
+			hops = append(hops, strings.Split(v, ",")...)
+		}
+		for i := len(hops) - 1; i >= 0; i-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break
+			}
+			addr = a.Unmap()
+			if !isTrusted(addr, trusted) {
+				break
+			}
+		}
+	}
+	if addr.Is6() {
+		if p, err := addr.WithZone("").Prefix(64); err == nil {
 			return p.String()
 		}
 	}
-	return a.String()
+	return addr.WithZone("").String()
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a.WithZone("")) {
+			return true
+		}
+	}
+	return false
 }
