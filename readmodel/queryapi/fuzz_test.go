@@ -88,7 +88,10 @@ func checkQuery(t *testing.T, raw string, v url.Values, q queryapi.Query) {
 		t.Fatalf("ParseQuery(%q).Limit = %d", raw, q.Limit)
 	}
 	if v.Has("limit") {
-		if n, err := strconv.Atoi(v.Get("limit")); err != nil || n != q.Limit || strconv.Itoa(n) != v.Get("limit") {
+		// Up to four decimal digits, leading zeros allowed ("0100" is 100);
+		// no sign, space or other base.
+		l := v.Get("limit")
+		if n, err := strconv.Atoi(l); err != nil || n != q.Limit || len(l) > 4 || strings.Trim(l, "0123456789") != "" {
 			t.Fatalf("ParseQuery(%q).Limit = %d from %q", raw, q.Limit, v.Get("limit"))
 		}
 	}
