@@ -12,15 +12,21 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/messages-io/messages/message"
+	"github.com/messages-io/messages/web"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The seed corpora are in testdata/fuzz/<target>; plain go test replays them.
@@ -248,6 +254,86 @@ func FuzzParseJWKS(f *testing.F) {
 			}
 			if back.alg != k.alg || !back.key.(interface{ Equal(crypto.PublicKey) bool }).Equal(k.key) {
 				t.Fatalf("key %q of %q reads back as another key", kid, doc)
+			}
+		}
+	})
+}
+
+// upstreamRecorder is the transport of a gateway under fuzzing: its
+// upstreams are ready, and it keeps the query string of each request that
+// reaches them.
+type upstreamRecorder struct {
+	mu      sync.Mutex
+	queries []string
+}
+
+func (u *upstreamRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path != "/readyz" {
+		u.mu.Lock()
+		u.queries = append(u.queries, r.URL.RawQuery)
+		u.mu.Unlock()
+	}
+	return &http.Response{
+		StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(strings.NewReader("[]")), Request: r,
+	}, nil
+}
+
+func (u *upstreamRecorder) take() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	q := u.queries
+	u.queries = nil
+	return q
+}
+
+// FuzzQueryPassThrough sends any query string through the gateway: it is
+// refused with 400 exactly when url.ParseQuery, which the query API reads it
+// with, refuses it, and otherwise reaches the upstream byte for byte.
+func FuzzQueryPassThrough(f *testing.F) {
+	for _, s := range []string{
+		"tag=go", "tag=x%zz", "tag=x;x=1", "dateEnd=2020-01-02%zz", "tag=go%2", "tag=%67%6F&&=&y", "a=%2f%2F+b",
+	} {
+		f.Add(s)
+	}
+	up := &upstreamRecorder{}
+	log := slog.New(slog.DiscardHandler)
+	reg := prometheus.NewRegistry()
+	g, err := New(log, reg, Config{
+		Dispatchers: []string{"http://upstream.test"}, Queries: []string{"http://upstream.test"},
+		Secret: fuzzSecret, Now: func() time.Time { return fuzzNow }, AuthFailureRate: -1, Transport: up,
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	g.checkUpstreams(context.Background())
+	h := g.Handler(web.NewRouter(log, reg, reg, g.Checks()))
+	token, err := Token{Subject: "alice", TTL: time.Hour}.SignHS256(fuzzSecret, fuzzNow)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		// Only what can arrive in a request line: no space, control
+		// character or '#'.
+		if strings.ContainsFunc(raw, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '#' }) {
+			return
+		}
+		for _, path := range []string{"/v1/messages", "/v1/messages/01HQ3Z5Y8K6J9M2N4P7R0S1T2V"} {
+			r := httptest.NewRequest(http.MethodGet, path, nil)
+			r.URL.RawQuery = raw
+			r.RequestURI = path + "?" + raw
+			r.Header.Set("Authorization", "Bearer "+token)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			got := up.take()
+			if _, perr := url.ParseQuery(raw); perr != nil {
+				if w.Code != http.StatusBadRequest || len(got) != 0 {
+					t.Fatalf("GET %s?%q, which url.ParseQuery refuses (%v): %d, upstream got %q", path, raw, perr, w.Code, got)
+				}
+				continue
+			}
+			if w.Code != http.StatusOK || len(got) != 1 || got[0] != raw {
+				t.Fatalf("GET %s?%q: %d, upstream got %q; want 200 and the query as sent", path, raw, w.Code, got)
 			}
 		}
 	})
