@@ -37,6 +37,24 @@ postman: ## run postman_collection.json with newman against a running service at
 clean: ## remove the binary and the dev data
 	rm -rf bin data
 
+# Fuzzing: every Fuzz target of FUZZ_PKGS (every package), found by go test
+# -list, one after another for FUZZTIME each. A failing input is written to
+# the package's testdata/fuzz/<target>, where plain go test replays it.
+FUZZTIME  ?= 30s
+FUZZ_PKGS ?= ./...
+
+.PHONY: fuzz
+fuzz: ## run every Fuzz target for FUZZTIME each (default 30s), one after another
+	@list=$$(mktemp); trap 'rm -f $$list' EXIT; \
+	$(GO) test -list '^Fuzz' $(FUZZ_PKGS) > $$list || { cat $$list; exit 1; }; \
+	targets=$$(awk '/^Fuzz/ { names[n++] = $$1; next } /^ok/ { for (i = 0; i < n; i++) print $$2 "," names[i]; n = 0; next } { n = 0 }' $$list); \
+	if [ -z "$$targets" ]; then echo "no Fuzz targets"; exit 1; fi; \
+	for t in $$targets; do \
+		pkg=$${t%%,*}; name=$${t#*,}; \
+		echo "== $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
+
 # Benchmarks: BENCH_SIZES are the sizes of imported history the count
 # benchmark grows through; BENCH_RUNS the repetitions behind each median.
 BENCH_SIZES ?= 10000,100000,1000000

@@ -138,6 +138,10 @@ var idempotencyKeyRE = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
 const IdempotencyKeyHeader = "Idempotency-Key"
 
 func (a *API) create(w http.ResponseWriter, r *http.Request) {
+	if c := web.ContentCoding(r.Header); c != "" {
+		web.WriteUnsupportedCoding(w, r, c)
+		return
+	}
 	in, status, err := readBody(r)
 	if err != nil {
 		web.WriteProblem(w, r, status, err.Error())

@@ -1,6 +1,8 @@
 package dispatcher_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,6 +27,15 @@ func fixedClock() time.Time { return fixedNow }
 func padded(n int) string {
 	b := body("padded", "pad")
 	return b[:len(b)-1] + strings.Repeat(" ", n-len(b)) + "}"
+}
+
+// gzipped is s compressed with gzip.
+func gzipped(s string) string {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write([]byte(s))
+	_ = zw.Close()
+	return buf.String()
 }
 
 func TestPostMessages(t *testing.T) {
@@ -67,6 +78,7 @@ func TestPostMessages(t *testing.T) {
 		{name: "whitespace around every token", body: " {\n\t\"text\" :\t\"hi\" ,\r\n  \"tag\"  :  \"x\"\n}\n", status: 201, text: "hi", tag: "x"},
 		{name: "field name escaped in JSON", body: `{"te\u0078t":"hi","\u0074ag":"x"}`, status: 201, text: "hi", tag: "x"},
 		{name: "whitespace after the object", body: body("hi", "x") + " \r\n\t", status: 201, text: "hi", tag: "x"},
+		{name: "Content-Encoding identity", body: body("hi", "x"), header: set("Content-Encoding", "identity"), status: 201, text: "hi", tag: "x"},
 		{name: "charset utf-8", body: body("hi", "x"), header: set("Content-Type", "application/json; charset=utf-8"), status: 201, text: "hi", tag: "x"},
 		{name: "charset UTF-8", body: body("hi", "x"), header: set("Content-Type", "application/json;charset=UTF-8"), status: 201, text: "hi", tag: "x"},
 		{name: "body of exactly 64 KiB", body: padded(64 << 10), status: 201, text: "padded", tag: "pad"},
@@ -137,6 +149,9 @@ func TestPostMessages(t *testing.T) {
 		{name: "no Content-Type", body: body("hi", "x"), header: del("Content-Type"), status: 415, detail: "Content-Type"},
 		{name: "form", body: body("hi", "x"), header: set("Content-Type", "application/x-www-form-urlencoded"), status: 415, detail: "Content-Type"},
 		{name: "charset latin1", body: body("hi", "x"), header: set("Content-Type", "application/json; charset=latin1"), status: 415, detail: "charset"},
+		{name: "gzip body", body: gzipped(body("hi", "x")), header: set("Content-Encoding", "gzip"), status: 415, detail: "Content-Encoding"},
+		{name: "br", body: body("hi", "x"), header: set("Content-Encoding", "br"), status: 415, detail: "Content-Encoding"},
+		{name: "identity then gzip", body: body("hi", "x"), header: set("Content-Encoding", "identity, gzip"), status: 415, detail: "gzip"},
 		{name: "malformed Content-Type", body: body("hi", "x"), header: set("Content-Type", "application/json; charset"), status: 415},
 
 		// 413

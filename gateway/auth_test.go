@@ -25,6 +25,8 @@ func TestAuthentication(t *testing.T) {
 		Issuer: "https://issuer.test", Audience: "messages",
 		// Refreshing for an unknown kid is tested on its own.
 		JWKSMinRefresh: time.Hour,
+		// So is the limit on failed authentications.
+		AuthFailureRate: -1,
 	}
 	both := base
 	both.Secret, both.JWKS = secret, jwks.URL
@@ -49,6 +51,28 @@ func TestAuthentication(t *testing.T) {
 			t.Fatal(err)
 		}
 		return s
+	}
+
+	// withHeader signs c as a token whose header has the given members
+	// besides alg and typ.
+	withHeader := func(method jwt.SigningMethod, key any, c jwt.MapClaims, kv ...any) string {
+		tok := jwt.NewWithClaims(method, c)
+		for i := 0; i < len(kv); i += 2 {
+			tok.Header[kv[i].(string)] = kv[i+1]
+		}
+		s, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+
+	// unusedBitsChanged is tok with the last character of its signature
+	// changed only in the bits that base64url decoding drops.
+	unusedBitsChanged := func(tok string) string {
+		const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+		i := strings.IndexByte(alphabet, tok[len(tok)-1])
+		return tok[:len(tok)-1] + string(alphabet[i^1])
 	}
 
 	tests := []struct {
@@ -84,6 +108,14 @@ func TestAuthentication(t *testing.T) {
 		{name: "RS256 under an EC kid", gateway: "keys only", header: []string{"Bearer " + sign(t, jwt.SigningMethodRS256, rsa1, "ec-1", ok)}, reason: "signature"},
 		{name: "unknown kid", gateway: "keys only", header: []string{"Bearer " + sign(t, jwt.SigningMethodRS256, rsaOther, "rsa-9", ok)}, reason: "unknown_key"},
 		{name: "no kid", gateway: "keys only", header: []string{"Bearer " + sign(t, jwt.SigningMethodRS256, rsa1, "", ok)}, reason: "unknown_key"},
+		{name: "crit naming an extension", gateway: "secret and keys", header: []string{"Bearer " + withHeader(jwt.SigningMethodHS256, secret, ok, "crit", []string{"exp"}, "exp", 1)}, reason: "critical"},
+		{name: "crit b64 of RFC 7797", gateway: "secret and keys", header: []string{"Bearer " + withHeader(jwt.SigningMethodHS256, secret, ok, "crit", []string{"b64"}, "b64", true)}, reason: "critical"},
+		{name: "crit with a key from the set", gateway: "keys only", header: []string{"Bearer " + withHeader(jwt.SigningMethodES256, ec1, ok, "kid", "ec-1", "crit", []string{"https://issuer.test/ext"}, "https://issuer.test/ext", "x")}, reason: "critical"},
+		{name: "crit empty", gateway: "secret and keys", header: []string{"Bearer " + withHeader(jwt.SigningMethodHS256, secret, ok, "crit", []string{})}, reason: "critical"},
+		{name: "crit not a list", gateway: "secret and keys", header: []string{"Bearer " + withHeader(jwt.SigningMethodHS256, secret, ok, "crit", "exp")}, reason: "critical"},
+		{name: "crit null", gateway: "secret and keys", header: []string{"Bearer " + withHeader(jwt.SigningMethodHS256, secret, ok, "crit", nil)}, reason: "critical"},
+		{name: "HS256 signature changed in unused bits", gateway: "secret and keys", header: []string{"Bearer " + unusedBitsChanged(hs256(t, ok))}, reason: "malformed"},
+		{name: "ES256 signature changed in unused bits", gateway: "keys only", header: []string{"Bearer " + unusedBitsChanged(sign(t, jwt.SigningMethodES256, ec1, "ec-1", ok))}, reason: "malformed"},
 		{name: "no sub", gateway: "secret and keys", header: []string{"Bearer " + hs256(t, with(ok, "sub", nil))}, reason: "subject"},
 		{name: "sub not a user id", gateway: "secret and keys", header: []string{"Bearer " + hs256(t, with(ok, "sub", "alice smith"))}, reason: "subject"},
 		{name: "sub not a string", gateway: "secret and keys", header: []string{"Bearer " + hs256(t, with(ok, "sub", 42))}, reason: "subject"},

@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,6 +54,20 @@ type Config struct {
 	Rate  float64
 	Burst int
 
+	// AuthFailureRate is the failed authentications per second allowed to
+	// each client address, AuthFailureBurst the most at once, so that
+	// guessing tokens costs time. An address that has used them up is
+	// answered 429, without its token being checked, until it has one to
+	// spare again; a request that authenticates spends nothing. Default 1
+	// a second, burst 20; a negative rate turns the limit off.
+	AuthFailureRate  float64
+	AuthFailureBurst int
+	// TrustedProxies are the proxies in front of the gateway. The client of
+	// a request from one of them, for the limit on failed authentications,
+	// is the rightmost address of X-Forwarded-For that is not a trusted
+	// proxy. Default none: the connection's peer is the client.
+	TrustedProxies []netip.Prefix
+
 	// UpstreamTimeout bounds each request to an upstream, past it the answer
 	// is 504. Default 10s.
 	UpstreamTimeout time.Duration
@@ -92,6 +108,12 @@ func (c *Config) setDefaults() {
 	if c.RetryAfter == 0 {
 		c.RetryAfter = time.Second
 	}
+	if c.AuthFailureRate == 0 {
+		c.AuthFailureRate = 1
+	}
+	if c.AuthFailureBurst == 0 {
+		c.AuthFailureBurst = 20
+	}
 	if c.RoleClaim == "" {
 		c.RoleClaim = "roles"
 	}
@@ -119,9 +141,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("gateway: the JWT secret must be at least %d bytes, it has %d", MinSecretBytes, len(c.Secret))
 	case c.Rate < 0 || c.Rate > 0 && c.Burst < 1:
 		return errors.New("gateway: the rate must not be negative, and the burst must be at least 1")
+	case c.AuthFailureRate > 0 && c.AuthFailureBurst < 1:
+		return errors.New("gateway: the burst of failed authentications must be at least 1")
 	case c.JWKSRefresh < 0 || c.JWKSMinRefresh < 0 || c.Leeway < 0 || c.UpstreamTimeout < 0 ||
 		c.HealthInterval < 0 || c.HealthTimeout < 0 || c.RetryAfter < 0:
 		return errors.New("gateway: durations must not be negative")
+	case slices.ContainsFunc(c.TrustedProxies, func(p netip.Prefix) bool { return !p.IsValid() }):
+		return errors.New("gateway: a trusted proxy prefix is not valid")
 	case strings.ContainsAny(c.CountRole, " \t"):
 		return errors.New("gateway: the count role must be one word")
 	}
@@ -134,8 +160,9 @@ type Gateway struct {
 	log         *slog.Logger
 	metrics     *metrics
 	auth        *authenticator
-	keys        *keySet // nil without a JWKS
-	limits      *userLimits
+	keys        *keySet    // nil without a JWKS
+	limits      *keyLimits // per user; nil without a rate
+	failures    *keyLimits // failed authentications per client address; nil when off
 	dispatchers *pool
 	queries     *pool
 }
@@ -161,7 +188,10 @@ func New(log *slog.Logger, reg prometheus.Registerer, cfg Config) (*Gateway, err
 	}
 	g.auth = newAuthenticator(cfg, g.keys)
 	if cfg.Rate > 0 {
-		g.limits = newUserLimits(cfg.Rate, cfg.Burst)
+		g.limits = newKeyLimits(cfg.Rate, cfg.Burst)
+	}
+	if cfg.AuthFailureRate > 0 {
+		g.failures = newKeyLimits(cfg.AuthFailureRate, cfg.AuthFailureBurst)
 	}
 	g.dispatchers = newPool("dispatcher", dispatchers, cfg.Transport, cfg.HealthTimeout, g.metrics, log)
 	g.queries = newPool("query", queries, cfg.Transport, cfg.HealthTimeout, g.metrics, log)
@@ -232,22 +262,35 @@ func (g *Gateway) reloadKeys(ctx context.Context) {
 func (g *Gateway) Handler(rt *web.Router) http.Handler {
 	write := g.proxy(g.dispatchers)
 	read := g.proxy(g.queries)
-	rt.Route(http.MethodPost, "/v1/messages", g.authorized(bufferBody(write)))
-	rt.Route(http.MethodGet, "/v1/messages", g.authorized(g.countPolicy(read)))
-	rt.Route(http.MethodGet, "/v1/messages/:id", g.authorized(read))
+	rt.Route(http.MethodPost, "/v1/messages", g.authorized(wellFormedQuery(identityBody(bufferBody(write)))))
+	rt.Route(http.MethodGet, "/v1/messages", g.authorized(wellFormedQuery(g.countPolicy(read))))
+	rt.Route(http.MethodGet, "/v1/messages/:id", g.authorized(wellFormedQuery(read)))
 	api.Routes(rt)
 	return web.RequestIDs(g.accessLog(rt.Router))
 }
 
 // authorized passes on only requests with a valid token and rate to spare,
-// with X-User-ID set to the token's subject.
+// with X-User-ID set to the token's subject. A client address that has used
+// up its failed authentications is refused before its token is checked.
 func (g *Gateway) authorized(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr := clientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), g.cfg.TrustedProxies)
+		if g.failures != nil {
+			if limited, wait := g.failures.exhausted(addr, g.cfg.Now()); limited {
+				g.metrics.authLimited.Inc()
+				w.Header().Set("Retry-After", retryAfterSeconds(wait))
+				web.WriteProblem(w, r, http.StatusTooManyRequests, "too many failed authentications from this address; retry after the time in Retry-After")
+				return
+			}
+		}
 		id, err := g.auth.authenticate(r)
 		var aerr *authError
 		switch {
 		case errors.As(err, &aerr):
 			g.metrics.authFailures.WithLabelValues(aerr.reason).Inc()
+			if g.failures != nil {
+				g.failures.allow(addr, g.cfg.Now())
+			}
 			w.Header().Set("WWW-Authenticate", challenge(aerr))
 			web.WriteProblem(w, r, http.StatusUnauthorized, aerr.detail)
 			return
@@ -275,6 +318,22 @@ func (g *Gateway) authorized(next http.Handler) http.Handler {
 	})
 }
 
+// wellFormedQuery refuses, with 400, a query string that url.ParseQuery
+// rejects: an invalid percent-escape, a semicolon, or more parameters than
+// it allows. The query API rejects the same ones, but the reverse proxy
+// would not pass them on as they are: it drops the pairs it cannot parse, so
+// a filter the caller meant would be silently lost and the answer widened.
+// Every query that passes is forwarded byte for byte.
+func wellFormedQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			web.WriteProblem(w, r, http.StatusBadRequest, "the query string is malformed: "+err.Error())
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // countPolicy refuses count=1 to tokens without the count role, when one is
 // configured.
 func (g *Gateway) countPolicy(next http.Handler) http.Handler {
@@ -284,14 +343,31 @@ func (g *Gateway) countPolicy(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The query API counts for exactly count=1 and rejects a repeated
 		// parameter, but the policy does not rely on the latter: any
-		// count=1 needs the role.
-		params, _ := url.ParseQuery(r.URL.RawQuery)
+		// count=1 needs the role. wellFormedQuery has refused a query
+		// that does not parse.
+		params, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			web.WriteProblem(w, r, http.StatusBadRequest, "the query string is malformed: "+err.Error())
+			return
+		}
 		for _, c := range params["count"] {
 			if c == "1" && !identityFrom(r.Context()).has(g.cfg.CountRole) {
 				g.metrics.policyDenied.Inc()
 				web.WriteProblem(w, r, http.StatusForbidden, fmt.Sprintf("count=1 needs a token with the role %q", g.cfg.CountRole))
 				return
 			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// identityBody refuses, with 415, a body in a content coding (gzip, br…):
+// the write API reads bodies as sent, and the gateway decodes none.
+func identityBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c := web.ContentCoding(r.Header); c != "" {
+			web.WriteUnsupportedCoding(w, r, c)
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -351,9 +427,11 @@ func (g *Gateway) proxy(p *pool) http.Handler {
 
 // rewrite makes the upstream request: the caller's path and query, the
 // user and request ids from the gateway, no credentials, and the
-// X-Forwarded-* headers.
+// X-Forwarded-* headers. The query is the caller's as sent: the proxy's own
+// clean-up of it, which drops what it cannot parse, never applies.
 func rewrite(pr *httputil.ProxyRequest) {
 	ctx := pr.In.Context()
+	pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 	stripUserID(pr.Out.Header)
 	pr.Out.Header.Set(web.UserIDHeader, identityFrom(ctx).user)
 	pr.Out.Header.Set(web.RequestIDHeader, web.RequestID(ctx))

@@ -7,6 +7,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type metrics struct {
 	authFailures   *prometheus.CounterVec
 	rateLimited    prometheus.Counter
+	authLimited    prometheus.Counter
 	policyDenied   prometheus.Counter
 	upstreamUp     *prometheus.GaugeVec
 	upstreamErrors *prometheus.CounterVec
@@ -21,6 +22,7 @@ const (
 	reasonExpired    = "expired"     // past exp, or before nbf
 	reasonClaims     = "claims"      // exp missing, or iss or aud not as configured
 	reasonSubject    = "subject"     // sub missing or not a valid user id
+	reasonCritical   = "critical"    // crit names extensions, which the gateway does not support
 )
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -29,13 +31,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "messages",
 			Subsystem: "gateway",
 			Name:      "auth_failures_total",
-			Help:      "Requests refused with 401, by reason (missing, malformed, signature, unknown_key, expired, claims, subject).",
+			Help:      "Requests refused with 401, by reason (missing, malformed, signature, unknown_key, expired, claims, subject, critical).",
 		}, []string{"reason"}),
 		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "messages",
 			Subsystem: "gateway",
 			Name:      "rate_limited_requests_total",
 			Help:      "Requests refused with 429 because their user had used up their rate.",
+		}),
+		authLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "messages",
+			Subsystem: "gateway",
+			Name:      "auth_limited_requests_total",
+			Help:      "Requests refused with 429, their token unchecked, because their client address had used up its failed authentications.",
 		}),
 		policyDenied: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "messages",
@@ -56,8 +64,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:      "Requests the gateway answered itself because an upstream failed, by pool and reason (unavailable, timeout, failed).",
 		}, []string{"pool", "reason"}),
 	}
-	reg.MustRegister(m.authFailures, m.rateLimited, m.policyDenied, m.upstreamUp, m.upstreamErrors)
-	for _, r := range []string{reasonMissing, reasonMalformed, reasonSignature, reasonUnknownKey, reasonExpired, reasonClaims, reasonSubject} {
+	reg.MustRegister(m.authFailures, m.rateLimited, m.authLimited, m.policyDenied, m.upstreamUp, m.upstreamErrors)
+	for _, r := range []string{reasonMissing, reasonMalformed, reasonSignature, reasonUnknownKey, reasonExpired, reasonClaims, reasonSubject, reasonCritical} {
 		m.authFailures.WithLabelValues(r)
 	}
 	return m

@@ -2,8 +2,10 @@ package web
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -62,4 +64,26 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// ContentCoding returns the first content coding other than identity that
+// h's Content-Encoding names, or "" when the body is sent as it is.
+func ContentCoding(h http.Header) string {
+	for _, v := range h.Values("Content-Encoding") {
+		for _, c := range strings.Split(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return c
+			}
+		}
+	}
+	return ""
+}
+
+// WriteUnsupportedCoding answers 415 for a body in a content coding that is
+// not decoded here, with Accept-Encoding: identity to say what is (RFC 9110,
+// section 12.5.3). Passed on or read as it is, a compressed body would be
+// taken for malformed JSON, or be a way around the limit on body size.
+func WriteUnsupportedCoding(w http.ResponseWriter, r *http.Request, coding string) {
+	w.Header().Set("Accept-Encoding", "identity")
+	WriteProblem(w, r, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Encoding %q is not supported; send the body as it is (identity)", coding))
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,5 +121,48 @@ func TestWriteUnavailableType(t *testing.T) {
 	web.WriteUnavailable(rec, httptest.NewRequest(http.MethodPost, "/v1/messages", nil), time.Second, "not stored")
 	if p := readProblem(t, rec.Result(), http.StatusServiceUnavailable); p.Type != "about:blank" {
 		t.Errorf("plain 503 of type %q, want about:blank", p.Type)
+	}
+}
+
+func TestContentCoding(t *testing.T) {
+	tests := []struct {
+		name   string
+		values []string // Content-Encoding headers; nil for none
+		want   string
+	}{
+		{name: "none", want: ""},
+		{name: "empty", values: []string{""}, want: ""},
+		{name: "identity", values: []string{"identity"}, want: ""},
+		{name: "identity in capitals", values: []string{"IDENTITY"}, want: ""},
+		{name: "gzip", values: []string{"gzip"}, want: "gzip"},
+		{name: "br", values: []string{"br"}, want: "br"},
+		{name: "identity then gzip in a list", values: []string{"identity, gzip"}, want: "gzip"},
+		{name: "gzip in a second header", values: []string{"identity", " deflate "}, want: "deflate"},
+		{name: "empty list members", values: []string{" , ,identity"}, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for _, v := range tt.values {
+				h.Add("Content-Encoding", v)
+			}
+			if got := web.ContentCoding(h); got != tt.want {
+				t.Errorf("ContentCoding(%q) = %q, want %q", tt.values, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestWriteUnsupportedCoding(t *testing.T) {
+	rec := httptest.NewRecorder()
+	web.WriteUnsupportedCoding(rec, httptest.NewRequest(http.MethodPost, "/v1/messages", nil), "gzip")
+	res := rec.Result()
+	defer res.Body.Close()
+	p := readProblem(t, res, http.StatusUnsupportedMediaType)
+	if ae := res.Header.Get("Accept-Encoding"); ae != "identity" {
+		t.Errorf("Accept-Encoding = %q, want identity", ae)
+	}
+	if !strings.Contains(p.Detail, `"gzip"`) || !strings.Contains(p.Detail, "Content-Encoding") {
+		t.Errorf("detail = %q, want it to name Content-Encoding and the coding", p.Detail)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -54,6 +55,37 @@ func (l *listFlag) Set(s string) error {
 	return nil
 }
 
+// prefixListFlag is a comma-separated list of CIDR prefixes; a bare address
+// is the prefix of itself alone.
+type prefixListFlag []netip.Prefix
+
+func (l *prefixListFlag) String() string {
+	var out []string
+	for _, p := range *l {
+		out = append(out, p.String())
+	}
+	return strings.Join(out, ",")
+}
+
+func (l *prefixListFlag) Set(s string) error {
+	*l = nil
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(v); err == nil {
+			*l = append(*l, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return fmt.Errorf("%q is neither an IP address nor a CIDR prefix", v)
+		}
+		*l = append(*l, p.Masked())
+	}
+	return nil
+}
+
 // gatewayFlags configure the gateway.
 type gatewayFlags struct {
 	log    logFlags
@@ -75,6 +107,9 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&g.cfg.Leeway, "clock-skew", 30*time.Second, "clock difference allowed when checking a token's exp and nbf")
 	fs.Float64Var(&g.cfg.Rate, "rate", 20, "requests per second allowed to each user; 0: no limit")
 	fs.IntVar(&g.cfg.Burst, "burst", 40, "requests each user may make at once, beyond the rate")
+	fs.Float64Var(&g.cfg.AuthFailureRate, "auth-failure-rate", 1, "failed authentications per second allowed to each client address; past them it gets 429 and its tokens are not checked; -1: no limit")
+	fs.IntVar(&g.cfg.AuthFailureBurst, "auth-failure-burst", 20, "failed authentications each client address may make at once, beyond the rate")
+	fs.Var((*prefixListFlag)(&g.cfg.TrustedProxies), "trusted-proxies", "addresses or CIDR prefixes of proxies in front of the gateway, comma-separated; behind them the client address is the rightmost untrusted hop of X-Forwarded-For")
 	fs.DurationVar(&g.cfg.UpstreamTimeout, "upstream-timeout", 10*time.Second, "how long a request waits for a dispatcher or query instance before answering 504")
 	fs.DurationVar(&g.cfg.HealthInterval, "health-interval", 2*time.Second, "how often each upstream's /readyz is checked")
 	fs.StringVar(&g.cfg.CountRole, "count-role", "", "role a token needs for count=1; empty: counts are open to every token")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -300,4 +301,27 @@ func signWith(t *testing.T, secret, user string) string {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// The gateway's flags reach its config: the limit on failed
+// authentications and the trusted proxies, bare addresses included.
+func TestGatewayFlagsLimitFailures(t *testing.T) {
+	var f gatewayFlags
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	f.register(fs)
+	if f.cfg.AuthFailureRate != 1 || f.cfg.AuthFailureBurst != 20 || len(f.cfg.TrustedProxies) != 0 {
+		t.Errorf("defaults: rate %v, burst %d, proxies %v; want 1, 20 and none", f.cfg.AuthFailureRate, f.cfg.AuthFailureBurst, f.cfg.TrustedProxies)
+	}
+	if err := fs.Parse([]string{"--auth-failure-rate", "-1", "--auth-failure-burst", "5", "--trusted-proxies", "10.0.0.0/8, 192.0.2.1,2001:db8::1/48"}); err != nil {
+		t.Fatal(err)
+	}
+	if f.cfg.AuthFailureRate != -1 || f.cfg.AuthFailureBurst != 5 {
+		t.Errorf("rate %v, burst %d; want -1 and 5", f.cfg.AuthFailureRate, f.cfg.AuthFailureBurst)
+	}
+	if got := (*prefixListFlag)(&f.cfg.TrustedProxies).String(); got != "10.0.0.0/8,192.0.2.1/32,2001:db8::/48" {
+		t.Errorf("trusted proxies = %s", got)
+	}
+	if err := fs.Parse([]string{"--trusted-proxies", "10.0.0.0/33"}); err == nil {
+		t.Error("a prefix of 33 bits was accepted")
+	}
 }

@@ -90,6 +90,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	dev, _ := startDev(t, t.TempDir(), nil)
 	gw := startGatewayCmd(t, dev, dev, "--count-role", "counter", "--rate", "1000", "--burst", "1000")
 	limited := startGatewayCmd(t, dev, dev, "--rate", "0.001", "--burst", "1")
+	guessed := startGatewayCmd(t, dev, dev, "--auth-failure-rate", "0.001", "--auth-failure-burst", "1")
 	down := startGatewayDown(t)
 
 	token := mintToken(t, "--user", "openapi", "--role", "counter")
@@ -137,6 +138,8 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "bad tag", method: "POST", url: gw + "/v1/messages", header: asJSON, body: `{"text":"hi","tag":"no spaces"}`, status: 400},
 		{name: "unknown field", method: "POST", url: gw + "/v1/messages", header: asJSON, body: `{"text":"hi","tag":"a","x":1}`, status: 400},
 		{name: "not JSON", method: "POST", url: gw + "/v1/messages", header: auth("Content-Type", "text/plain"), body: "hi", status: 415},
+		{name: "compressed body", method: "POST", url: gw + "/v1/messages", header: auth("Content-Type", "application/json", "Content-Encoding", "gzip"), body: "\x1f\x8b", status: 415, wantHeader: "Accept-Encoding"},
+		{name: "compressed body, behind the gateway", method: "POST", url: dev + "/v1/messages", header: http.Header{"Content-Type": {"application/json"}, "Content-Encoding": {"br"}, "X-User-Id": {"openapi"}}, body: `{"text":"hi","tag":"a"}`, status: 415, wantHeader: "Accept-Encoding"},
 		{name: "too large", method: "POST", url: gw + "/v1/messages", header: asJSON, body: `{"text":"` + strings.Repeat("b", 70<<10) + `","tag":"a"}`, status: 413},
 		{name: "create without a token", method: "POST", url: gw + "/v1/messages", header: http.Header{"Content-Type": {"application/json"}}, body: `{"text":"hi","tag":"a"}`, status: 401, wantHeader: "WWW-Authenticate"},
 		{name: "create without a user, behind the gateway", method: "POST", url: dev + "/v1/messages", header: http.Header{"Content-Type": {"application/json"}}, body: `{"text":"hi","tag":"a"}`, status: 403},
@@ -150,6 +153,12 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "count", method: "GET", url: gw + "/v1/messages?count=1&tag=" + tag, header: auth(), status: 200, validRequest: true},
 		{name: "count without the role", method: "GET", url: gw + "/v1/messages?count=1", header: bearer(mintToken(t, "--user", "plain")), status: 403, validRequest: true},
 		{name: "start after end", method: "GET", url: gw + "/v1/messages?dateStart=2026-02-01&dateEnd=2026-01-01", header: auth(), status: 400, validRequest: true},
+		{name: "lower-case t and z", method: "GET", url: gw + "/v1/messages?dateStart=2020-01-01t00:00:00z&tag=" + tag, header: auth(), status: 200, validRequest: true},
+		{name: "leap second", method: "GET", url: gw + "/v1/messages?dateEnd=2016-12-31T23:59:60Z", header: auth(), status: 400},
+		{name: "offset past 23:59", method: "GET", url: gw + "/v1/messages?dateEnd=2026-01-01T00:00:00%2B24:00", header: auth(), status: 400},
+		{name: "malformed query", method: "GET", url: gw + "/v1/messages?tag=x%zz", header: auth(), status: 400},
+		{name: "query with a semicolon", method: "GET", url: gw + "/v1/messages?tag=x;x=1", header: auth(), status: 400},
+		{name: "too many failed authentications", method: "GET", url: guessed + "/v1/messages", header: auth(), status: 429, validRequest: true, wantHeader: "Retry-After"},
 		{name: "unknown parameter", method: "GET", url: gw + "/v1/messages?colour=red", header: auth(), status: 400},
 		{name: "list without a token", method: "GET", url: gw + "/v1/messages", header: nil, status: 401, wantHeader: "WWW-Authenticate"},
 		{name: "list with a bad token", method: "GET", url: gw + "/v1/messages", header: bearer("e30.e30.x"), status: 401, wantHeader: "WWW-Authenticate"},
@@ -164,6 +173,8 @@ func TestOpenAPIConformance(t *testing.T) {
 	}
 	// The rate-limited gateway lets one request through first.
 	do(t, http.MethodGet, limited+"/v1/messages", auth(), "")
+	// The other one refuses every token from this address after one failure.
+	do(t, http.MethodGet, guessed+"/v1/messages", bearer("e30.e30.x"), "")
 
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

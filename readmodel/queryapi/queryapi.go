@@ -220,9 +220,16 @@ func ParseQuery(v url.Values) (Query, error) {
 	return q, nil
 }
 
+// rfc3339 is the grammar of an RFC 3339 date-time (section 5.6): 'T' and
+// 'Z' in either case, a fraction after '.' only, and a numeric offset of
+// hours and minutes. The ranges of its fields are checked apart.
+var rfc3339 = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?(?:[Zz]|[+-]([0-9]{2}):([0-9]{2}))$`)
+
 // parseBound reads a date bound: YYYY-MM-DD, a whole UTC day (an end bound
 // includes its day, so it stands for the start of the next), or an RFC 3339
-// instant.
+// instant. An instant's offset must be within RFC 3339's ranges, hours 00-23
+// and minutes 00-59, which Go's parser does not check; a leap second, :60,
+// is refused, as time.Time cannot hold it.
 func parseBound(s string, end bool) (t time.Time, day bool, err error) {
 	if len(s) == len(time.DateOnly) {
 		t, err := time.Parse(time.DateOnly, s)
@@ -234,9 +241,20 @@ func parseBound(s string, end bool) (t time.Time, day bool, err error) {
 		}
 		return t, true, nil
 	}
-	t, err = time.Parse(time.RFC3339Nano, s)
-	if err != nil {
+	m := rfc3339.FindStringSubmatch(s)
+	if m == nil {
 		return time.Time{}, false, fmt.Errorf("%q is neither a date (YYYY-MM-DD) nor an RFC 3339 time", s)
+	}
+	if m[5] != "" && (m[5] > "23" || m[6] > "59") {
+		return time.Time{}, false, fmt.Errorf("%q has an offset out of range: hours 00-23, minutes 00-59", s)
+	}
+	if m[3] == "60" && m[1] <= "23" && m[2] <= "59" {
+		return time.Time{}, false, fmt.Errorf("%q is a leap second, which is not supported; use :59 or the next minute", s)
+	}
+	// Only T and Z are letters in it.
+	t, err = time.Parse(time.RFC3339Nano, strings.ToUpper(s))
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("%q is not a valid RFC 3339 time: %w", s, err)
 	}
 	return t.UTC(), false, nil
 }
@@ -251,9 +269,11 @@ func EncodeCursor(id string) string {
 	return base64.RawURLEncoding.EncodeToString(u[:])
 }
 
-// DecodeCursor returns the message id a cursor continues after.
+// DecodeCursor returns the message id a cursor continues after. Decoding is
+// strict, so that each id has one cursor: without it, a cursor whose last
+// character differs only in bits the decoder drops would be taken too.
 func DecodeCursor(c string) (string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(c)
 	if err != nil || len(b) != len(ulid.ULID{}) {
 		return "", errors.New("cursor is not one this API gave out")
 	}
