@@ -8,13 +8,11 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"hash/fnv"
 	"log"
 	"os"
 	"os/exec"
@@ -27,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/messages-io/messages/message"
 	"github.com/oklog/ulid/v2"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -321,38 +320,6 @@ type importSummary struct {
 	Seconds         float64 `json:"seconds"`
 }
 
-// history spreads messages over the year before end: message k's time is a
-// hash of k, so every prefix of the messages covers the year evenly.
-type history struct{ end time.Time }
-
-const yearMillis = 365 * 24 * 3600 * 1000
-
-func (h history) start() time.Time { return h.end.Add(-yearMillis * time.Millisecond) }
-
-func (h history) at(k int) time.Time {
-	f := fnv.New64a()
-	fmt.Fprint(f, k)
-	return h.start().Add(time.Duration(f.Sum64()%yearMillis) * time.Millisecond)
-}
-
-// writeLines writes messages [from, to) as an import file.
-func (h history) writeLines(name string, from, to int) error {
-	f, err := os.Create(name)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	for k := from; k < to; k++ {
-		fmt.Fprintf(w, `{"userId":"user%d","text":"imported message %d of the benchmark history","tag":"topic%d","createdAt":"%s"}`+"\n",
-			k%100, k, k%8, h.at(k).Format(time.RFC3339Nano))
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
 // benchCounts imports growing history into one dev and measures, at each
 // size, the fold, a raw insertMany of the same documents, and count latency.
 func benchCounts(ctx context.Context, cfg config, dir string, rep *report) error {
@@ -379,11 +346,11 @@ func benchCounts(ctx context.Context, cfg config, dir string, rep *report) error
 	for _, size := range cfg.sizes {
 		res := sizeResult{size: size}
 		file := filepath.Join(dir, fmt.Sprintf("history-%d-%d.jsonl", prev, size))
-		log.Printf("counts: writing messages %d-%d", prev, size)
+		log.Printf("counts: writing the messages from %d to %d and their burst", prev, size)
 		if err := h.writeLines(file, prev, size); err != nil {
 			return err
 		}
-		log.Printf("counts: importing %d messages", size-prev)
+		log.Printf("counts: importing %d messages", total(size)-total(prev))
 		t0 := time.Now()
 		out, err := exec.CommandContext(ctx, cfg.bin, "import", "--json", "--quiet", "--nats-url", d.natsURL(), file).Output()
 		if err != nil {
@@ -394,13 +361,13 @@ func benchCounts(ctx context.Context, cfg config, dir string, rep *report) error
 		}
 		res.importRate = float64(res.imported.Lines) / res.imported.Seconds
 		log.Printf("counts: imported %d lines (%d appended) at %.0f lines/s; waiting for the read model", res.imported.Lines, res.imported.Appended, res.importRate)
-		n, complete, err := waitCount(ctx, base, int64(size), cfg.foldTimeout)
+		n, complete, err := waitCount(ctx, base, int64(total(size)), cfg.foldTimeout)
 		if err != nil {
 			return err
 		}
 		res.foldComplete = complete
-		res.foldRate = float64(n-int64(prev)) / time.Since(t0).Seconds()
-		log.Printf("counts: read model holds %d of %d after %v: %.0f events/s (import and fold overlapping)", n, size, time.Since(t0).Round(time.Second), res.foldRate)
+		res.foldRate = float64(n-int64(total(prev))) / time.Since(t0).Seconds()
+		log.Printf("counts: read model holds %d of %d after %v: %.0f events/s (import and fold overlapping)", n, total(size), time.Since(t0).Round(time.Second), res.foldRate)
 
 		coll, err := messagesCollection(ctx, db)
 		if err != nil {
@@ -410,7 +377,7 @@ func benchCounts(ctx context.Context, cfg config, dir string, rep *report) error
 		if err != nil {
 			return fmt.Errorf("raw insertMany: %w", err)
 		}
-		log.Printf("counts: raw insertMany of the same %d documents: %.0f docs/s", size-prev, res.rawRate)
+		log.Printf("counts: raw insertMany of the same %d documents: %.0f docs/s", total(size)-total(prev), res.rawRate)
 
 		day := h.start().Add(182 * 24 * time.Hour)
 		dayQ := "dateStart=" + day.Format(time.DateOnly) + "&dateEnd=" + day.Format(time.DateOnly)
@@ -531,7 +498,8 @@ func idRange(from, to time.Time) bson.M {
 	return bson.M{"_id": bson.M{"$gte": floor(from), "$lt": floor(to)}}
 }
 
-// rawInsert writes the documents of messages [from, to), shaped as the read
+// rawInsert writes the documents of the messages a history gains from
+// from to to messages, shaped as the read
 // model stores them, into a scratch collection with plain insertMany calls:
 // batches of 1000 (the reducers' batch size) from 8 writers (one per
 // partition), and returns documents per second. The collection has the
@@ -544,16 +512,13 @@ func rawInsert(ctx context.Context, db *mongo.Database, like *mongo.Collection, 
 	if err := copyIndexes(ctx, like, coll); err != nil {
 		return 0, err
 	}
-	docs := make([]any, 0, to-from)
-	for k := from; k < to; k++ {
-		at := h.at(k).Truncate(time.Millisecond)
-		id := ulid.MustNew(uint64(at.UnixMilli()), ulid.DefaultEntropy()).String()
+	docs := make([]any, 0, total(to)-total(from))
+	h.between(from, to, func(m message.Message) {
 		docs = append(docs, bson.D{
-			{Key: "_id", Value: id}, {Key: "userId", Value: "user" + strconv.Itoa(k%100)},
-			{Key: "text", Value: fmt.Sprintf("imported message %d of the benchmark history", k)},
-			{Key: "tag", Value: "topic" + strconv.Itoa(k%8)}, {Key: "createdAt", Value: at}, {Key: "seq", Value: int64(k + 1)},
+			{Key: "_id", Value: m.ID}, {Key: "userId", Value: m.UserID}, {Key: "text", Value: m.Text},
+			{Key: "tag", Value: m.Tag}, {Key: "createdAt", Value: m.CreatedAt}, {Key: "seq", Value: int64(len(docs) + 1)},
 		})
-	}
+	})
 	const batch, writers = 1000, 8
 	batches := make(chan []any)
 	var wg sync.WaitGroup

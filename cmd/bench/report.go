@@ -198,10 +198,11 @@ func writeReport(cfg config, rep *report) error {
 	}
 	if len(rep.sizes) > 0 {
 		w("## Import, fold and raw insertMany (dev)\n\n")
-		w("History is imported with `messages import` in steps up to each size, messages spread evenly over one year and 8 tags. ")
+		w("History is imported with `messages import` in steps up to each size, messages spread evenly over one year and 8 tags, ")
+		w("and beside them a burst of a fifth as many messages of tag `%s` within one hour (the dense hour), so a size of 10000 holds 12000 messages. ", burstTag)
 		w("*Fold* is the new messages divided by the time from the start of the import until a count of all messages shows them (import and fold overlap; the import is much faster). ")
 		w("*Raw insertMany* writes the same documents, shaped as the read model stores them, into a scratch collection of the same FerretDB with the same indexes as the messages collection: batches of 1000 from 8 writers, as the 8 reducers do; it runs once per size, after the fold.\n\n")
-		w("| messages | imported | import lines/s | fold events/s | raw insertMany docs/s | fold / raw |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		w("| size | imported | import lines/s | fold events/s | raw insertMany docs/s | fold / raw |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, s := range rep.sizes {
 			note := ""
 			if !s.foldComplete {
@@ -212,7 +213,7 @@ func writeReport(cfg config, rep *report) error {
 		w("\n## Count latency (dev)\n\n")
 		w("`GET /v1/messages?count=1` with a one-day range (`dateStart=dateEnd=` a day in the middle of the year) and a one-year range (the whole history), ")
 		w("beside a plain `countDocuments` with the same `_id` range on the messages collection, sent directly with the MongoDB driver, in the same run. Median of %d requests after one warm-up.\n\n", max(cfg.runs, 5))
-		w("| messages | count, 1 day | count, 1 year | countDocuments, 1 day | countDocuments, 1 year | year: countDocuments / count | counts (day, year, plain year) |\n| ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+		w("| size | count, 1 day | count, 1 year | countDocuments, 1 day | countDocuments, 1 year | year: countDocuments / count | counts (day, year, plain year) |\n| ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 		for _, s := range rep.sizes {
 			w("| %d | %s | %s | %s | %s | %.1f× | %d, %d, %d |\n", s.size, ms(mdur(s.day)), ms(mdur(s.year)), ms(mdur(s.plainDay)), ms(mdur(s.plainYear)),
 				mdur(s.plainYear)/mdur(s.year), s.dayN, s.yearN, s.plainN)
