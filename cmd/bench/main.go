@@ -2,7 +2,9 @@
 // writes BENCH.md with a chart: POST throughput and latency, the lag from a
 // POST to its visibility in a count, reducer fold throughput beside raw
 // insertMany, count latency beside a plain countDocuments at growing sizes
-// of imported history, and the peak resident memory of each role. Every
+// of imported history, the latency of every query shape of GET /v1/messages
+// beside a plain find or count at those sizes, each answer checked against
+// the imported history, and the peak resident memory of each role. Every
 // figure is the median of repeated runs. `make bench` builds the binary and
 // runs it.
 package main
@@ -65,7 +67,7 @@ func main() {
 	flag.DurationVar(&cfg.lagFor, "lag-for", 10*time.Second, "length of one visibility run")
 	flag.IntVar(&cfg.lagRate, "lag-rate", 1000, "messages per second during the visibility runs")
 	flag.DurationVar(&cfg.foldTimeout, "fold-timeout", envDuration("BENCH_FOLD_TIMEOUT", 20*time.Minute), "longest wait for the read model to catch up with an import [BENCH_FOLD_TIMEOUT]")
-	flag.StringVar(&skip, "skip", os.Getenv("BENCH_SKIP"), "sections to skip, comma-separated: post,lag,counts,roles [BENCH_SKIP]")
+	flag.StringVar(&skip, "skip", os.Getenv("BENCH_SKIP"), "sections to skip, comma-separated: post,lag,counts,shapes,roles [BENCH_SKIP]")
 	devFlags := flag.String("dev-flags", os.Getenv("BENCH_DEV_FLAGS"), "extra flags of every `messages dev` started, space-separated [BENCH_DEV_FLAGS]")
 	flag.StringVar(&cfg.commit, "commit", os.Getenv("BENCH_COMMIT"), "commit measured, when not the current directory's [BENCH_COMMIT]")
 	flag.Parse()
@@ -133,6 +135,7 @@ type sizeResult struct {
 	plainYear    []time.Duration
 	dayN, yearN  int64
 	plainN       int64
+	shapes       []shapeResult
 }
 
 type memResult struct {
@@ -173,6 +176,10 @@ func run(ctx context.Context, cfg config) error {
 			rep.notes = append(rep.notes, "The count benchmark stopped early: "+err.Error())
 			failed = fmt.Errorf("counts: %w", err)
 		}
+	}
+	if wrong := rep.wrongAnswers(); len(wrong) > 0 {
+		rep.notes = append(rep.notes, wrong...)
+		failed = cmp.Or(failed, fmt.Errorf("%d query shapes answered wrong; the first: %s", len(wrong), wrong[0]))
 	}
 	if err := writeReport(cfg, rep); err != nil {
 		return err
@@ -412,6 +419,14 @@ func benchCounts(ctx context.Context, cfg config, dir string, rep *report) error
 		}
 		log.Printf("counts at %d: day %v (%d), year %v (%d); countDocuments day %v, year %v (%d)", size,
 			median(res.day), res.dayN, median(res.year), res.yearN, median(res.plainDay), median(res.plainYear), res.plainN)
+		if !cfg.skip["shapes"] {
+			res.shapes, err = benchShapes(ctx, c, base, coll, h, size, max(cfg.runs, 5), cfg.runs)
+			logShapes(size, res.shapes)
+			if err != nil {
+				rep.sizes = append(rep.sizes, res)
+				return fmt.Errorf("query shapes at %d: %w", size, err)
+			}
+		}
 		rep.sizes = append(rep.sizes, res)
 		prev = size
 		os.Remove(file)
@@ -420,6 +435,19 @@ func benchCounts(ctx context.Context, cfg config, dir string, rep *report) error
 		}
 	}
 	return nil
+}
+
+// wrongAnswers says which shape answered wrong at which size.
+func (r *report) wrongAnswers() []string {
+	var out []string
+	for _, s := range r.sizes {
+		for _, q := range s.shapes {
+			if q.wrong != "" {
+				out = append(out, fmt.Sprintf("At %d messages, %s answered wrong: %s.", s.size, q.name, q.wrong))
+			}
+		}
+	}
+	return out
 }
 
 func (r *report) lastSize() int {
@@ -490,12 +518,14 @@ func waitCount(ctx context.Context, base string, want int64, timeout time.Durati
 // idRange is the filter of messages created in [from, to): ids are ULIDs
 // that begin with their time.
 func idRange(from, to time.Time) bson.M {
-	floor := func(t time.Time) string {
-		var id ulid.ULID
-		_ = id.SetTime(uint64(t.UnixMilli()))
-		return id.String()
-	}
-	return bson.M{"_id": bson.M{"$gte": floor(from), "$lt": floor(to)}}
+	return bson.M{"_id": bson.M{"$gte": idFloor(from), "$lt": idFloor(to)}}
+}
+
+// idFloor is the least id of a message created at t, to the millisecond.
+func idFloor(t time.Time) string {
+	var id ulid.ULID
+	_ = id.SetTime(uint64(t.UnixMilli()))
+	return id.String()
 }
 
 // rawInsert writes the documents of the messages a history gains from
