@@ -336,7 +336,7 @@ func benchCounts(ctx context.Context, cfg config, dir string, rep *report) error
 	}
 	defer func() {
 		if peak, err := d.peakRSS(); err == nil {
-			rep.memory = append(rep.memory, memResult{role: "dev (all roles)", peak: peak, note: fmt.Sprintf("importing, folding and counting up to %d messages", rep.lastSize())})
+			rep.memory = append(rep.memory, memResult{role: "dev (all roles)", peak: peak, note: fmt.Sprintf("importing, folding and querying up to %d messages, the plain finds and counts included", rep.lastSize())})
 		}
 		d.stop()
 	}()
