@@ -213,7 +213,7 @@ func walk(ctx context.Context, c *http.Client, base string, a answer) (path, bef
 		if w := differ(msgs, a.page(i)); w != "" {
 			return "", "", fmt.Sprintf("API, page %d on the way: %s", i+1, w), nil
 		}
-		if next == "" {
+		if next == "" || len(msgs) == 0 {
 			return "", "", fmt.Sprintf("API: no next link after page %d", i+1), nil
 		}
 		path, before = next, msgs[len(msgs)-1].ID
