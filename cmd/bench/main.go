@@ -2,19 +2,19 @@
 // writes BENCH.md with a chart: POST throughput and latency, the lag from a
 // POST to its visibility in a count, reducer fold throughput beside raw
 // insertMany, count latency beside a plain countDocuments at growing sizes
-// of imported history, and the peak resident memory of each role. Every
+// of imported history, the latency of every query shape of GET /v1/messages
+// beside a plain find or count at those sizes, each answer checked against
+// the imported history, and the peak resident memory of each role. Every
 // figure is the median of repeated runs. `make bench` builds the binary and
 // runs it.
 package main
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"hash/fnv"
 	"log"
 	"os"
 	"os/exec"
@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/messages-io/messages/message"
 	"github.com/oklog/ulid/v2"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -66,7 +67,7 @@ func main() {
 	flag.DurationVar(&cfg.lagFor, "lag-for", 10*time.Second, "length of one visibility run")
 	flag.IntVar(&cfg.lagRate, "lag-rate", 1000, "messages per second during the visibility runs")
 	flag.DurationVar(&cfg.foldTimeout, "fold-timeout", envDuration("BENCH_FOLD_TIMEOUT", 20*time.Minute), "longest wait for the read model to catch up with an import [BENCH_FOLD_TIMEOUT]")
-	flag.StringVar(&skip, "skip", os.Getenv("BENCH_SKIP"), "sections to skip, comma-separated: post,lag,counts,roles [BENCH_SKIP]")
+	flag.StringVar(&skip, "skip", os.Getenv("BENCH_SKIP"), "sections to skip, comma-separated: post,lag,counts,shapes,roles [BENCH_SKIP]")
 	devFlags := flag.String("dev-flags", os.Getenv("BENCH_DEV_FLAGS"), "extra flags of every `messages dev` started, space-separated [BENCH_DEV_FLAGS]")
 	flag.StringVar(&cfg.commit, "commit", os.Getenv("BENCH_COMMIT"), "commit measured, when not the current directory's [BENCH_COMMIT]")
 	flag.Parse()
@@ -134,6 +135,7 @@ type sizeResult struct {
 	plainYear    []time.Duration
 	dayN, yearN  int64
 	plainN       int64
+	shapes       []shapeResult
 }
 
 type memResult struct {
@@ -174,6 +176,10 @@ func run(ctx context.Context, cfg config) error {
 			rep.notes = append(rep.notes, "The count benchmark stopped early: "+err.Error())
 			failed = fmt.Errorf("counts: %w", err)
 		}
+	}
+	if wrong := rep.wrongAnswers(); len(wrong) > 0 {
+		rep.notes = append(rep.notes, wrong...)
+		failed = cmp.Or(failed, fmt.Errorf("%d query shapes answered wrong; the first: %s", len(wrong), wrong[0]))
 	}
 	if err := writeReport(cfg, rep); err != nil {
 		return err
@@ -321,38 +327,6 @@ type importSummary struct {
 	Seconds         float64 `json:"seconds"`
 }
 
-// history spreads messages over the year before end: message k's time is a
-// hash of k, so every prefix of the messages covers the year evenly.
-type history struct{ end time.Time }
-
-const yearMillis = 365 * 24 * 3600 * 1000
-
-func (h history) start() time.Time { return h.end.Add(-yearMillis * time.Millisecond) }
-
-func (h history) at(k int) time.Time {
-	f := fnv.New64a()
-	fmt.Fprint(f, k)
-	return h.start().Add(time.Duration(f.Sum64()%yearMillis) * time.Millisecond)
-}
-
-// writeLines writes messages [from, to) as an import file.
-func (h history) writeLines(name string, from, to int) error {
-	f, err := os.Create(name)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	for k := from; k < to; k++ {
-		fmt.Fprintf(w, `{"userId":"user%d","text":"imported message %d of the benchmark history","tag":"topic%d","createdAt":"%s"}`+"\n",
-			k%100, k, k%8, h.at(k).Format(time.RFC3339Nano))
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
 // benchCounts imports growing history into one dev and measures, at each
 // size, the fold, a raw insertMany of the same documents, and count latency.
 func benchCounts(ctx context.Context, cfg config, dir string, rep *report) error {
@@ -362,7 +336,7 @@ func benchCounts(ctx context.Context, cfg config, dir string, rep *report) error
 	}
 	defer func() {
 		if peak, err := d.peakRSS(); err == nil {
-			rep.memory = append(rep.memory, memResult{role: "dev (all roles)", peak: peak, note: fmt.Sprintf("importing, folding and counting up to %d messages", rep.lastSize())})
+			rep.memory = append(rep.memory, memResult{role: "dev (all roles)", peak: peak, note: fmt.Sprintf("importing, folding and querying up to %d messages, the plain finds and counts included", rep.lastSize())})
 		}
 		d.stop()
 	}()
@@ -379,11 +353,11 @@ func benchCounts(ctx context.Context, cfg config, dir string, rep *report) error
 	for _, size := range cfg.sizes {
 		res := sizeResult{size: size}
 		file := filepath.Join(dir, fmt.Sprintf("history-%d-%d.jsonl", prev, size))
-		log.Printf("counts: writing messages %d-%d", prev, size)
+		log.Printf("counts: writing the messages from %d to %d and their burst", prev, size)
 		if err := h.writeLines(file, prev, size); err != nil {
 			return err
 		}
-		log.Printf("counts: importing %d messages", size-prev)
+		log.Printf("counts: importing %d messages", total(size)-total(prev))
 		t0 := time.Now()
 		out, err := exec.CommandContext(ctx, cfg.bin, "import", "--json", "--quiet", "--nats-url", d.natsURL(), file).Output()
 		if err != nil {
@@ -394,13 +368,13 @@ func benchCounts(ctx context.Context, cfg config, dir string, rep *report) error
 		}
 		res.importRate = float64(res.imported.Lines) / res.imported.Seconds
 		log.Printf("counts: imported %d lines (%d appended) at %.0f lines/s; waiting for the read model", res.imported.Lines, res.imported.Appended, res.importRate)
-		n, complete, err := waitCount(ctx, base, int64(size), cfg.foldTimeout)
+		n, complete, err := waitCount(ctx, base, int64(total(size)), cfg.foldTimeout)
 		if err != nil {
 			return err
 		}
 		res.foldComplete = complete
-		res.foldRate = float64(n-int64(prev)) / time.Since(t0).Seconds()
-		log.Printf("counts: read model holds %d of %d after %v: %.0f events/s (import and fold overlapping)", n, size, time.Since(t0).Round(time.Second), res.foldRate)
+		res.foldRate = float64(n-int64(total(prev))) / time.Since(t0).Seconds()
+		log.Printf("counts: read model holds %d of %d after %v: %.0f events/s (import and fold overlapping)", n, total(size), time.Since(t0).Round(time.Second), res.foldRate)
 
 		coll, err := messagesCollection(ctx, db)
 		if err != nil {
@@ -410,7 +384,7 @@ func benchCounts(ctx context.Context, cfg config, dir string, rep *report) error
 		if err != nil {
 			return fmt.Errorf("raw insertMany: %w", err)
 		}
-		log.Printf("counts: raw insertMany of the same %d documents: %.0f docs/s", size-prev, res.rawRate)
+		log.Printf("counts: raw insertMany of the same %d documents: %.0f docs/s", total(size)-total(prev), res.rawRate)
 
 		day := h.start().Add(182 * 24 * time.Hour)
 		dayQ := "dateStart=" + day.Format(time.DateOnly) + "&dateEnd=" + day.Format(time.DateOnly)
@@ -445,6 +419,14 @@ func benchCounts(ctx context.Context, cfg config, dir string, rep *report) error
 		}
 		log.Printf("counts at %d: day %v (%d), year %v (%d); countDocuments day %v, year %v (%d)", size,
 			median(res.day), res.dayN, median(res.year), res.yearN, median(res.plainDay), median(res.plainYear), res.plainN)
+		if !cfg.skip["shapes"] {
+			res.shapes, err = benchShapes(ctx, c, base, coll, h, size, max(cfg.runs, 5), cfg.runs)
+			logShapes(size, res.shapes)
+			if err != nil {
+				rep.sizes = append(rep.sizes, res)
+				return fmt.Errorf("query shapes at %d: %w", size, err)
+			}
+		}
 		rep.sizes = append(rep.sizes, res)
 		prev = size
 		os.Remove(file)
@@ -453,6 +435,19 @@ func benchCounts(ctx context.Context, cfg config, dir string, rep *report) error
 		}
 	}
 	return nil
+}
+
+// wrongAnswers says which shape answered wrong at which size.
+func (r *report) wrongAnswers() []string {
+	var out []string
+	for _, s := range r.sizes {
+		for _, q := range s.shapes {
+			if q.wrong != "" {
+				out = append(out, fmt.Sprintf("At %d messages, %s answered wrong: %s.", s.size, q.name, q.wrong))
+			}
+		}
+	}
+	return out
 }
 
 func (r *report) lastSize() int {
@@ -523,15 +518,18 @@ func waitCount(ctx context.Context, base string, want int64, timeout time.Durati
 // idRange is the filter of messages created in [from, to): ids are ULIDs
 // that begin with their time.
 func idRange(from, to time.Time) bson.M {
-	floor := func(t time.Time) string {
-		var id ulid.ULID
-		_ = id.SetTime(uint64(t.UnixMilli()))
-		return id.String()
-	}
-	return bson.M{"_id": bson.M{"$gte": floor(from), "$lt": floor(to)}}
+	return bson.M{"_id": bson.M{"$gte": idFloor(from), "$lt": idFloor(to)}}
 }
 
-// rawInsert writes the documents of messages [from, to), shaped as the read
+// idFloor is the least id of a message created at t, to the millisecond.
+func idFloor(t time.Time) string {
+	var id ulid.ULID
+	_ = id.SetTime(uint64(t.UnixMilli()))
+	return id.String()
+}
+
+// rawInsert writes the documents of the messages a history gains from
+// from to to messages, shaped as the read
 // model stores them, into a scratch collection with plain insertMany calls:
 // batches of 1000 (the reducers' batch size) from 8 writers (one per
 // partition), and returns documents per second. The collection has the
@@ -544,16 +542,13 @@ func rawInsert(ctx context.Context, db *mongo.Database, like *mongo.Collection, 
 	if err := copyIndexes(ctx, like, coll); err != nil {
 		return 0, err
 	}
-	docs := make([]any, 0, to-from)
-	for k := from; k < to; k++ {
-		at := h.at(k).Truncate(time.Millisecond)
-		id := ulid.MustNew(uint64(at.UnixMilli()), ulid.DefaultEntropy()).String()
+	docs := make([]any, 0, total(to)-total(from))
+	h.between(from, to, func(m message.Message) {
 		docs = append(docs, bson.D{
-			{Key: "_id", Value: id}, {Key: "userId", Value: "user" + strconv.Itoa(k%100)},
-			{Key: "text", Value: fmt.Sprintf("imported message %d of the benchmark history", k)},
-			{Key: "tag", Value: "topic" + strconv.Itoa(k%8)}, {Key: "createdAt", Value: at}, {Key: "seq", Value: int64(k + 1)},
+			{Key: "_id", Value: m.ID}, {Key: "userId", Value: m.UserID}, {Key: "text", Value: m.Text},
+			{Key: "tag", Value: m.Tag}, {Key: "createdAt", Value: m.CreatedAt}, {Key: "seq", Value: int64(len(docs) + 1)},
 		})
-	}
+	})
 	const batch, writers = 1000, 8
 	batches := make(chan []any)
 	var wg sync.WaitGroup

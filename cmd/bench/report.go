@@ -140,9 +140,10 @@ func writeReport(cfg config, rep *report) error {
 			last.size, ms(mdur(last.year)), ms(mdur(last.plainYear)), mdur(last.plainYear)/mdur(last.year), mark(mdur(last.plainYear) >= 50*mdur(last.year)))
 	}
 	if folded {
+		writeShapeTargets(w, rep.sizes[0], rep.sizes[len(rep.sizes)-1])
 		last := rep.sizes[len(rep.sizes)-1]
 		if last.size < 1000000 {
-			w("| (the count targets are set at 1,000,000 messages; this run stopped at %d) | | |\n", last.size)
+			w("| (the count and query shape targets are set at 1,000,000 messages; this run stopped at %d) | | |\n", last.size)
 		}
 	}
 	if rs := rep.post[64]; len(rs) > 0 {
@@ -198,10 +199,11 @@ func writeReport(cfg config, rep *report) error {
 	}
 	if len(rep.sizes) > 0 {
 		w("## Import, fold and raw insertMany (dev)\n\n")
-		w("History is imported with `messages import` in steps up to each size, messages spread evenly over one year and 8 tags. ")
+		w("History is imported with `messages import` in steps up to each size, messages spread evenly over one year and 8 tags, ")
+		w("and beside them a burst of a fifth as many messages of tag `%s` within one hour (the dense hour), so a size of 10000 holds 12000 messages. ", burstTag)
 		w("*Fold* is the new messages divided by the time from the start of the import until a count of all messages shows them (import and fold overlap; the import is much faster). ")
 		w("*Raw insertMany* writes the same documents, shaped as the read model stores them, into a scratch collection of the same FerretDB with the same indexes as the messages collection: batches of 1000 from 8 writers, as the 8 reducers do; it runs once per size, after the fold.\n\n")
-		w("| messages | imported | import lines/s | fold events/s | raw insertMany docs/s | fold / raw |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		w("| size | imported | import lines/s | fold events/s | raw insertMany docs/s | fold / raw |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, s := range rep.sizes {
 			note := ""
 			if !s.foldComplete {
@@ -212,13 +214,14 @@ func writeReport(cfg config, rep *report) error {
 		w("\n## Count latency (dev)\n\n")
 		w("`GET /v1/messages?count=1` with a one-day range (`dateStart=dateEnd=` a day in the middle of the year) and a one-year range (the whole history), ")
 		w("beside a plain `countDocuments` with the same `_id` range on the messages collection, sent directly with the MongoDB driver, in the same run. Median of %d requests after one warm-up.\n\n", max(cfg.runs, 5))
-		w("| messages | count, 1 day | count, 1 year | countDocuments, 1 day | countDocuments, 1 year | year: countDocuments / count | counts (day, year, plain year) |\n| ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+		w("| size | count, 1 day | count, 1 year | countDocuments, 1 day | countDocuments, 1 year | year: countDocuments / count | counts (day, year, plain year) |\n| ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 		for _, s := range rep.sizes {
 			w("| %d | %s | %s | %s | %s | %.1f× | %d, %d, %d |\n", s.size, ms(mdur(s.day)), ms(mdur(s.year)), ms(mdur(s.plainDay)), ms(mdur(s.plainYear)),
 				mdur(s.plainYear)/mdur(s.year), s.dayN, s.yearN, s.plainN)
 		}
 		w("\n")
 	}
+	writeShapes(w, cfg, rep)
 	if len(rep.memory) > 0 {
 		w("## Peak resident memory\n\nVmHWM of each process from `/proc/<pid>/status`, read under or right after its load.\n\n| process | peak resident | load |\n| --- | ---: | --- |\n")
 		for _, m := range rep.memory {
@@ -344,4 +347,62 @@ func writeChart(cfg config, rep *report) error {
 		return err
 	}
 	return f.Close()
+}
+
+// shape returns the result of the shape named name, false when it was not
+// measured.
+func (s sizeResult) shape(name string) (shapeResult, bool) {
+	for _, r := range s.shapes {
+		if r.name == name && len(r.api) > 0 && len(r.plain) > 0 {
+			return r, true
+		}
+	}
+	return shapeResult{}, false
+}
+
+// writeShapeTargets writes, for each query shape, whether its latency at
+// the last size is within 2× of that at the first, and at least 100× below
+// the plain find's.
+func writeShapeTargets(w func(string, ...any), first, last sizeResult) {
+	for _, r := range last.shapes {
+		l, ok := last.shape(r.name)
+		if !ok {
+			continue
+		}
+		if f, ok := first.shape(r.name); ok && first.size < last.size {
+			w("| %s at %d no more than 2× that at %d | %s vs %s | %s |\n",
+				r.name, last.size, first.size, ms(mdur(l.api)), ms(mdur(f.api)), mark(mdur(l.api) <= 2*mdur(f.api)))
+		}
+		w("| %s at %d at least 100× faster than the plain find or count | %s vs %s (%.1f×) | %s |\n",
+			r.name, last.size, ms(mdur(l.api)), ms(mdur(l.plain)), mdur(l.plain)/mdur(l.api), mark(mdur(l.plain) >= 100*mdur(l.api)))
+	}
+}
+
+// writeShapes writes the table of query shapes by size.
+func writeShapes(w func(string, ...any), cfg config, rep *report) {
+	if len(rep.sizes) == 0 || len(rep.sizes[0].shapes) == 0 {
+		return
+	}
+	w("## Query shapes (dev)\n\n")
+	w("Each shape of `GET /v1/messages` through the API, beside a plain `find` with the same filter sorted by `_id` descending (limit %d), or a `countDocuments` with the same filter, ", pageSize)
+	w("on the messages collection, sent directly with the MongoDB driver, in the same run. ")
+	w("The page 100 deep is reached by following `Link: rel=\"next\"` from the newest page; only the request for the 100th page is timed, and the plain find continues after the same message. ")
+	w("Counts have instant edges (RFC 3339, to the millisecond). The dense hour holds the burst of tag `%s`; its page and count have instant edges inside it. ", burstTag)
+	w("Every answer, of the API and of the plain find, is checked against the imported file: the ids, order and content of each page and each count. ")
+	w("API: median of %d requests after one warm-up; plain: median of %d.\n\n", max(cfg.runs, 5), cfg.runs)
+	w("| shape | size | API | plain find or count | plain / API | messages or count | answers |\n| --- | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	for _, q := range rep.sizes[0].shapes {
+		for _, s := range rep.sizes {
+			r, ok := s.shape(q.name)
+			if !ok {
+				continue
+			}
+			verdict := "right"
+			if r.wrong != "" {
+				verdict = "**wrong**: " + r.wrong
+			}
+			w("| %s | %d | %s | %s | %.1f× | %d | %s |\n", r.name, s.size, ms(mdur(r.api)), ms(mdur(r.plain)), mdur(r.plain)/mdur(r.api), r.n, verdict)
+		}
+	}
+	w("\n")
 }
