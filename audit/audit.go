@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -28,6 +29,7 @@ type Model interface {
 	EachMessage(ctx context.Context, fn func(message.Message, uint64) error) error
 	DayCounts(ctx context.Context) ([]readmodel.DayCount, error)
 	Checkpoints(ctx context.Context) (map[int]uint64, error)
+	EachSlotted(ctx context.Context, entry func(readmodel.SlotEntry) error, count func(readmodel.SlotCount)) error
 }
 
 // Options tune a comparison.
@@ -79,6 +81,8 @@ const (
 	KindDifferent  = "different"  // a message differs from the event that stores it
 	KindCount      = "count"      // a stored day count differs from the fold
 	KindUnfoldable = "unfoldable" // an event cannot be folded
+	KindSlots      = "slots"      // the slots of a tag, or of all tags, hold other messages of a day than the log
+	KindSlotCount  = "slot count" // an inner slot's number for a child differs from what the child holds
 )
 
 // AllTags is the Tag of a difference in a day's count of all tags.
@@ -199,7 +203,13 @@ type bucket struct {
 	logN, modelN     uint64
 	logSum, modelSum uint64 // sums of message hashes
 	inFlight         uint64 // model messages not compared
+	// The same of the messages the slots hold: those of the tag, and
+	// those of all tags.
+	tagSlots, allSlots sums
 }
+
+// sums is how many messages, and the sum of their hashes.
+type sums struct{ n, sum uint64 }
 
 type comparison struct {
 	log   Log
@@ -257,7 +267,69 @@ func (c *comparison) run(ctx context.Context) error {
 		return err
 	}
 	c.compareCounts(counts)
+	if err := c.foldSlots(ctx); err != nil {
+		return err
+	}
+	c.compareSlots()
 	return nil
+}
+
+// foldSlots reads every message the slots hold into the buckets, and checks
+// every number of an inner slot against what its child holds. A number may
+// be short of it while the batch that placed the child's newest message is
+// in flight, written before its parent's number; otherwise it must agree.
+func (c *comparison) foldSlots(ctx context.Context) error {
+	c.prog.grow(2 * c.rep.Messages)
+	err := c.model.EachSlotted(ctx, func(e readmodel.SlotEntry) error {
+		c.prog.add(1)
+		if c.inFlight(e.Message, e.Seq) {
+			return nil
+		}
+		s := &c.bucket(e.Message).tagSlots
+		if e.AllTags {
+			s = &c.bucket(e.Message).allSlots
+		}
+		s.n++
+		s.sum += c.hash(e.Message)
+		return nil
+	}, func(sc readmodel.SlotCount) {
+		if sc.Counted == sc.Held || sc.Counted < sc.Held && c.inFlight(sc.Newest, sc.NewestSeq) {
+			return
+		}
+		c.diff(Diff{Kind: KindSlotCount, ID: sc.Slot, Want: strconv.FormatInt(sc.Held, 10), Got: strconv.FormatInt(sc.Counted, 10)})
+	})
+	if err != nil {
+		return fmt.Errorf("read the slots: %w", err)
+	}
+	c.prog.settle()
+	return nil
+}
+
+// compareSlots reports each tag and day whose messages in the slots of the
+// tag, or of all tags, are not those the log folds to.
+func (c *comparison) compareSlots() {
+	var diffs []Diff
+	for _, k := range slices.SortedFunc(maps.Keys(c.buckets), func(a, b bucketKey) int {
+		return cmp.Or(cmp.Compare(a.day, b.day), strings.Compare(a.tag, b.tag))
+	}) {
+		b := c.buckets[k]
+		for _, s := range []struct {
+			in  string
+			got sums
+		}{{"the slots of " + k.tag, b.tagSlots}, {"the slots of all tags", b.allSlots}} {
+			if s.got.n == b.logN && s.got.sum == b.logSum {
+				continue
+			}
+			got := fmt.Sprintf("%d messages in %s", s.got.n, s.in)
+			if s.got.n == b.logN {
+				got += ", some altered"
+			}
+			diffs = append(diffs, Diff{Kind: KindSlots, Tag: k.tag, Day: dayString(k.day), Want: fmt.Sprintf("%d messages", b.logN), Got: got})
+		}
+	}
+	for _, d := range diffs {
+		c.diff(d)
+	}
 }
 
 // limit is the last sequence of partition compared.

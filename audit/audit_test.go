@@ -266,6 +266,26 @@ func TestCompareFindsEveryCorruption(t *testing.T) {
 			},
 		},
 		{
+			name: "message of a tag's slots altered",
+			corrupt: func(t *testing.T, s *readmodel.Store) {
+				set(t, f.collection(s, "slots"), m6.Tag+"/", bson.M{"m." + m6.ID + ".x": "altered"})
+			},
+			want: []audit.Diff{{Kind: audit.KindSlots, Tag: m6.Tag, Day: day(m6), Want: fmt.Sprintf("%d messages", f.dayCount(m6.Tag, day(m6))),
+				Got: fmt.Sprintf("%d messages in the slots of %s, some altered", f.dayCount(m6.Tag, day(m6)), m6.Tag)}},
+		},
+		{
+			name: "message missing from the slots of all tags",
+			corrupt: func(t *testing.T, s *readmodel.Store) {
+				_, err := f.collection(s, "slots").UpdateOne(ctx, bson.M{"_id": fmt.Sprintf("*p%d/", f.events.Partition(m5.Tag))},
+					bson.M{"$unset": bson.M{"m." + m5.ID: ""}})
+				if err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: []audit.Diff{{Kind: audit.KindSlots, Tag: m5.Tag, Day: day(m5), Want: fmt.Sprintf("%d messages", f.dayCount(m5.Tag, day(m5))),
+				Got: fmt.Sprintf("%d messages in the slots of all tags", f.dayCount(m5.Tag, day(m5))-1)}},
+		},
+		{
 			name: "more differences than listed, found in rounds",
 			corrupt: func(t *testing.T, s *readmodel.Store) {
 				for _, m := range f.msgs[10:20] {
@@ -413,8 +433,9 @@ func TestCompareAnEmptyModel(t *testing.T) {
 	for _, d := range rep.Diffs {
 		kinds[d.Kind]++
 	}
-	// Six messages missing; their counts, per tag and of all tags, short.
-	if kinds[audit.KindMissing] != 6 || kinds[audit.KindCount] != rep.DiffCount-6 || rep.DiffCount < 8 {
+	// Six messages missing; their counts, per tag and of all tags, short;
+	// and the slots of their tags and of all tags hold none of their days.
+	if kinds[audit.KindMissing] != 6 || kinds[audit.KindSlots] < 2 || kinds[audit.KindCount] != rep.DiffCount-6-kinds[audit.KindSlots] || kinds[audit.KindCount] < 2 {
 		t.Errorf("differences:\n%s", lines(rep.Diffs))
 	}
 }

@@ -1,8 +1,10 @@
 // Package audit compares a read model generation with the event log: it folds
 // the log on its own, exactly as the reducers do, and reports every message
 // missing from the model, unexpected in it or different, every stored day
-// count that differs from the fold, and every event that cannot be folded
-// and is not parked in the dead-letter stream.
+// count that differs from the fold, every tag and day whose messages in the
+// slots of the tag or of all tags are not the fold's, every number of an
+// inner slot that is not what its child holds, and every event that cannot
+// be folded and is not parked in the dead-letter stream.
 //
 // # Bounded memory
 //

@@ -430,3 +430,105 @@ func (s *Store) newest(ctx context.Context, keys []string, r idRange, limit int)
 	}
 	return out, nil
 }
+
+// SlotEntry is a message as the slots of one key hold it.
+type SlotEntry struct {
+	// AllTags is set for the slots of all tags in a partition, clear for
+	// those of the message's tag.
+	AllTags bool
+	Message message.Message
+	// Seq is the sequence of the event that placed the message.
+	Seq uint64
+}
+
+// SlotCount is the number an inner slot keeps for one child beside the
+// messages the child holds.
+type SlotCount struct {
+	Slot          string
+	Counted, Held int64
+	// Newest is the message placed by the latest event under the child,
+	// and NewestSeq that event's sequence.
+	Newest    message.Message
+	NewestSeq uint64
+}
+
+// EachSlotted walks the slots of every key, each slot once: it calls entry
+// with every message a leaf holds and count with every number an inner slot
+// keeps for a child. It holds one slot per level of a tree at a time.
+func (s *Store) EachSlotted(ctx context.Context, entry func(SlotEntry) error, count func(SlotCount)) error {
+	keys, err := s.slotKeys(ctx)
+	if err != nil {
+		return err
+	}
+	for _, key := range keys {
+		if _, _, err := s.visit(ctx, key, "", entry, count); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// slotKeys returns every key that may have slots: the tags that have day
+// counts, and all tags in each partition.
+func (s *Store) slotKeys(ctx context.Context) ([]string, error) {
+	cur, err := s.counts.Find(ctx, bson.M{}, options.Find().SetProjection(bson.M{"k": 1}))
+	if err != nil {
+		return nil, fmt.Errorf("slot keys: %w", unavailable(err))
+	}
+	var docs []struct {
+		Key string `bson:"k"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("slot keys: %w", unavailable(err))
+	}
+	seen := map[string]bool{}
+	for _, d := range docs {
+		if d.Key != "" && d.Key != allTags {
+			seen[d.Key] = true
+		}
+	}
+	sp, err := s.readSpan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for p := range sp.Partitions {
+		seen[allKey(p)] = true
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
+}
+
+// visit walks the slot of key at prefix and those under it, and returns how
+// many messages they hold and the newest placed.
+func (s *Store) visit(ctx context.Context, key, prefix string, entry func(SlotEntry) error, count func(SlotCount)) (int64, SlotEntry, error) {
+	sl, err := s.readSlot(ctx, key, prefix)
+	if err != nil {
+		return 0, SlotEntry{}, err
+	}
+	var newest SlotEntry
+	if !sl.Inner {
+		for id, e := range sl.Msgs {
+			se := SlotEntry{AllTags: strings.HasPrefix(key, allTags), Message: e.message(id), Seq: uint64(e.Seq)}
+			if err := entry(se); err != nil {
+				return 0, SlotEntry{}, err
+			}
+			if se.Seq >= newest.Seq {
+				newest = se
+			}
+		}
+		return int64(len(sl.Msgs)), newest, nil
+	}
+	var held int64
+	for _, suffix := range slices.Sorted(maps.Keys(sl.Kids)) {
+		q := prefix + suffix
+		n, last, err := s.visit(ctx, key, q, entry, count)
+		if err != nil {
+			return 0, SlotEntry{}, err
+		}
+		count(SlotCount{Slot: slotID(key, q), Counted: sl.Kids[suffix], Held: n, Newest: last.Message, NewestSeq: last.Seq})
+		held += n
+		if last.Seq >= newest.Seq {
+			newest = last
+		}
+	}
+	return held, newest, nil
+}
