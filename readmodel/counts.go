@@ -239,13 +239,9 @@ func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("count: %w", err)
 	}
-	var n int64
-	for _, key := range keys {
-		k, err := s.countRange(ctx, key, f.ids())
-		if err != nil {
-			return 0, fmt.Errorf("count: %w", err)
-		}
-		n += k
+	n, err := s.countKeys(ctx, keys, f.ids())
+	if err != nil {
+		return 0, fmt.Errorf("count: %w", err)
 	}
 	return n, nil
 }

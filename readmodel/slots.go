@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
 )
 
 // LeafCap is the most messages one slot holds before it splits. A message
@@ -330,6 +331,32 @@ func (s *Store) countBelow(ctx context.Context, key, id string) (int64, error) {
 	}
 }
 
+// maxReads bounds the reads of one query that run at once.
+const maxReads = 8
+
+// countKeys counts the messages of keys with ids in r, reading the keys at
+// once.
+func (s *Store) countKeys(ctx context.Context, keys []string, r idRange) (int64, error) {
+	counts := make([]int64, len(keys))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(maxReads)
+	for i, key := range keys {
+		g.Go(func() error {
+			n, err := s.countRange(gctx, key, r)
+			counts[i] = n
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, k := range counts {
+		n += k
+	}
+	return n, nil
+}
+
 // countRange counts the messages of key with ids in r.
 func (s *Store) countRange(ctx context.Context, key string, r idRange) (int64, error) {
 	if r.lo != "" && r.hi != "" && r.lo >= r.hi {
@@ -408,6 +435,18 @@ func (s *Store) newest(ctx context.Context, keys []string, r idRange, limit int)
 	walks := make([]*walk, len(keys))
 	for i, k := range keys {
 		walks[i] = s.newWalk(k, r)
+	}
+	// The walks of several keys first reach their newest message at once.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(maxReads)
+	for _, w := range walks {
+		g.Go(func() error {
+			w.peek(gctx)
+			return w.err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	var out []message.Message
 	for len(out) < limit {
