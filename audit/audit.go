@@ -17,6 +17,7 @@ import (
 	"github.com/messages-io/messages/message"
 	"github.com/messages-io/messages/readmodel"
 	"github.com/messages-io/messages/reducers"
+	"github.com/oklog/ulid/v2"
 )
 
 // Log is the event log, read in order.
@@ -203,9 +204,9 @@ type bucket struct {
 	logN, modelN     uint64
 	logSum, modelSum uint64 // sums of message hashes
 	inFlight         uint64 // model messages not compared
-	// The same of the messages the slots hold: those of the tag, and
-	// those of all tags.
-	tagSlots, allSlots sums
+	// The ids of the log's messages compared, and the ids the slots of
+	// the tag hold.
+	logIDs, tagSlots sums
 }
 
 // sums is how many messages, and the sum of their hashes.
@@ -267,70 +268,129 @@ func (c *comparison) run(ctx context.Context) error {
 		return err
 	}
 	c.compareCounts(counts)
-	if err := c.foldSlots(ctx); err != nil {
+	all, err := c.foldSlots(ctx)
+	if err != nil {
 		return err
 	}
-	c.compareSlots()
+	c.compareSlots(all)
 	return nil
 }
 
-// foldSlots reads every message the slots hold into the buckets, and checks
-// every number of an inner slot against what its child holds. A number may
-// be short of it while the batch that placed the child's newest message is
-// in flight, written before its parent's number; otherwise it must agree.
-func (c *comparison) foldSlots(ctx context.Context) error {
+// foldSlots reads every message id the slots hold into the buckets, and
+// checks every number of an inner slot against what its child holds. A
+// number may be short of it while the batch that placed the child's newest
+// message is in flight, written before its parent's number; otherwise it
+// must agree. The slots of all tags are summed per partition and day.
+func (c *comparison) foldSlots(ctx context.Context) (map[bucketKey]*sums, error) {
 	c.prog.grow(2 * c.rep.Messages)
+	all := map[bucketKey]*sums{}
 	err := c.model.EachSlotted(ctx, func(e readmodel.SlotEntry) error {
 		c.prog.add(1)
-		if c.inFlight(e.Message, e.Seq) {
+		if c.slotInFlight(e) {
 			return nil
 		}
-		s := &c.bucket(e.Message).tagSlots
-		if e.AllTags {
-			s = &c.bucket(e.Message).allSlots
+		day := dayOf(idTime(e.ID))
+		var s *sums
+		if e.Tag != "" {
+			s = &c.bucketAt(bucketKey{tag: e.Tag, day: day}).tagSlots
+		} else {
+			k := bucketKey{tag: partitionKey(e.Partition), day: day}
+			if all[k] == nil {
+				all[k] = &sums{}
+			}
+			s = all[k]
 		}
 		s.n++
-		s.sum += c.hash(e.Message)
+		s.sum += c.idHash(e.ID)
 		return nil
 	}, func(sc readmodel.SlotCount) {
-		if sc.Counted == sc.Held || sc.Counted < sc.Held && c.inFlight(sc.Newest, sc.NewestSeq) {
+		if sc.Counted == sc.Held || sc.Counted < sc.Held && c.slotInFlight(sc.Newest) {
 			return
 		}
 		c.diff(Diff{Kind: KindSlotCount, ID: sc.Slot, Want: strconv.FormatInt(sc.Held, 10), Got: strconv.FormatInt(sc.Counted, 10)})
 	})
 	if err != nil {
-		return fmt.Errorf("read the slots: %w", err)
+		return nil, fmt.Errorf("read the slots: %w", err)
 	}
 	c.prog.settle()
-	return nil
+	return all, nil
 }
 
-// compareSlots reports each tag and day whose messages in the slots of the
-// tag, or of all tags, are not those the log folds to.
-func (c *comparison) compareSlots() {
-	var diffs []Diff
-	for _, k := range slices.SortedFunc(maps.Keys(c.buckets), func(a, b bucketKey) int {
-		return cmp.Or(cmp.Compare(a.day, b.day), strings.Compare(a.tag, b.tag))
-	}) {
-		b := c.buckets[k]
-		for _, s := range []struct {
-			in  string
-			got sums
-		}{{"the slots of " + k.tag, b.tagSlots}, {"the slots of all tags", b.allSlots}} {
-			if s.got.n == b.logN && s.got.sum == b.logSum {
-				continue
-			}
-			got := fmt.Sprintf("%d messages in %s", s.got.n, s.in)
-			if s.got.n == b.logN {
-				got += ", some altered"
-			}
-			diffs = append(diffs, Diff{Kind: KindSlots, Tag: k.tag, Day: dayString(k.day), Want: fmt.Sprintf("%d messages", b.logN), Got: got})
+// slotInFlight reports whether the event that placed a slot's message is
+// after the compared point.
+func (c *comparison) slotInFlight(e readmodel.SlotEntry) bool {
+	if c.opts.Through > 0 {
+		return e.Seq > c.opts.Through
+	}
+	p := e.Partition
+	if e.Tag != "" {
+		q, ok := c.tags[e.Tag]
+		if !ok {
+			return e.Seq > c.lastRead
+		}
+		p = q
+	}
+	return e.Seq > c.limits[p]
+}
+
+// partitionKey names the bucket of all tags of one partition.
+func partitionKey(p int) string { return AllTags + "p" + strconv.Itoa(p) }
+
+// compareSlots reports each tag and day whose message ids in the slots of
+// the tag are not those the log folds to, and each partition and day whose
+// ids in the slots of all tags are not.
+func (c *comparison) compareSlots(all map[bucketKey]*sums) {
+	want := map[bucketKey]sums{}
+	for k, b := range c.buckets {
+		pk := bucketKey{tag: partitionKey(c.tags[k.tag]), day: k.day}
+		w := want[pk]
+		w.n += b.logIDs.n
+		w.sum += b.logIDs.sum
+		want[pk] = w
+		if all[pk] == nil {
+			all[pk] = &sums{}
 		}
 	}
+	var diffs []Diff
+	check := func(k bucketKey, want, got sums, in string) {
+		if got == want {
+			return
+		}
+		g := fmt.Sprintf("%d in %s", got.n, in)
+		if got.n == want.n {
+			g += ", other ids"
+		}
+		diffs = append(diffs, Diff{Kind: KindSlots, Tag: k.tag, Day: dayString(k.day), Want: fmt.Sprintf("%d messages", want.n), Got: g})
+	}
+	for k, b := range c.buckets {
+		check(k, b.logIDs, b.tagSlots, "the slots of "+k.tag)
+	}
+	for k, got := range all {
+		check(k, want[k], *got, "the slots of all tags")
+	}
+	slices.SortFunc(diffs, func(a, b Diff) int { return cmp.Or(strings.Compare(a.Day, b.Day), strings.Compare(a.Tag, b.Tag)) })
 	for _, d := range diffs {
 		c.diff(d)
 	}
 }
+
+// idTime is the creation time a message id carries.
+func idTime(id string) time.Time {
+	u, err := ulid.ParseStrict(id)
+	if err != nil {
+		return time.Time{}
+	}
+	return ulid.Time(u.Time()).UTC()
+}
+
+// idKey is the bucket of m's tag and the day its id carries, which the
+// slots go by.
+func (c *comparison) idKey(m message.Message) bucketKey {
+	return bucketKey{tag: m.Tag, day: dayOf(idTime(m.ID))}
+}
+
+// idHash is a keyed hash of a message id.
+func (c *comparison) idHash(id string) uint64 { return maphash.String(c.seed, id) }
 
 // limit is the last sequence of partition compared.
 func (c *comparison) limit(partition int) uint64 {
@@ -393,6 +453,9 @@ func (c *comparison) foldLog(ctx context.Context) (map[string]struct{}, error) {
 		b := c.bucket(m)
 		b.logN++
 		b.logSum += c.hash(m)
+		ids := &c.bucketAt(c.idKey(m)).logIDs
+		ids.n++
+		ids.sum += c.idHash(m.ID)
 		return nil
 	})
 	if err != nil {
@@ -421,6 +484,9 @@ func (c *comparison) dropRepeats(ctx context.Context, suspects map[string]struct
 		b := c.bucket(m)
 		b.logN--
 		b.logSum -= c.hash(m)
+		ids := &c.bucketAt(c.idKey(m)).logIDs
+		ids.n--
+		ids.sum -= c.idHash(m.ID)
 	})
 	if err != nil {
 		return fmt.Errorf("read the log: %w", err)
@@ -611,8 +677,9 @@ func (c *comparison) key(m message.Message) bucketKey {
 	return bucketKey{tag: m.Tag, day: dayOf(m.CreatedAt)}
 }
 
-func (c *comparison) bucket(m message.Message) *bucket {
-	k := c.key(m)
+func (c *comparison) bucket(m message.Message) *bucket { return c.bucketAt(c.key(m)) }
+
+func (c *comparison) bucketAt(k bucketKey) *bucket {
 	b := c.buckets[k]
 	if b == nil {
 		b = &bucket{}

@@ -10,8 +10,8 @@
 // embedded FerretDB). A generation keeps four collections:
 //
 //   - messages: one document per message, under its id, for GET by id;
-//   - slots: the messages again, grouped in slots (MongoDB's bucket pattern)
-//     for lists and counts;
+//   - slots: the ids of the messages again, grouped in slots (MongoDB's
+//     bucket pattern) for lists and counts;
 //   - counts: per key, one document a year with a count per day, for counts
 //     of whole days;
 //   - checkpoints: per partition, the sequence of the last event folded.
@@ -24,17 +24,21 @@
 // by four characters (about 12 days), and each level below by one more (9.3
 // hours, 17.5 minutes, 33 s, 1 s, 32 ms, 1 ms, then the random characters of
 // ids made in the same millisecond). A leaf slot holds up to LeafCap
-// messages, each under its id; when one more arrives, the leaf becomes an
-// inner slot holding the number of messages under each of its children, and
-// its messages move down to them, as deep as it takes for each child to hold
-// no more than LeafCap. A rare tag lives in one slot; a dense hour splits
-// down to seconds and below.
+// message ids, each with the sequence of the event that placed it; when one
+// more arrives, the leaf becomes an inner slot holding the number of
+// messages under each of its children, and its ids move down to them, as
+// deep as it takes for each child to hold no more than LeafCap. A rare tag
+// lives in one slot; a dense hour splits down to seconds and below. A slot
+// holds ids rather than whole messages so that it stays a few kilobytes:
+// a store that rewrites a document to change it, as FerretDB does, rewrites
+// little per message folded.
 //
 // A page walks the tree of its key newest first, from the cursor or the end
 // of the range down, skipping whole children outside the range by their
 // name alone; without a tag it merges the walks of every partition's key.
 // It reads the slots on the way to its first message and those that hold
-// its messages, wherever the cursor stands. A count of a range that is
+// its ids, wherever the cursor stands, and then its messages by id, several
+// at once. A count of a range that is
 // not whole days counts, per key, the messages below each end of the range:
 // on the path from the root to that end, whole children before it are
 // counted from their parent's numbers, and only the leaf at the end counts
@@ -53,7 +57,7 @@
 //   - A message is inserted under its id. The event that stored it is
 //     recorded beside it, so that another event of the same id, such as a
 //     repeated import, is recognised and counted nowhere.
-//   - A message is set in its slot under its id. The number an inner slot
+//   - A message's id is set in its slot. The number an inner slot
 //     holds for a child is the count of what is stored under that child,
 //     computed from the child as written, never an increment; it is raised
 //     with $max, so a writer that read an older state cannot lower it.

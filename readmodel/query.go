@@ -8,6 +8,7 @@ import (
 	"github.com/messages-io/messages/message"
 	"github.com/oklog/ulid/v2"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"golang.org/x/sync/errgroup"
 )
 
 // Filter selects messages: under one tag, created in [From, To). Zero values
@@ -94,8 +95,8 @@ func (s *Store) keys(ctx context.Context, tag string) ([]string, error) {
 
 // List returns one page of messages, newest first. It walks the slots of
 // the filter's keys down from the cursor, so a page reads the slots on the
-// way to its first message and those that hold its messages, wherever it
-// starts and however many messages are stored.
+// way to its first message and those that hold its ids, wherever it starts
+// and however many messages are stored, and then each message by its id.
 func (s *Store) List(ctx context.Context, p Page) ([]message.Message, error) {
 	r := p.Filter.ids()
 	if p.Before != "" && (r.hi == "" || p.Before < r.hi) {
@@ -105,9 +106,29 @@ func (s *Store) List(ctx context.Context, p Page) ([]message.Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list: %w", err)
 	}
-	msgs, err := s.newest(ctx, keys, r, p.Limit)
+	ids, err := s.newest(ctx, keys, r, p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list: %w", err)
 	}
-	return msgs, nil
+	return s.getAll(ctx, ids)
+}
+
+// getAll returns the messages with ids, in their order, reading several at
+// once. A message is stored before its id is placed in a slot, so each is
+// there.
+func (s *Store) getAll(ctx context.Context, ids []string) ([]message.Message, error) {
+	out := make([]message.Message, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(maxReads)
+	for i, id := range ids {
+		g.Go(func() error {
+			m, err := s.Get(gctx, id)
+			out[i] = m
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	return out, nil
 }

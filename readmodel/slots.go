@@ -8,19 +8,16 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/messages-io/messages/message"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
 )
 
-// LeafCap is the most messages one slot holds before it splits. A message
-// is at most 1000 characters of text (4000 bytes of UTF-8), a 128-byte user
-// id and a 64-byte tag, so a full slot stays under 1 MB, far below
-// MongoDB's 16 MB limit for a document.
+// LeafCap is the most messages one slot holds before it splits. A slot
+// holds a message's id and the sequence of the event that placed it, about
+// 45 bytes whatever the message, so a full slot is about 9 KB.
 const LeafCap = 192
 
 // idLen is the length of a message id, a ULID in canonical form.
@@ -52,8 +49,8 @@ func childPrefix(prefix, id string) string {
 	return id[:len(prefix)+1]
 }
 
-// slot is one stored slot: a leaf holds messages, an inner slot the number
-// of messages under each of its children.
+// slot is one stored slot: a leaf holds message ids, an inner slot the
+// number of messages under each of its children.
 type slot struct {
 	ID     string           `bson:"_id"`
 	Key    string           `bson:"k"`
@@ -65,23 +62,13 @@ type slot struct {
 	Kids map[string]int64 `bson:"c,omitempty"`
 }
 
-// entry is a message as a slot holds it, under its id.
+// entry is a message as a slot holds it, under its id: the sequence of the
+// event that placed it. The message itself is read by its id.
 type entry struct {
-	UserID    string    `bson:"u"`
-	Text      string    `bson:"x"`
-	Tag       string    `bson:"t"`
-	CreatedAt time.Time `bson:"c"`
-	Seq       int64     `bson:"s"`
+	Seq int64 `bson:"s"`
 }
 
-func (e entry) message(id string) message.Message {
-	return message.Message{ID: id, UserID: e.UserID, Text: e.Text, Tag: e.Tag, CreatedAt: e.CreatedAt.UTC()}
-}
-
-func entryOf(c Change) entry {
-	m := c.Message
-	return entry{UserID: m.UserID, Text: m.Text, Tag: m.Tag, CreatedAt: m.CreatedAt.UTC(), Seq: int64(c.Sequence)}
-}
+func entryOf(c Change) entry { return entry{Seq: int64(c.Sequence)} }
 
 // total is how many messages the slot holds, under its children or itself.
 func (s slot) total() int64 {
@@ -370,14 +357,14 @@ func (s *Store) countRange(ctx context.Context, key string, r idRange) (int64, e
 	return hi - lo, err
 }
 
-// walk yields the messages of one key with ids in a range, newest first,
+// walk yields the ids of one key's messages in a range, newest first,
 // reading a slot only when the walk reaches it.
 type walk struct {
 	s     *Store
 	key   string
 	r     idRange
 	stack [][]string // prefixes of slots still to read, last first
-	ready []message.Message
+	ready []string   // ids read and not taken, oldest first
 	err   error
 }
 
@@ -385,9 +372,9 @@ func (s *Store) newWalk(key string, r idRange) *walk {
 	return &walk{s: s, key: key, r: r, stack: [][]string{{""}}}
 }
 
-// peek returns the next message of the walk without taking it, false when
-// there is none.
-func (w *walk) peek(ctx context.Context) (message.Message, bool) {
+// peek returns the next id of the walk without taking it, false when there
+// is none.
+func (w *walk) peek(ctx context.Context) (string, bool) {
 	for len(w.ready) == 0 && w.err == nil && len(w.stack) > 0 {
 		top := w.stack[len(w.stack)-1]
 		if len(top) == 0 {
@@ -402,13 +389,13 @@ func (w *walk) peek(ctx context.Context) (message.Message, bool) {
 			break
 		}
 		if !sl.Inner {
-			for id, e := range sl.Msgs {
+			for id := range sl.Msgs {
 				if w.r.has(id) {
-					w.ready = append(w.ready, e.message(id))
+					w.ready = append(w.ready, id)
 				}
 			}
 			// Oldest first, so that the newest is taken from the end.
-			slices.SortFunc(w.ready, func(a, b message.Message) int { return strings.Compare(a.ID, b.ID) })
+			slices.Sort(w.ready)
 			continue
 		}
 		var kids []string
@@ -422,16 +409,16 @@ func (w *walk) peek(ctx context.Context) (message.Message, bool) {
 		w.stack = append(w.stack, kids)
 	}
 	if len(w.ready) == 0 {
-		return message.Message{}, false
+		return "", false
 	}
 	return w.ready[len(w.ready)-1], true
 }
 
 func (w *walk) take() { w.ready = w.ready[:len(w.ready)-1] }
 
-// newest returns up to limit messages with ids in r, newest first, from the
-// slots of keys merged.
-func (s *Store) newest(ctx context.Context, keys []string, r idRange, limit int) ([]message.Message, error) {
+// newest returns up to limit message ids in r, newest first, from the slots
+// of keys merged.
+func (s *Store) newest(ctx context.Context, keys []string, r idRange, limit int) ([]string, error) {
 	walks := make([]*walk, len(keys))
 	for i, k := range keys {
 		walks[i] = s.newWalk(k, r)
@@ -448,17 +435,17 @@ func (s *Store) newest(ctx context.Context, keys []string, r idRange, limit int)
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	var out []message.Message
+	var out []string
 	for len(out) < limit {
 		best := -1
-		var top message.Message
+		var top string
 		for i, w := range walks {
-			m, ok := w.peek(ctx)
+			id, ok := w.peek(ctx)
 			if w.err != nil {
 				return nil, w.err
 			}
-			if ok && (best < 0 || m.ID > top.ID) {
-				best, top = i, m
+			if ok && (best < 0 || id > top) {
+				best, top = i, id
 			}
 		}
 		if best < 0 {
@@ -472,10 +459,11 @@ func (s *Store) newest(ctx context.Context, keys []string, r idRange, limit int)
 
 // SlotEntry is a message as the slots of one key hold it.
 type SlotEntry struct {
-	// AllTags is set for the slots of all tags in a partition, clear for
-	// those of the message's tag.
-	AllTags bool
-	Message message.Message
+	// Tag is the tag whose slots hold the message; empty for the slots of
+	// all tags in Partition.
+	Tag       string
+	Partition int
+	ID        string
 	// Seq is the sequence of the event that placed the message.
 	Seq uint64
 }
@@ -485,10 +473,8 @@ type SlotEntry struct {
 type SlotCount struct {
 	Slot          string
 	Counted, Held int64
-	// Newest is the message placed by the latest event under the child,
-	// and NewestSeq that event's sequence.
-	Newest    message.Message
-	NewestSeq uint64
+	// Newest is the message placed by the latest event under the child.
+	Newest SlotEntry
 }
 
 // EachSlotted walks the slots of every key, each slot once: it calls entry
@@ -500,7 +486,14 @@ func (s *Store) EachSlotted(ctx context.Context, entry func(SlotEntry) error, co
 		return err
 	}
 	for _, key := range keys {
-		if _, _, err := s.visit(ctx, key, "", entry, count); err != nil {
+		holder := SlotEntry{Tag: key, Partition: -1}
+		if p, ok := strings.CutPrefix(key, allTags+"p"); ok {
+			holder.Tag = ""
+			if holder.Partition, err = strconv.Atoi(p); err != nil {
+				return fmt.Errorf("slot key %q: %w", key, err)
+			}
+		}
+		if _, _, err := s.visit(ctx, key, "", holder, entry, count); err != nil {
 			return err
 		}
 	}
@@ -537,8 +530,9 @@ func (s *Store) slotKeys(ctx context.Context) ([]string, error) {
 }
 
 // visit walks the slot of key at prefix and those under it, and returns how
-// many messages they hold and the newest placed.
-func (s *Store) visit(ctx context.Context, key, prefix string, entry func(SlotEntry) error, count func(SlotCount)) (int64, SlotEntry, error) {
+// many messages they hold and the newest placed. holder says whose slots
+// they are.
+func (s *Store) visit(ctx context.Context, key, prefix string, holder SlotEntry, entry func(SlotEntry) error, count func(SlotCount)) (int64, SlotEntry, error) {
 	sl, err := s.readSlot(ctx, key, prefix)
 	if err != nil {
 		return 0, SlotEntry{}, err
@@ -546,7 +540,8 @@ func (s *Store) visit(ctx context.Context, key, prefix string, entry func(SlotEn
 	var newest SlotEntry
 	if !sl.Inner {
 		for id, e := range sl.Msgs {
-			se := SlotEntry{AllTags: strings.HasPrefix(key, allTags), Message: e.message(id), Seq: uint64(e.Seq)}
+			se := holder
+			se.ID, se.Seq = id, uint64(e.Seq)
 			if err := entry(se); err != nil {
 				return 0, SlotEntry{}, err
 			}
@@ -559,11 +554,11 @@ func (s *Store) visit(ctx context.Context, key, prefix string, entry func(SlotEn
 	var held int64
 	for _, suffix := range slices.Sorted(maps.Keys(sl.Kids)) {
 		q := prefix + suffix
-		n, last, err := s.visit(ctx, key, q, entry, count)
+		n, last, err := s.visit(ctx, key, q, holder, entry, count)
 		if err != nil {
 			return 0, SlotEntry{}, err
 		}
-		count(SlotCount{Slot: slotID(key, q), Counted: sl.Kids[suffix], Held: n, Newest: last.Message, NewestSeq: last.Seq})
+		count(SlotCount{Slot: slotID(key, q), Counted: sl.Kids[suffix], Held: n, Newest: last})
 		held += n
 		if last.Seq >= newest.Seq {
 			newest = last

@@ -170,10 +170,11 @@ func eachSlot(t *testing.T, s *readmodel.Store, fn func(bson.M)) {
 	}
 }
 
-// A slot never grows past 1 MB, even when it holds the largest messages
-// there are: LeafCap of them, each of 1000 four-byte characters, and then
-// one more, which splits it.
-func TestFullSlotStaysUnderOneMegabyte(t *testing.T) {
+// A slot never grows past a few kilobytes, far below MongoDB's 16 MB limit
+// for a document, even when it holds the largest messages there are:
+// LeafCap of them, each of 1000 four-byte characters, and then one more,
+// which splits it.
+func TestFullSlotStaysSmall(t *testing.T) {
 	ctx := testkit.Context(t)
 	s := openStore(t)
 	at := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
@@ -201,13 +202,13 @@ func TestFullSlotStaysUnderOneMegabyte(t *testing.T) {
 		})
 		return n
 	}
-	if n := largest(); n >= 1<<20 || n < 700<<10 {
-		t.Fatalf("the full slot has %d bytes; want between 700 KiB and 1 MiB", n)
+	if n := largest(); n >= 16<<10 || n < readmodel.LeafCap*26 {
+		t.Fatalf("the full slot has %d bytes; want at least the %d of its ids and under 16 KiB", n, readmodel.LeafCap*26)
 	}
 	if err := s.Apply(ctx, 0, changes, uint64(len(changes))); err != nil {
 		t.Fatal(err)
 	}
-	if n := largest(); n >= 1<<20 {
+	if n := largest(); n >= 16<<10 {
 		t.Fatalf("after a split the largest slot has %d bytes", n)
 	}
 	if got := listAll(t, s, readmodel.Filter{Tag: tag}, 1000); len(got) != len(changes) {
