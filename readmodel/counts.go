@@ -232,6 +232,9 @@ func (s *Store) addCount(ctx context.Context, b bucket, events []counted) error 
 // count every child they hold: a count reads the slots on the way to each
 // end of the range, per key.
 func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
+	if r := f.ids(); r.lo != "" && r.hi != "" && r.lo >= r.hi {
+		return 0, nil
+	}
 	if wholeDay(f.From) && wholeDay(f.To) {
 		return s.sumDays(ctx, f.Tag, f.From, f.To)
 	}
@@ -246,8 +249,11 @@ func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
 	return n, nil
 }
 
-// wholeDay reports whether t is an open bound or the start of a UTC day.
-func wholeDay(t time.Time) bool { return t.IsZero() || t.Equal(day(t)) }
+// wholeDay reports whether b is open or the start of a UTC day.
+func wholeDay(b Bound) bool {
+	t, ok := b.Time()
+	return !ok || t.Equal(day(t))
+}
 
 // readSpan returns the years and partitions that hold counts.
 func (s *Store) readSpan(ctx context.Context) (span, error) {
@@ -260,16 +266,18 @@ func (s *Store) readSpan(ctx context.Context) (span, error) {
 }
 
 // sumDays adds up the day counts of tag (all tags when empty) over
-// [first, end); a zero bound leaves that side open.
-func (s *Store) sumDays(ctx context.Context, tag string, first, end time.Time) (int64, error) {
+// [from, to), both open or at the start of a day.
+func (s *Store) sumDays(ctx context.Context, tag string, from, to Bound) (int64, error) {
 	sp, err := s.readSpan(ctx)
 	if err != nil || sp.Partitions == 0 {
 		return 0, err // nothing counted yet
 	}
-	if !first.IsZero() {
+	first, hasFirst := from.Time()
+	end, hasEnd := to.Time()
+	if hasFirst {
 		sp.First = max(sp.First, first.Year())
 	}
-	if !end.IsZero() {
+	if hasEnd {
 		sp.Last = min(sp.Last, end.Add(-time.Nanosecond).Year())
 	}
 	var ids []string
@@ -293,7 +301,7 @@ func (s *Store) sumDays(ctx context.Context, tag string, first, end time.Time) (
 			return 0, fmt.Errorf("counts: %w", unavailable(err))
 		}
 		doc.eachDay(func(d time.Time, k int64) {
-			if (first.IsZero() || !d.Before(first)) && (end.IsZero() || d.Before(end)) {
+			if (!hasFirst || !d.Before(first)) && (!hasEnd || d.Before(end)) {
 				n += k
 			}
 		})

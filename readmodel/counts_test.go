@@ -84,7 +84,7 @@ func checkCounts(t *testing.T, s *readmodel.Store, wantTotal int64) {
 			{}, {d(1, 0), d(2, 0)}, {d(2, 0), d(3, 0)}, {d(1, 23), d(3, 2)}, {d(2, 0), {}},
 			{{}, d(2, 1)}, {d(1, 0), d(5, 0)}, {d(2, 4), d(2, 5)}, {d(1, 22), d(1, 22)},
 		} {
-			filters = append(filters, readmodel.Filter{Tag: tag, From: r[0], To: r[1]})
+			filters = append(filters, readmodel.Filter{Tag: tag, From: bound(r[0]), To: bound(r[1])})
 		}
 	}
 	for _, f := range filters {

@@ -11,12 +11,33 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Filter selects messages: under one tag, created in [From, To). Zero values
-// leave that side open.
+// Filter selects messages: under one tag, created in [From, To). An open
+// bound leaves that side open.
 type Filter struct {
 	Tag  string // stored (lower-case) form
-	From time.Time
-	To   time.Time
+	From Bound
+	To   Bound
+}
+
+// Bound is one side of a time range: an instant, or open. Every instant is
+// a bound, the zero time.Time among them; only the zero Bound is open.
+type Bound struct {
+	at  time.Time
+	set bool
+}
+
+// At is the bound at t.
+func At(t time.Time) Bound { return Bound{at: t.UTC(), set: true} }
+
+// Time returns the bound's instant, false when it is open.
+func (b Bound) Time() (time.Time, bool) { return b.at, b.set }
+
+// String is the bound as RFC 3339, or "open".
+func (b Bound) String() string {
+	if !b.set {
+		return "open"
+	}
+	return b.at.Format(time.RFC3339Nano)
 }
 
 // Page asks for the newest messages under a filter that are older than the
@@ -52,11 +73,12 @@ func (f Filter) bson() bson.M {
 		q["tag"] = f.Tag
 	}
 	ids := bson.M{}
-	if !f.From.IsZero() {
-		ids["$gte"] = IDFloor(f.From)
+	r := f.ids()
+	if r.lo != "" {
+		ids["$gte"] = r.lo
 	}
-	if !f.To.IsZero() {
-		ids["$lt"] = IDFloor(f.To)
+	if r.hi != "" {
+		ids["$lt"] = r.hi
 	}
 	if len(ids) > 0 {
 		q["_id"] = ids
@@ -67,11 +89,11 @@ func (f Filter) bson() bson.M {
 // ids is the range of message ids the filter selects.
 func (f Filter) ids() idRange {
 	var r idRange
-	if !f.From.IsZero() {
-		r.lo = IDFloor(f.From)
+	if t, ok := f.From.Time(); ok {
+		r.lo = IDFloor(t)
 	}
-	if !f.To.IsZero() {
-		r.hi = IDFloor(f.To)
+	if t, ok := f.To.Time(); ok {
+		r.hi = IDFloor(t)
 	}
 	return r
 }

@@ -134,7 +134,7 @@ func TestListAndCountMatchTheMessages(t *testing.T) {
 	for _, tag := range []string{"", "go", "nats", "unknown"} {
 		for _, from := range bounds {
 			for _, to := range bounds {
-				f := readmodel.Filter{Tag: tag, From: from, To: to}
+				f := readmodel.Filter{Tag: tag, From: bound(from), To: bound(to)}
 				var want []string
 				for _, m := range all {
 					if (tag == "" || m.Tag == tag) && (from.IsZero() || !m.CreatedAt.Before(from)) && (to.IsZero() || m.CreatedAt.Before(to)) {
@@ -241,5 +241,37 @@ func TestApplyOnlyRepeatedIDs(t *testing.T) {
 	}
 	if cp, err := s.Checkpoint(ctx, 0); err != nil || cp != 21 {
 		t.Errorf("checkpoint = %d, %v; want 21", cp, err)
+	}
+}
+
+// bound is the bound at t, open when t is the zero time.
+func bound(t time.Time) readmodel.Bound {
+	if t.IsZero() {
+		return readmodel.Bound{}
+	}
+	return readmodel.At(t)
+}
+
+// A bound at the zero time, or in the first years, is a bound: nothing is
+// older, so the range before it is empty, never the whole model.
+func TestBoundsInTheFirstYears(t *testing.T) {
+	s := openStore(t)
+	ctx := testkit.Context(t)
+	if err := s.Apply(ctx, 0, changes("go", time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), 3, 1), 3); err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []time.Time{{}, time.Time{}.Add(time.Millisecond), time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC)} {
+		for _, tag := range []string{"", "go"} {
+			f := readmodel.Filter{Tag: tag, To: readmodel.At(to)}
+			if n := count(t, s, f); n != 0 {
+				t.Errorf("count before %v, tag %q = %d, want 0", to, tag, n)
+			}
+			if got := listAll(t, s, f, 10); len(got) != 0 {
+				t.Errorf("list before %v, tag %q = %d messages, want none", to, tag, len(got))
+			}
+		}
+	}
+	if n := count(t, s, readmodel.Filter{From: readmodel.At(time.Time{})}); n != 3 {
+		t.Errorf("count from the zero time = %d, want 3", n)
 	}
 }

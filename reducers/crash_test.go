@@ -107,9 +107,9 @@ func TestCountsSurviveACrashBeforeTheAck(t *testing.T) {
 	for _, tag := range []string{"", "tag0", "tag1", "tag2"} {
 		for d := range 5 {
 			for _, f := range []readmodel.Filter{
-				{Tag: tag, From: day.AddDate(0, 0, d), To: day.AddDate(0, 0, d+1)},
-				{Tag: tag, From: day.AddDate(0, 0, d).Add(5 * time.Hour), To: day.AddDate(0, 0, d+2)},
-				{Tag: tag, From: day.AddDate(0, 0, d)},
+				{Tag: tag, From: readmodel.At(day.AddDate(0, 0, d)), To: readmodel.At(day.AddDate(0, 0, d+1))},
+				{Tag: tag, From: readmodel.At(day.AddDate(0, 0, d).Add(5 * time.Hour)), To: readmodel.At(day.AddDate(0, 0, d+2))},
+				{Tag: tag, From: readmodel.At(day.AddDate(0, 0, d))},
 			} {
 				got, err := rm.Count(ctx, f)
 				if err != nil {

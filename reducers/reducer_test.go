@@ -163,7 +163,7 @@ func TestRedeliveredEventsLeaveOneMessage(t *testing.T) {
 		return nil
 	})
 	stop()
-	wantDay := readmodel.Filter{Tag: "go", From: at.Truncate(24 * time.Hour), To: at.Truncate(24 * time.Hour).Add(24 * time.Hour)}
+	wantDay := readmodel.Filter{Tag: "go", From: readmodel.At(at.Truncate(24 * time.Hour)), To: readmodel.At(at.Truncate(24 * time.Hour).Add(24 * time.Hour))}
 	if n, _ := f.rm.Count(ctx, readmodel.Filter{}); n != 2 {
 		t.Fatalf("count = %d, want 2", n)
 	}

@@ -141,7 +141,7 @@ func exact(t *testing.T, gen *readmodel.Store, total int64) {
 	day := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	for _, tag := range []string{"", "tag0", "tag3"} {
 		for d := range 8 {
-			f := readmodel.Filter{Tag: tag, From: day.AddDate(0, 0, d), To: day.AddDate(0, 0, d+1)}
+			f := readmodel.Filter{Tag: tag, From: readmodel.At(day.AddDate(0, 0, d)), To: readmodel.At(day.AddDate(0, 0, d+1))}
 			got, _ := gen.Count(ctx, f)
 			want, _ := gen.CountByScan(ctx, f)
 			if got != want {

@@ -26,11 +26,13 @@ func page(f readmodel.Filter, limit int, before string) queryapi.Query {
 	return queryapi.Query{Page: readmodel.Page{Filter: f, Before: before, Limit: limit}}
 }
 
-func sameTime(a, b time.Time) bool {
-	if a.IsZero() || b.IsZero() {
-		return a.IsZero() == b.IsZero()
+func sameTime(a, b readmodel.Bound) bool {
+	at, aok := a.Time()
+	bt, bok := b.Time()
+	if !aok || !bok {
+		return aok == bok
 	}
-	return a.Equal(b) && a.Location() == time.UTC
+	return at.Equal(bt) && at.Location() == time.UTC
 }
 
 func sameQuery(got, want queryapi.Query) bool {
@@ -72,48 +74,55 @@ func TestParseQuery(t *testing.T) {
 		{name: "tag not ASCII", query: "tag=caf%C3%A9", wantErr: "tag"},
 		{name: "tag of 65 characters", query: "tag=" + tag64 + "a", wantErr: "tag"},
 
+		// The first years are bounds like any other, never "no bound".
+		{name: "dateEnd in year 0 is a bound", query: "dateEnd=0000-12-31",
+			want: page(readmodel.Filter{To: readmodel.At(time.Time{})}, 100, "")},
+		{name: "dateEnd just after the zero time is a bound", query: "dateEnd=0001-01-01T00:00:00.001Z",
+			want: page(readmodel.Filter{To: readmodel.At(time.Time{}.Add(time.Millisecond))}, 100, "")},
+		{name: "dateStart after a dateEnd in year 0", query: "dateStart=2020-01-01&dateEnd=0000-12-31", wantErr: "after"},
+
 		// dateStart / dateEnd as days
 		{name: "dateStart day alone", query: "dateStart=2026-01-05",
-			want: page(readmodel.Filter{From: day(2026, 1, 5)}, 100, "")},
+			want: page(readmodel.Filter{From: readmodel.At(day(2026, 1, 5))}, 100, "")},
 		{name: "dateEnd day alone includes its day", query: "dateEnd=2026-01-05",
-			want: page(readmodel.Filter{To: day(2026, 1, 6)}, 100, "")},
+			want: page(readmodel.Filter{To: readmodel.At(day(2026, 1, 6))}, 100, "")},
 		{name: "dateEnd last day of year", query: "dateEnd=2026-12-31",
-			want: page(readmodel.Filter{To: day(2027, 1, 1)}, 100, "")},
+			want: page(readmodel.Filter{To: readmodel.At(day(2027, 1, 1))}, 100, "")},
 		{name: "dateEnd Feb 28 of a leap year", query: "dateEnd=2028-02-28",
-			want: page(readmodel.Filter{To: day(2028, 2, 29)}, 100, "")},
+			want: page(readmodel.Filter{To: readmodel.At(day(2028, 2, 29))}, 100, "")},
 		{name: "dateEnd Feb 29", query: "dateEnd=2028-02-29",
-			want: page(readmodel.Filter{To: day(2028, 3, 1)}, 100, "")},
+			want: page(readmodel.Filter{To: readmodel.At(day(2028, 3, 1))}, 100, "")},
 		{name: "day range", query: "dateStart=2026-01-01&dateEnd=2026-01-31",
-			want: page(readmodel.Filter{From: day(2026, 1, 1), To: day(2026, 2, 1)}, 100, "")},
+			want: page(readmodel.Filter{From: readmodel.At(day(2026, 1, 1)), To: readmodel.At(day(2026, 2, 1))}, 100, "")},
 		{name: "same day both ends is that day", query: "dateStart=2026-01-01&dateEnd=2026-01-01",
-			want: page(readmodel.Filter{From: day(2026, 1, 1), To: day(2026, 1, 2)}, 100, "")},
+			want: page(readmodel.Filter{From: readmodel.At(day(2026, 1, 1)), To: readmodel.At(day(2026, 1, 2))}, 100, "")},
 		{name: "day start after day end", query: "dateStart=2026-01-02&dateEnd=2026-01-01", wantErr: "dateStart"},
 
 		// dateStart / dateEnd as RFC 3339 instants
 		{name: "dateStart instant", query: "dateStart=2026-01-05T10:20:30Z",
-			want: page(readmodel.Filter{From: utc(2026, 1, 5, 10, 20, 30, 0)}, 100, "")},
+			want: page(readmodel.Filter{From: readmodel.At(utc(2026, 1, 5, 10, 20, 30, 0))}, 100, "")},
 		{name: "dateEnd instant is exclusive, not moved", query: "dateEnd=2026-01-05T10:20:30Z",
-			want: page(readmodel.Filter{To: utc(2026, 1, 5, 10, 20, 30, 0)}, 100, "")},
+			want: page(readmodel.Filter{To: readmodel.At(utc(2026, 1, 5, 10, 20, 30, 0))}, 100, "")},
 		{name: "dateEnd instant at midnight stays at midnight", query: "dateEnd=2026-01-05T00:00:00Z",
-			want: page(readmodel.Filter{To: day(2026, 1, 5)}, 100, "")},
+			want: page(readmodel.Filter{To: readmodel.At(day(2026, 1, 5))}, 100, "")},
 		{name: "positive offset converted to UTC", query: "dateStart=2026-01-05T01:00:00%2B02:00",
-			want: page(readmodel.Filter{From: utc(2026, 1, 4, 23, 0, 0, 0)}, 100, "")},
+			want: page(readmodel.Filter{From: readmodel.At(utc(2026, 1, 4, 23, 0, 0, 0))}, 100, "")},
 		{name: "negative offset converted to UTC", query: "dateEnd=2026-01-05T22:30:00-05:30",
-			want: page(readmodel.Filter{To: utc(2026, 1, 6, 4, 0, 0, 0)}, 100, "")},
+			want: page(readmodel.Filter{To: readmodel.At(utc(2026, 1, 6, 4, 0, 0, 0))}, 100, "")},
 		{name: "milliseconds", query: "dateStart=2026-01-05T10:20:30.123Z",
-			want: page(readmodel.Filter{From: utc(2026, 1, 5, 10, 20, 30, 123e6)}, 100, "")},
+			want: page(readmodel.Filter{From: readmodel.At(utc(2026, 1, 5, 10, 20, 30, 123e6))}, 100, "")},
 		{name: "nanoseconds", query: "dateEnd=2026-01-05T10:20:30.123456789Z",
-			want: page(readmodel.Filter{To: utc(2026, 1, 5, 10, 20, 30, 123456789)}, 100, "")},
+			want: page(readmodel.Filter{To: readmodel.At(utc(2026, 1, 5, 10, 20, 30, 123456789))}, 100, "")},
 		{name: "one-digit fraction", query: "dateStart=2026-01-05T10:20:30.5Z",
-			want: page(readmodel.Filter{From: utc(2026, 1, 5, 10, 20, 30, 5e8)}, 100, "")},
+			want: page(readmodel.Filter{From: readmodel.At(utc(2026, 1, 5, 10, 20, 30, 5e8))}, 100, "")},
 		{name: "instant range", query: "dateStart=2026-01-05T10:00:00Z&dateEnd=2026-01-05T11:00:00Z",
-			want: page(readmodel.Filter{From: utc(2026, 1, 5, 10, 0, 0, 0), To: utc(2026, 1, 5, 11, 0, 0, 0)}, 100, "")},
+			want: page(readmodel.Filter{From: readmodel.At(utc(2026, 1, 5, 10, 0, 0, 0)), To: readmodel.At(utc(2026, 1, 5, 11, 0, 0, 0))}, 100, "")},
 		{name: "equal instants: empty range, not an error", query: "dateStart=2026-01-05T10:00:00Z&dateEnd=2026-01-05T10:00:00Z",
-			want: page(readmodel.Filter{From: utc(2026, 1, 5, 10, 0, 0, 0), To: utc(2026, 1, 5, 10, 0, 0, 0)}, 100, "")},
+			want: page(readmodel.Filter{From: readmodel.At(utc(2026, 1, 5, 10, 0, 0, 0)), To: readmodel.At(utc(2026, 1, 5, 10, 0, 0, 0))}, 100, "")},
 		{name: "instant start after instant end by a nanosecond", query: "dateStart=2026-01-05T10:00:00.000000001Z&dateEnd=2026-01-05T10:00:00Z",
 			wantErr: "dateStart"},
 		{name: "same instant in different offsets is equal", query: "dateStart=2026-01-05T12:00:00%2B02:00&dateEnd=2026-01-05T10:00:00Z",
-			want: page(readmodel.Filter{From: utc(2026, 1, 5, 10, 0, 0, 0), To: utc(2026, 1, 5, 10, 0, 0, 0)}, 100, "")},
+			want: page(readmodel.Filter{From: readmodel.At(utc(2026, 1, 5, 10, 0, 0, 0)), To: readmodel.At(utc(2026, 1, 5, 10, 0, 0, 0))}, 100, "")},
 		{name: "offset makes start after end", query: "dateStart=2026-01-05T10:00:00-01:00&dateEnd=2026-01-05T10:30:00Z",
 			wantErr: "dateStart"},
 
@@ -121,9 +130,9 @@ func TestParseQuery(t *testing.T) {
 		{name: "instant start at the end of the day-end is after it", query: "dateStart=2026-01-02T00:00:00Z&dateEnd=2026-01-01",
 			wantErr: "dateStart"},
 		{name: "instant start in the last millisecond of day-end", query: "dateStart=2026-01-01T23:59:59.999Z&dateEnd=2026-01-01",
-			want: page(readmodel.Filter{From: utc(2026, 1, 1, 23, 59, 59, 999e6), To: day(2026, 1, 2)}, 100, "")},
+			want: page(readmodel.Filter{From: readmodel.At(utc(2026, 1, 1, 23, 59, 59, 999e6)), To: readmodel.At(day(2026, 1, 2))}, 100, "")},
 		{name: "day start equal to instant end: empty range", query: "dateStart=2026-01-02&dateEnd=2026-01-02T00:00:00Z",
-			want: page(readmodel.Filter{From: day(2026, 1, 2), To: day(2026, 1, 2)}, 100, "")},
+			want: page(readmodel.Filter{From: readmodel.At(day(2026, 1, 2)), To: readmodel.At(day(2026, 1, 2))}, 100, "")},
 		{name: "day start after instant end", query: "dateStart=2026-01-02&dateEnd=2026-01-01T23:59:59.999Z",
 			wantErr: "dateStart"},
 
@@ -148,15 +157,15 @@ func TestParseQuery(t *testing.T) {
 		{name: "offset +23:60", query: "dateStart=2026-01-05T10:20:30%2B23:60", wantErr: "dateStart"},
 		{name: "offset +99:00", query: "dateStart=2026-01-05T10:20:30%2B99:00", wantErr: "dateStart"},
 		{name: "offset +23:59, the largest", query: "dateStart=2026-01-05T10:20:30%2B23:59",
-			want: page(readmodel.Filter{From: utc(2026, 1, 4, 10, 21, 30, 0)}, 100, "")},
+			want: page(readmodel.Filter{From: readmodel.At(utc(2026, 1, 4, 10, 21, 30, 0))}, 100, "")},
 		{name: "offset -00:00", query: "dateStart=2026-01-05T10:20:30-00:00",
-			want: page(readmodel.Filter{From: utc(2026, 1, 5, 10, 20, 30, 0)}, 100, "")},
+			want: page(readmodel.Filter{From: readmodel.At(utc(2026, 1, 5, 10, 20, 30, 0))}, 100, "")},
 		{name: "lower-case t and z", query: "dateStart=2026-01-05t10:20:30z",
-			want: page(readmodel.Filter{From: utc(2026, 1, 5, 10, 20, 30, 0)}, 100, "")},
+			want: page(readmodel.Filter{From: readmodel.At(utc(2026, 1, 5, 10, 20, 30, 0))}, 100, "")},
 		{name: "lower-case t with an offset", query: "dateEnd=2026-01-05t10:20:30.25-01:00",
-			want: page(readmodel.Filter{To: utc(2026, 1, 5, 11, 20, 30, 25e7)}, 100, "")},
+			want: page(readmodel.Filter{To: readmodel.At(utc(2026, 1, 5, 11, 20, 30, 25e7))}, 100, "")},
 		{name: "lower-case z", query: "dateEnd=2026-01-05T10:20:30z",
-			want: page(readmodel.Filter{To: utc(2026, 1, 5, 10, 20, 30, 0)}, 100, "")},
+			want: page(readmodel.Filter{To: readmodel.At(utc(2026, 1, 5, 10, 20, 30, 0))}, 100, "")},
 		{name: "leap second", query: "dateEnd=2016-12-31T23:59:60Z", wantErr: "leap second"},
 		{name: "leap second with a fraction and an offset", query: "dateStart=2016-12-31T18:59:60.5-05:00", wantErr: "leap second"},
 		{name: "second 61", query: "dateStart=2016-12-31T23:59:61Z", wantErr: "dateStart"},
@@ -175,7 +184,7 @@ func TestParseQuery(t *testing.T) {
 		{name: "count=0 is a list", query: "count=0", want: page(readmodel.Filter{}, 100, "")},
 		{name: "count=1", query: "count=1", want: queryapi.Query{Page: readmodel.Page{Limit: 100}, Count: true}},
 		{name: "count=1 with filters", query: "count=1&tag=Go&dateStart=2026-01-01&dateEnd=2026-01-01",
-			want: queryapi.Query{Page: readmodel.Page{Filter: readmodel.Filter{Tag: "go", From: day(2026, 1, 1), To: day(2026, 1, 2)}, Limit: 100}, Count: true}},
+			want: queryapi.Query{Page: readmodel.Page{Filter: readmodel.Filter{Tag: "go", From: readmodel.At(day(2026, 1, 1)), To: readmodel.At(day(2026, 1, 2))}, Limit: 100}, Count: true}},
 		{name: "count=0 with limit and cursor", query: "count=0&limit=5&cursor=" + cursor, want: page(readmodel.Filter{}, 5, cursorID)},
 		{name: "count=2", query: "count=2", wantErr: "count"},
 		{name: "count=-1", query: "count=-1", wantErr: "count"},
@@ -203,7 +212,7 @@ func TestParseQuery(t *testing.T) {
 		// cursor
 		{name: "cursor", query: "cursor=" + cursor, want: page(readmodel.Filter{}, 100, cursorID)},
 		{name: "cursor with filters and limit", query: "tag=go&dateEnd=2026-03-04&limit=10&cursor=" + cursor,
-			want: page(readmodel.Filter{Tag: "go", To: day(2026, 3, 5)}, 10, cursorID)},
+			want: page(readmodel.Filter{Tag: "go", To: readmodel.At(day(2026, 3, 5))}, 10, cursorID)},
 		{name: "cursor garbage", query: "cursor=%21%21%21", wantErr: "cursor"},
 		{name: "cursor empty", query: "cursor=", wantErr: "cursor"},
 		{name: "cursor of wrong length", query: "cursor=" + base64.RawURLEncoding.EncodeToString(make([]byte, 15)), wantErr: "cursor"},

@@ -178,19 +178,23 @@ func ParseQuery(v url.Values) (Query, error) {
 		}
 		q.Tag = tag
 	}
+	var from, to time.Time
 	var endDay bool
-	var err error
 	if v.Has("dateStart") {
-		if q.From, _, err = parseBound(v.Get("dateStart"), false); err != nil {
+		t, _, err := parseBound(v.Get("dateStart"), false)
+		if err != nil {
 			return Query{}, fmt.Errorf("dateStart: %w", err)
 		}
+		from, q.From = t, readmodel.At(t)
 	}
 	if v.Has("dateEnd") {
-		if q.To, endDay, err = parseBound(v.Get("dateEnd"), true); err != nil {
+		t, day, err := parseBound(v.Get("dateEnd"), true)
+		if err != nil {
 			return Query{}, fmt.Errorf("dateEnd: %w", err)
 		}
+		to, endDay, q.To = t, day, readmodel.At(t)
 	}
-	if !q.From.IsZero() && !q.To.IsZero() && (q.From.After(q.To) || endDay && q.From.Equal(q.To)) {
+	if v.Has("dateStart") && v.Has("dateEnd") && (from.After(to) || endDay && from.Equal(to)) {
 		return Query{}, errors.New("dateStart is after dateEnd")
 	}
 	switch c := v.Get("count"); {
