@@ -17,6 +17,7 @@ type Metrics struct {
 	halted      *prometheus.GaugeVec
 	checkpoint  *prometheus.GaugeVec
 	lag         *prometheus.GaugeVec
+	batchLimit  *prometheus.GaugeVec
 	batch       prometheus.Histogram
 	age         *ageCollector
 }
@@ -73,6 +74,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		halted:      gauge("partition_halted", "1 while the partition is stopped at an event that cannot be folded yet."),
 		checkpoint:  gauge("checkpoint_sequence", "Stream sequence of the last event applied to the read model."),
 		lag:         gauge("lag_events", "Events stored in the partition and not yet delivered to its reducer."),
+		batchLimit:  gauge("batch_limit_events", "Most events the reducer now writes at once: the batch size, or fewer while the read model cannot take that many in time."),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "messages", Subsystem: "reducer", Name: "batch_duration_seconds",
 			Help:    "Time to fold and write one batch.",
@@ -86,7 +88,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ages: map[string]func() time.Duration{},
 	}
 	reg.MustRegister(m.age)
-	reg.MustRegister(m.applied, m.redelivered, m.failures, m.deadLetters, m.halted, m.checkpoint, m.lag, m.batch)
+	reg.MustRegister(m.applied, m.redelivered, m.failures, m.deadLetters, m.halted, m.checkpoint, m.lag, m.batchLimit, m.batch)
 	return m
 }
 

@@ -33,14 +33,18 @@ type Sink interface {
 
 // Config holds a reducer's options.
 type Config struct {
-	// BatchSize is the most events folded in one write. Default 1000.
+	// BatchSize is the most events folded in one write. Default 1000. A
+	// reducer starts there and writes fewer while the store cannot take
+	// that many within StopTimeout.
 	BatchSize int
 	// RetryMin and RetryMax bound the backoff between attempts to write a
 	// batch the read model refused or to get past an event that cannot be
 	// folded. Defaults 100ms and 10s.
 	RetryMin, RetryMax time.Duration
-	// StopTimeout bounds each write of a batch, and how long a stopping
-	// reducer keeps trying to finish the batch in hand. Default 10s.
+	// StopTimeout bounds each attempt to write a batch, from when it holds
+	// a write slot, and how long a stopping reducer keeps trying to finish
+	// the batch in hand. Keep it under the consumer's AckWait, so that a
+	// batch is not delivered again while an attempt runs. Default 10s.
 	StopTimeout time.Duration
 	// MaxAttempts is how many times an event that cannot be folded is tried,
 	// with backoff, before it is parked. Default 5.
@@ -56,7 +60,8 @@ type Config struct {
 	// capacity bounds how many of them write a batch at once. A store that
 	// takes one writer at a time, as SQLite under the embedded FerretDB
 	// does, answers sooner when its writers queue here than when they
-	// contend for its lock. When nil, every partition writes at once.
+	// contend for its lock. When nil, every partition writes at once. Time
+	// spent waiting here does not count against an attempt's deadline.
 	Writes chan struct{}
 }
 
@@ -120,6 +125,11 @@ type Reducer struct {
 	progressAt atomic.Int64
 	lag        atomic.Uint64
 	busy       atomic.Bool
+	// limit is the most events the reducer now writes at once: BatchSize,
+	// or fewer while the store cannot take that many in time. settle is set
+	// after a failed write, which the store may still be running.
+	limit  int
+	settle bool
 }
 
 // New returns a reducer folding src into the read model generation that
@@ -135,6 +145,7 @@ func New(src Source, model Model, log *slog.Logger, metrics *Metrics, cfg Config
 		log: log.With("component", "reducer", "partition", src.Partition()),
 	}
 	r.progressAt.Store(time.Now().UnixNano())
+	r.setLimit(cfg.BatchSize)
 	metrics.age.track(p, r.checkpointAge)
 	return r, nil
 }
@@ -185,7 +196,7 @@ func (r *Reducer) Run(ctx context.Context) error {
 		if m := r.model(); m != r.sink && !r.moveTo(ctx, m) {
 			return nil
 		}
-		b, err := r.src.Next(ctx, r.checkpoint, r.cfg.BatchSize)
+		b, err := r.src.Next(ctx, r.checkpoint, r.limit)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -229,7 +240,7 @@ func (r *Reducer) moveTo(ctx context.Context, sink Sink) bool {
 	}
 	for ctx.Err() == nil {
 		b, err := retry(ctx, r, "catch up", func(ctx context.Context) (*eventstore.Batch, error) {
-			return r.src.Catchup(ctx, r.checkpoint, r.cfg.BatchSize)
+			return r.src.Catchup(ctx, r.checkpoint, r.limit)
 		})
 		if err != nil || len(b.Records) == 0 {
 			break
@@ -279,6 +290,7 @@ func (r *Reducer) fold(ctx context.Context, b *eventstore.Batch) {
 	work := context.WithoutCancel(ctx)
 	if len(changes) > 0 {
 		if !r.apply(ctx, work, b, changes, through) {
+			r.ack(work, b)
 			return
 		}
 		r.metrics.batch.Observe(time.Since(start).Seconds())
@@ -286,13 +298,7 @@ func (r *Reducer) fold(ctx context.Context, b *eventstore.Batch) {
 	if poison != nil && r.tryPark(ctx, work, b, *poison, cause) {
 		poison = nil
 	}
-	actx, cancel := context.WithTimeout(work, r.cfg.StopTimeout)
-	defer cancel()
-	if err := b.Ack(actx, r.checkpoint); err != nil {
-		// Applied but not acknowledged: the redelivery will be skipped.
-		r.log.Warn("acknowledging", "err", err)
-	}
-	b.Release(r.checkpoint)
+	r.ack(work, b)
 	if poison == nil {
 		if r.halted.Swap(nil) != nil {
 			r.metrics.halted.WithLabelValues(r.partition).Set(0)
@@ -308,36 +314,128 @@ func (r *Reducer) fold(ctx context.Context, b *eventstore.Batch) {
 	_ = sleep(ctx, min(r.cfg.RetryMin<<min(r.poisonTries, 20), r.cfg.RetryMax))
 }
 
-// apply writes changes through sequence through, retrying until it succeeds
-// or ctx ends; it returns whether it succeeded.
+// ack acknowledges the events of b applied so far and hands the rest back
+// to JetStream.
+func (r *Reducer) ack(ctx context.Context, b *eventstore.Batch) {
+	actx, cancel := context.WithTimeout(ctx, r.cfg.StopTimeout)
+	defer cancel()
+	if err := b.Ack(actx, r.checkpoint); err != nil {
+		// Applied but not acknowledged: the redelivery will be skipped.
+		r.log.Warn("acknowledging", "err", err)
+	}
+	b.Release(r.checkpoint)
+}
+
+// apply writes changes through sequence through, in runs of at most the
+// batch limit, until all are written or ctx ends; it returns whether all
+// were. Changes nil writes the checkpoint alone. Once ctx ends it stops
+// after the run in hand.
+//
+// The limit follows what the store achieves: a failed write halves it, and
+// a full-sized write that took under a quarter of its deadline doubles it,
+// up to BatchSize. A store too slow for a batch thus gets smaller ones until
+// one fits in an attempt's deadline, and the partition moves on.
 func (r *Reducer) apply(ctx, work context.Context, b *eventstore.Batch, changes []readmodel.Change, through uint64) bool {
-	_, err := retry(ctx, r, "apply batch", func(context.Context) (struct{}, error) {
+	wait := r.cfg.RetryMin
+	for {
 		if r.model() != r.sink {
-			return struct{}{}, errMoved // the next batch goes to the new generation
+			return false // the rest goes to the new generation
+		}
+		n := min(r.limit, len(changes))
+		upTo := through
+		if n < len(changes) {
+			upTo = changes[n-1].Sequence
 		}
 		b.InProgress()
-		// Each attempt gets its own deadline, inside the batch's.
-		actx, cancel := context.WithTimeout(work, r.cfg.StopTimeout)
-		defer cancel()
-		if r.cfg.Writes != nil {
-			select {
-			case r.cfg.Writes <- struct{}{}:
-				defer func() { <-r.cfg.Writes }()
-			case <-actx.Done():
-				return struct{}{}, actx.Err()
+		took, err := r.write(ctx, work, changes[:n], upTo)
+		if err != nil {
+			if n > 0 {
+				r.setLimit(max(1, n/2))
 			}
+			r.log.Warn("apply batch", "err", err, "events", n, "batch_limit", r.limit, "retry_in", wait)
+			if sleep(ctx, wait) != nil {
+				return false
+			}
+			wait = min(2*wait, r.cfg.RetryMax)
+			continue
 		}
-		return struct{}{}, r.sink.Apply(actx, r.src.Partition(), changes, through)
-	})
-	if err != nil {
-		b.Release(r.checkpoint)
-		return false
+		wait = r.cfg.RetryMin
+		if n == r.limit && took <= r.cfg.StopTimeout/4 {
+			r.setLimit(min(2*r.limit, r.cfg.BatchSize))
+		}
+		r.checkpoint = upTo
+		r.progressAt.Store(time.Now().UnixNano())
+		r.metrics.applied.WithLabelValues(r.partition).Add(float64(n))
+		r.metrics.checkpoint.WithLabelValues(r.partition).Set(float64(upTo))
+		if changes = changes[n:]; len(changes) == 0 {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
 	}
-	r.checkpoint = through
-	r.progressAt.Store(time.Now().UnixNano())
-	r.metrics.applied.WithLabelValues(r.partition).Add(float64(len(changes)))
-	r.metrics.checkpoint.WithLabelValues(r.partition).Set(float64(through))
-	return true
+}
+
+// write makes one attempt at writing changes through sequence through, and
+// returns how long the store took. The attempt's deadline starts once the
+// reducer holds a write slot, so that waiting for one costs it nothing.
+//
+// A write that missed its deadline may still be running in the store, which
+// does not hear that the client gave up. So after a failed attempt the next
+// one first writes the checkpoint alone: a single-writer store answers that
+// only once it has finished the abandoned write, and the events are sent
+// again only then, instead of piling a second copy on top of the first.
+func (r *Reducer) write(ctx, work context.Context, changes []readmodel.Change, through uint64) (time.Duration, error) {
+	release, err := r.slot(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	if r.settle {
+		sctx, cancel := context.WithTimeout(work, r.cfg.StopTimeout)
+		err := r.sink.Apply(sctx, r.src.Partition(), nil, r.checkpoint)
+		cancel()
+		if err != nil {
+			return 0, fmt.Errorf("waiting for the store to finish the last write: %w", err)
+		}
+		r.settle = false
+	}
+	start := time.Now()
+	actx, cancel := context.WithTimeout(work, r.cfg.StopTimeout)
+	defer cancel()
+	if err := r.sink.Apply(actx, r.src.Partition(), changes, through); err != nil {
+		r.settle = true
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// slot waits for one of the process's write slots, when they are bounded,
+// and returns the function that gives it back. Once ctx ends it waits
+// StopTimeout more, for the batch in hand.
+func (r *Reducer) slot(ctx context.Context) (func(), error) {
+	if r.cfg.Writes == nil {
+		return func() {}, nil
+	}
+	release := func() { <-r.cfg.Writes }
+	select {
+	case r.cfg.Writes <- struct{}{}:
+		return release, nil
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(r.cfg.StopTimeout)
+	defer t.Stop()
+	select {
+	case r.cfg.Writes <- struct{}{}:
+		return release, nil
+	case <-t.C:
+		return nil, fmt.Errorf("no write slot: %w", ctx.Err())
+	}
+}
+
+func (r *Reducer) setLimit(n int) {
+	r.limit = n
+	r.metrics.batchLimit.WithLabelValues(r.partition).Set(float64(n))
 }
 
 // tryPark counts one more failed attempt at rec and, once they reach
@@ -381,15 +479,12 @@ func Project(rec eventstore.Record) (readmodel.Change, error) {
 	return readmodel.Change{}, fmt.Errorf("%w: unknown event type %q", eventstore.ErrMalformedEvent, rec.Type)
 }
 
-// errMoved stops retrying a write to a generation that is no longer active.
-var errMoved = errors.New("read model generation switched")
-
 // retry calls f until it succeeds or ctx ends, backing off between attempts.
 func retry[T any](ctx context.Context, r *Reducer, what string, f func(context.Context) (T, error)) (T, error) {
 	wait := r.cfg.RetryMin
 	for {
 		v, err := f(ctx)
-		if err == nil || errors.Is(err, errMoved) {
+		if err == nil {
 			return v, err
 		}
 		r.log.Warn(what, "err", err, "retry_in", wait)
