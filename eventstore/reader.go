@@ -23,9 +23,20 @@ type ConsumerConfig struct {
 	// FetchWait is how long one pull request waits for events. Default 2s.
 	FetchWait time.Duration
 	// PinnedTTL is how long a silent reducer keeps its partition before
-	// another takes it over. Default 15s.
+	// another takes it over: a reducer restarted after a crash waits this
+	// long for its dead predecessor's hold to lapse. A live reducer renews
+	// it with every pull request, at least every FetchWait while idle, but
+	// not while it writes a batch, so a shorter one lets a waiting reducer
+	// take over a partition whose writes are slow; folding the same events
+	// twice is harmless, only wasted work. Default DefaultPinnedTTL; it must
+	// exceed FetchWait.
 	PinnedTTL time.Duration
 }
+
+// DefaultPinnedTTL is the default ConsumerConfig.PinnedTTL: over twice the
+// default FetchWait, so that an idle reducer keeps its partition through a
+// lost pull request, and short enough that a restarted one resumes soon.
+const DefaultPinnedTTL = 5 * time.Second
 
 func (c *ConsumerConfig) setDefaults() {
 	if c.Name == "" {
@@ -41,8 +52,21 @@ func (c *ConsumerConfig) setDefaults() {
 		c.FetchWait = 2 * time.Second
 	}
 	if c.PinnedTTL == 0 {
-		c.PinnedTTL = 15 * time.Second
+		c.PinnedTTL = DefaultPinnedTTL
 	}
+}
+
+// Validate reports the first option out of range.
+func (c ConsumerConfig) Validate() error {
+	switch {
+	case c.AckWait < time.Second:
+		return fmt.Errorf("ack wait %v: want at least 1s", c.AckWait)
+	case c.FetchWait <= 0:
+		return fmt.Errorf("fetch wait %v: want more than 0", c.FetchWait)
+	case c.PinnedTTL <= c.FetchWait:
+		return fmt.Errorf("takeover after %v: want more than the fetch wait, %v", c.PinnedTTL, c.FetchWait)
+	}
+	return nil
 }
 
 // priorityGroup is the pull group whose single pinned member folds a
@@ -65,6 +89,9 @@ type PartitionConsumer struct {
 // Consumer makes sure the durable consumer of partition exists and returns it.
 func (s *Store) Consumer(ctx context.Context, partition int, cfg ConsumerConfig) (*PartitionConsumer, error) {
 	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if partition < 0 || partition >= s.cfg.Partitions {
 		return nil, fmt.Errorf("partition %d: want 0-%d", partition, s.cfg.Partitions-1)
 	}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	oklogrun "github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
@@ -56,7 +58,7 @@ type serviceFlags struct {
 	consumer   eventstore.ConsumerConfig
 	onPoison   string
 	stallAfter time.Duration
-	writes     int
+	writes     writeConcurrency
 }
 
 // register adds the flags of the given roles; withURLs adds the addresses of
@@ -78,15 +80,14 @@ func (s *serviceFlags) register(fs *flag.FlagSet, r roles, addr string, withURLs
 		fs.IntVar(&s.reducer.BatchSize, "batch-size", 1000, "most events a reducer folds in one write")
 		fs.StringVar(&s.consumer.Name, "consumer", "reducer", "name prefix of the durable consumers, one per partition")
 		fs.DurationVar(&s.consumer.AckWait, "ack-wait", 30*time.Second, "how long an unacknowledged event waits before redelivery")
+		fs.DurationVar(&s.consumer.PinnedTTL, "takeover-after", eventstore.DefaultPinnedTTL,
+			"how long a reducer may fall silent before another takes its partition over; a reducer restarted after a crash waits this long (more than 2s)")
 		fs.IntVar(&s.reducer.MaxAttempts, "max-attempts", 5, "times an event that cannot be folded is tried before it is parked")
 		fs.DurationVar(&s.stallAfter, "stall-after", time.Minute, "a partition with events waiting and no progress for this long fails /readyz")
 		fs.StringVar(&s.onPoison, "on-poison", "park", "for an event that cannot be folded: park it in the dead-letter stream and move on, or halt the partition")
-		// dev's embedded store is SQLite, which takes one writer at a time.
-		writes := 0
-		if !withURLs {
-			writes = 1
-		}
-		fs.IntVar(&s.writes, "write-concurrency", writes, "partitions of this process that write a batch at once; 0 for all of them")
+		s.writes = autoWrites
+		fs.Var(&s.writes, "write-concurrency",
+			"partitions of this process that write a batch at once, 0 for all of them; auto: 1 on FerretDB, whose SQLite takes one writer at a time, else all")
 	}
 }
 
@@ -275,12 +276,17 @@ func (s *service) startReducers(ctx context.Context, f serviceFlags) error {
 	default:
 		return fmt.Errorf("--on-poison %q: want park or halt", f.onPoison)
 	}
-	switch {
-	case f.writes < 0:
-		return fmt.Errorf("--write-concurrency %d: want 0 or more", f.writes)
-	case f.writes > 0:
-		f.reducer.Writes = make(chan struct{}, f.writes)
+	writes := int(f.writes)
+	if f.writes == autoWrites {
+		writes = 0
+		if s.singleWriter(ctx) {
+			writes = 1
+		}
 	}
+	if writes > 0 {
+		f.reducer.Writes = make(chan struct{}, writes)
+	}
+	s.log.Info("reducer writes", "write_concurrency", writes, "takeover_after", f.consumer.PinnedTTL)
 	metrics := reducers.NewMetrics(s.reg)
 	for p := range s.events.Partitions() {
 		cons, err := retryStart(ctx, s.log, fmt.Sprintf("consumer of partition %d", p), func(ctx context.Context) (*eventstore.PartitionConsumer, error) {
@@ -310,6 +316,49 @@ func (s *service) startReducers(ctx context.Context, f serviceFlags) error {
 		return nil
 	}
 	return nil
+}
+
+// writeConcurrency is how many partitions of a process write at once: a
+// number, 0 for all, or autoWrites.
+type writeConcurrency int
+
+// autoWrites chooses the write concurrency from the store: one writer on
+// FerretDB, all partitions on MongoDB.
+const autoWrites writeConcurrency = -1
+
+func (w *writeConcurrency) String() string {
+	if *w == autoWrites {
+		return "auto"
+	}
+	return strconv.Itoa(int(*w))
+}
+
+func (w *writeConcurrency) Set(v string) error {
+	if v == "auto" {
+		*w = autoWrites
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return errors.New("want auto or a number, 0 or more")
+	}
+	*w = writeConcurrency(n)
+	return nil
+}
+
+// singleWriter tells whether the read model's server is FerretDB, which
+// names itself in its buildInfo answer: its SQLite backend takes one writer
+// at a time, so that partitions writing at once only contend for the lock.
+func (s *service) singleWriter(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var info bson.M
+	if err := s.mongo.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		s.log.Warn("cannot tell the read model's server; every partition writes at once", "err", err)
+		return false
+	}
+	_, ferret := info["ferretdbVersion"]
+	return ferret
 }
 
 func (s *service) close() {
