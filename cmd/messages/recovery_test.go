@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/messages-io/messages/embedded"
+	"github.com/messages-io/messages/eventstore"
+	"github.com/messages-io/messages/internal/testkit"
+	"github.com/messages-io/messages/message"
+	"github.com/messages-io/messages/readmodel"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// roleProcessEnv carries the arguments of `messages` to TestRoleProcess.
+const roleProcessEnv = "MESSAGES_TEST_ROLE_ARGS"
+
+// TestRoleProcess is not a test of its own: it runs `messages` with the
+// arguments in the environment, in a process of its own, until its
+// standard input closes or it is killed.
+func TestRoleProcess(t *testing.T) {
+	argsJSON := os.Getenv(roleProcessEnv)
+	if argsJSON == "" {
+		t.Skip("runs only as a process started by another test")
+	}
+	var args []string
+	if err := json.Unmarshal([]byte(argsJSON), &args); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		cancel()
+	}()
+	if err := run(ctx, args, env{getenv: func(string) string { return "" }, stdout: os.Stdout, stderr: os.Stderr}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// process is `messages args…` running in a process of its own.
+type process struct {
+	cmd   *exec.Cmd
+	stdin io.Closer
+	done  chan struct{}
+}
+
+// startProcess runs `messages args…` in a child process; it is stopped
+// gracefully when the test ends, unless killed first.
+func startProcess(t *testing.T, args ...string) *process {
+	t.Helper()
+	b, err := json.Marshal(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRoleProcess$", "-test.timeout=10m")
+	cmd.Env = append(os.Environ(), roleProcessEnv+"="+string(b))
+	cmd.Stdout, cmd.Stderr = logWriter{t}, logWriter{t}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start messages %s: %v", args[0], err)
+	}
+	p := &process{cmd: cmd, stdin: stdin, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		stdin.Close()
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("messages %s did not stop within 30s", args[0])
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// kill ends the process as a crash would: it hands nothing back, flushes
+// nothing and acknowledges nothing.
+func (p *process) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("kill: %v", err)
+	}
+	<-p.done
+}
+
+// appendMessages appends n messages over eight tags and a year, from
+// several writers at once, and returns how many each tag got.
+func appendMessages(t *testing.T, events *eventstore.Store, n int) map[string]int64 {
+	t.Helper()
+	const writers = 8
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	perTag := map[string]int64{}
+	for i := range n {
+		perTag[fmt.Sprint("tag", i%8)]++
+	}
+	for w := range writers {
+		wg.Go(func() {
+			entropy := ulid.Monotonic(rand.Reader, 0)
+			for i := w; i < n; i += writers {
+				at := start.Add(time.Duration(i) * 17 * time.Minute)
+				m := message.Message{ID: ulid.MustNew(ulid.Timestamp(at), entropy).String(), UserID: "u", Text: fmt.Sprint("m", i),
+					Tag: fmt.Sprint("tag", i%8), CreatedAt: at}
+				ev, err := message.CreatedEvent(m, "")
+				if err == nil {
+					_, err = events.Append(context.Background(), eventstore.Append{Event: ev, PartitionKey: m.Tag})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	return perTag
+}
+
+// A reducer process killed with kill -9 while it catches up a backlog, and
+// started again, folds the whole log: every partition's checkpoint reaches
+// its last event, and every count equals the messages appended.
+func TestReducerKilledWhileCatchingUpResumes(t *testing.T) {
+	const backlog, partitions = 30000, 8
+	natsAddr, mongoAddr := freeAddr(t), freeAddr(t)
+	natsURL := "nats://" + natsAddr
+	testkit.NATSAt(t, natsAddr, t.TempDir())
+	store, err := embedded.StartMongo(embedded.MongoConfig{Listen: mongoAddr, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	args := []string{"reducer", "--addr", "127.0.0.1:0", "--log-level", "warn", "--partitions", fmt.Sprint(partitions),
+		"--nats-url", natsURL, "--mongo-uri", store.URI(), "--mongo-db", "recovery"}
+	proc := startProcess(t, args...)
+	events, err := eventstore.Open(testkit.Context(t), connectJetStream(t, natsURL), eventstore.Config{Partitions: partitions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perTag := appendMessages(t, events, backlog)
+	last := lastSequences(t, events)
+	db := mongoClient(t, store.URI()).Database("recovery")
+
+	// Kill it a third of the way through the backlog.
+	testkit.Eventually(t, 120*time.Second, 50*time.Millisecond, func() error {
+		if n := folded(checkpoints(db), last, backlog); n < backlog/3 {
+			return fmt.Errorf("%d of %d events folded", n, backlog)
+		}
+		return nil
+	})
+	proc.kill(t)
+	before := checkpoints(db)
+	t.Logf("killed with about %d of %d events folded, checkpoints %v", folded(before, last, backlog), backlog, before)
+
+	restarted := time.Now()
+	startProcess(t, args...)
+	moved := map[int]time.Duration{}
+	testkit.Eventually(t, 120*time.Second, 100*time.Millisecond, func() error {
+		cps := checkpoints(db)
+		for p, cp := range cps {
+			if _, ok := moved[p]; !ok && cp > before[p] {
+				moved[p] = time.Since(restarted).Round(time.Millisecond)
+			}
+		}
+		for p, want := range last {
+			if cps[p] != want {
+				return fmt.Errorf("partition %d at %d of %d; checkpoints %v", p, cps[p], want, cps)
+			}
+		}
+		return nil
+	})
+	t.Logf("caught up %v after the restart; each partition's checkpoint first moved after %v", time.Since(restarted).Round(time.Millisecond), moved)
+
+	ctx := testkit.Context(t)
+	model, err := openGeneration(ctx, db, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := model.CountByScan(ctx, readmodel.Filter{}); err != nil || n != backlog {
+		t.Errorf("%d messages stored (%v), want %d", n, err, backlog)
+	}
+	if n, err := model.Count(ctx, readmodel.Filter{}); err != nil || n != backlog {
+		t.Errorf("count of every tag %d (%v), want %d", n, err, backlog)
+	}
+	for tag, want := range perTag {
+		if n, err := model.Count(ctx, readmodel.Filter{Tag: tag}); err != nil || n != want {
+			t.Errorf("count of %s %d (%v), want %d", tag, n, err, want)
+		}
+	}
+}
+
+func connectJetStream(t *testing.T, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+func mongoClient(t *testing.T, uri string) *mongo.Client {
+	t.Helper()
+	c, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(2 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
+	return c
+}
+
+// lastSequences returns the sequence of the last event of each partition.
+func lastSequences(t *testing.T, events *eventstore.Store) map[int]uint64 {
+	t.Helper()
+	st, err := events.Stats(testkit.Context(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := map[int]uint64{}
+	for _, p := range st.Partitions {
+		last[p.Partition] = p.Last
+	}
+	return last
+}
+
+// checkpoints reads the active generation's checkpoints; none while there
+// is no read model yet.
+func checkpoints(db *mongo.Database) map[int]uint64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	model, err := openGeneration(ctx, db, 0)
+	if err != nil {
+		return nil
+	}
+	cps, err := model.Checkpoints(ctx)
+	if err != nil {
+		return nil
+	}
+	return cps
+}
+
+// folded estimates the events folded from the checkpoints: the log's
+// sequences are shared by the partitions, which fill about evenly.
+func folded(cps, last map[int]uint64, total int) int {
+	var n float64
+	for p, cp := range cps {
+		if last[p] > 0 {
+			n += float64(total) / float64(len(last)) * float64(cp) / float64(last[p])
+		}
+	}
+	return int(n)
+}
