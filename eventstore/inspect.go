@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -202,4 +203,58 @@ func (s *Store) consumers(ctx context.Context) ([]ConsumerStats, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// Backlog describes the events of one partition stored after a sequence.
+type Backlog struct {
+	// Events counts them; Oldest is when the first of them was stored, zero
+	// when there is none.
+	Events uint64
+	Oldest time.Time
+	// Last is the sequence of the partition's last event, 0 when it has
+	// none.
+	Last uint64
+}
+
+// BacklogAfter returns the events of partition stored after sequence after:
+// for a reducer's checkpoint, how far it is behind.
+func (s *Store) BacklogAfter(ctx context.Context, partition int, after uint64) (Backlog, error) {
+	filter := s.PartitionFilter(partition)
+	var b Backlog
+	last, err := s.stream.GetLastMsgForSubject(ctx, filter)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return b, nil
+	}
+	if err != nil {
+		return b, fmt.Errorf("last event of partition %d: %w", partition, unavailable(err))
+	}
+	b.Last = last.Sequence
+	if after >= last.Sequence {
+		return b, nil
+	}
+	next, err := s.stream.GetMsg(ctx, after+1, jetstream.WithGetMsgSubject(filter))
+	if err != nil {
+		return b, fmt.Errorf("partition %d after %d: %w", partition, after, unavailable(err))
+	}
+	b.Oldest = next.Time
+	// A consumer starting at that event counts the rest as pending; it
+	// delivers nothing and is deleted at once.
+	cons, err := s.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		FilterSubject:     filter,
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       next.Sequence,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: time.Minute,
+	})
+	if err != nil {
+		return b, fmt.Errorf("count partition %d after %d: %w", partition, after, unavailable(err))
+	}
+	info := cons.CachedInfo()
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = s.stream.DeleteConsumer(dctx, info.Name)
+	b.Events = info.NumPending
+	return b, nil
 }

@@ -20,7 +20,7 @@ func main() {
 	defer stop()
 	err := run(ctx, os.Args[1:], env{getenv: os.Getenv, stdout: os.Stdout, stderr: os.Stderr})
 	if code := exitCode(err); code != 0 {
-		if code == 1 {
+		if code != 2 {
 			fmt.Fprintln(os.Stderr, "messages:", err)
 		}
 		os.Exit(code)
@@ -28,13 +28,16 @@ func main() {
 }
 
 // exitCode is the process status for what run returned: 0 for success or
-// help, 2 for a usage error (already explained), 1 for any other error.
+// help, 2 for a usage error (already explained), 3 for a read model behind
+// the log (verify --caught-up), 1 for any other error.
 func exitCode(err error) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, errBehind):
+		return 3
 	}
 	return 1
 }

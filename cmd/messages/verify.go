@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,9 +28,21 @@ every message present and equal, every count per tag per day. Prints each
 difference on a line and exits 1 when there is any. The reducers may keep
 running: events after each partition's checkpoint are not compared yet.
 
+It also reads each partition's checkpoint and the events of the log after
+it, before the comparison and again after it (at least --sample-interval
+apart when any wait), and prints, for each partition with events not yet
+folded, how many, how long the first of them has waited, and whether the
+checkpoint moved in between. With --caught-up, an event waiting longer than
+the grace period (10s, or as in --caught-up=1m) is a failure of its own:
+exit 3. A difference (exit 1) wins over it.
+
+Exit status: 0 in agreement (and caught up, with --caught-up), 1 on a
+difference or an error, 2 on a usage error, 3 when behind.
+
 Examples:
   messages verify                                  # the active generation
   messages verify --generation 3 --max-diffs 20
+  messages verify --caught-up=30s                  # fail when folding lags
   messages verify --json | jq .diffCount`
 
 // runVerify compares a read model generation with the event log.
@@ -43,11 +56,17 @@ func runVerify(ctx context.Context, args []string, e env) error {
 	gen := fs.Int("generation", 0, "read model generation to verify; the active one when 0")
 	maxDiffs := fs.Int("max-diffs", 100, "most differences printed; the rest are counted")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
+	var caughtUp graceFlag
+	fs.Var(&caughtUp, "caught-up", "fail with exit status 3 when an event has waited longer than this to be folded: --caught-up (10s) or --caught-up=DURATION")
+	interval := fs.Duration("sample-interval", 2*time.Second, "least time between the two readings of each partition's checkpoint that tell whether it moves")
 	if err := parse(fs, c, args, e); err != nil {
 		return err
 	}
 	if *maxDiffs < 1 {
 		return fmt.Errorf("--max-diffs %d: want at least 1", *maxDiffs)
+	}
+	if *interval <= 0 {
+		return fmt.Errorf("--sample-interval %v: want more than 0", *interval)
 	}
 	events, closeLog, err := src.open(ctx, "verify")
 	if err != nil {
@@ -63,12 +82,30 @@ func runVerify(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
+	first, err := audit.SampleLag(ctx, events, model, nil)
+	if err != nil {
+		return fmt.Errorf("lag: %w", err)
+	}
 
 	progress, done := progressBar(e.stderr, "verifying")
 	rep, err := audit.Compare(ctx, events, model, audit.Options{MaxDiffs: *maxDiffs, Parked: parked, Progress: progress})
 	done()
 	if err != nil {
 		return err
+	}
+	if first.Pending() > 0 {
+		// Whether a partition behind moves needs time to tell.
+		if err := sleepCtx(ctx, *interval-time.Since(first.At)); err != nil {
+			return err
+		}
+	}
+	lag, err := audit.SampleLag(ctx, events, model, &first)
+	if err != nil {
+		return fmt.Errorf("lag: %w", err)
+	}
+	var behind []audit.PartitionLag
+	if caughtUp.set {
+		behind = lag.Behind(caughtUp.grace)
 	}
 	if *asJSON {
 		out := struct {
@@ -77,7 +114,14 @@ func runVerify(ctx context.Context, args []string, e env) error {
 			Generation int    `json:"generation"`
 			OK         bool   `json:"ok"`
 			audit.Report
-		}{events.Config().Stream, sf.db, model.Generation(), rep.OK(), rep}
+			Lag []audit.PartitionLag `json:"lag"`
+			// CaughtUp is set with --caught-up only.
+			CaughtUp *bool `json:"caughtUp,omitempty"`
+		}{events.Config().Stream, sf.db, model.Generation(), rep.OK(), rep, lag.Partitions, nil}
+		if caughtUp.set {
+			ok := len(behind) == 0
+			out.CaughtUp = &ok
+		}
 		if err := json.NewEncoder(e.stdout).Encode(out); err != nil {
 			return err
 		}
@@ -89,11 +133,95 @@ func runVerify(ctx context.Context, args []string, e env) error {
 			fmt.Fprintf(e.stdout, "… and %s more\n", plural(more, "difference"))
 		}
 		fmt.Fprintln(e.stdout, verifySummary(model.Generation(), rep))
+		for _, p := range lag.Partitions {
+			if p.Pending > 0 {
+				fmt.Fprintln(e.stdout, lagLine(p, lag.At.Sub(first.At)))
+			}
+		}
 	}
 	if !rep.OK() {
 		return fmt.Errorf("read model drifted from the log: %s", plural(rep.DiffCount, "difference"))
 	}
+	if len(behind) > 0 {
+		var names []string
+		for _, p := range behind {
+			names = append(names, strconv.Itoa(p.Partition))
+		}
+		in := "partition "
+		if len(names) > 1 {
+			in = "partitions "
+		}
+		return fmt.Errorf("%w: %s not folded; in %s%s, events have waited over %v",
+			errBehind, plural(int(lag.Pending()), "event"), in, strings.Join(names, ", "), caughtUp.grace)
+	}
 	return nil
+}
+
+// errBehind means the read model has events waiting longer than
+// --caught-up allows: exit status 3.
+var errBehind = errors.New("read model behind the log")
+
+// lagLine says in one line how far a partition is behind, and whether it
+// moved during the time between the samples.
+func lagLine(p audit.PartitionLag, between time.Duration) string {
+	moving := fmt.Sprintf("not moving in %v", between.Round(100*time.Millisecond))
+	if p.Moved > 0 {
+		moving = fmt.Sprintf("moving: %s folded in %v", plural(int(p.Moved), "event"), between.Round(100*time.Millisecond))
+	}
+	return fmt.Sprintf("partition %d behind: %s after checkpoint %d (last %d), the first waiting %v; %s",
+		p.Partition, plural(int(p.Pending), "event"), p.Checkpoint, p.Last, p.Waiting.Round(100*time.Millisecond), moving)
+}
+
+// graceFlag is --caught-up: a boolean flag that may take a duration.
+type graceFlag struct {
+	set   bool
+	grace time.Duration
+}
+
+// defaultGrace is how long an event may wait to be folded under a bare
+// --caught-up.
+const defaultGrace = 10 * time.Second
+
+func (g *graceFlag) String() string {
+	if g == nil || !g.set {
+		return ""
+	}
+	return g.grace.String()
+}
+
+func (g *graceFlag) Set(v string) error {
+	switch v {
+	case "true":
+		g.set, g.grace = true, defaultGrace
+		return nil
+	case "false":
+		g.set = false
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return errors.New("want a duration, 0 or more")
+	}
+	g.set, g.grace = true, d
+	return nil
+}
+
+// IsBoolFlag lets --caught-up stand without a value.
+func (g *graceFlag) IsBoolFlag() bool { return true }
+
+// sleepCtx waits d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // verifySummary says in one line what a verification compared and found.
