@@ -1,6 +1,30 @@
 // Package reducers folds the event log into the read model: one reducer per
 // partition takes the partition's events in log order, in batches, applies
 // them to the read model and acknowledges them only once they are written.
+//
+// # Progress on a slow store
+//
+// A reducer keeps moving whenever the store can write at least one event
+// within an attempt's deadline. A failed write halves the most events it
+// writes at once, down to one, so repeated failures reach a size that fits.
+// A full-sized write done in a quarter of the deadline doubles it again, up
+// to the batch size, but back to the size that failed only after a run of
+// such writes, so that a store that fails above some size (as FerretDB's
+// bulk writes of a hundred updates or more hung) is tried there seldom. A
+// batch is written as runs of that size, each with its checkpoint, so a
+// crash sends back at most one run already written.
+//
+// A write that missed its deadline is not stopped in the store: the command
+// in hand when the client gave up runs on (on the embedded FerretDB, an
+// insertMany given up after 0.4 s went on inserting for 7 s). Sending the
+// batch again at once would make it contend with that command and miss its
+// deadline too, piling up work. So a reducer never has more than one write
+// in flight, and after a failure it waits at least half as long as the
+// failed attempt ran, then first writes the checkpoint alone: only once the
+// store answers that within the deadline are the events sent again, so a
+// store that is jammed is asked for little. The deadline starts once the
+// reducer holds a write slot, so queueing behind the other partitions of
+// its process costs it nothing.
 package reducers
 
 import (
@@ -126,10 +150,12 @@ type Reducer struct {
 	lag        atomic.Uint64
 	busy       atomic.Bool
 	// limit is the most events the reducer now writes at once: BatchSize,
-	// or fewer while the store cannot take that many in time. settle is set
-	// after a failed write, which the store may still be running.
-	limit  int
-	settle bool
+	// or fewer while the store cannot take that many in time. failed is the
+	// size of the last write that failed, and fast counts the full, fast
+	// writes since. settle is set after a failed write, which the store may
+	// still be running.
+	limit, failed, fast int
+	settle              bool
 }
 
 // New returns a reducer folding src into the read model generation that
@@ -350,10 +376,14 @@ func (r *Reducer) apply(ctx, work context.Context, b *eventstore.Batch, changes 
 		took, err := r.write(ctx, work, changes[:n], upTo)
 		if err != nil {
 			if n > 0 {
+				r.failed, r.fast = n, 0
 				r.setLimit(max(1, n/2))
 			}
-			r.log.Warn("apply batch", "err", err, "events", n, "batch_limit", r.limit, "retry_in", wait)
-			if sleep(ctx, wait) != nil {
+			// What the store still runs of the failed attempt gets half as
+			// long again to finish, on a batch half its size.
+			backoff := max(wait, took/2)
+			r.log.Warn("apply batch", "err", err, "events", n, "batch_limit", r.limit, "retry_in", backoff)
+			if sleep(ctx, backoff) != nil {
 				return false
 			}
 			wait = min(2*wait, r.cfg.RetryMax)
@@ -361,7 +391,7 @@ func (r *Reducer) apply(ctx, work context.Context, b *eventstore.Batch, changes 
 		}
 		wait = r.cfg.RetryMin
 		if n == r.limit && took <= r.cfg.StopTimeout/4 {
-			r.setLimit(min(2*r.limit, r.cfg.BatchSize))
+			r.grow()
 		}
 		r.checkpoint = upTo
 		r.progressAt.Store(time.Now().UnixNano())
@@ -377,14 +407,10 @@ func (r *Reducer) apply(ctx, work context.Context, b *eventstore.Batch, changes 
 }
 
 // write makes one attempt at writing changes through sequence through, and
-// returns how long the store took. The attempt's deadline starts once the
-// reducer holds a write slot, so that waiting for one costs it nothing.
-//
-// A write that missed its deadline may still be running in the store, which
-// does not hear that the client gave up. So after a failed attempt the next
-// one first writes the checkpoint alone: a single-writer store answers that
-// only once it has finished the abandoned write, and the events are sent
-// again only then, instead of piling a second copy on top of the first.
+// returns how long the store took over the changes. The attempt's deadline
+// starts once the reducer holds a write slot. After a failed attempt, it
+// first writes the checkpoint alone, and sends the changes only once the
+// store has answered that.
 func (r *Reducer) write(ctx, work context.Context, changes []readmodel.Change, through uint64) (time.Duration, error) {
 	release, err := r.slot(ctx)
 	if err != nil {
@@ -403,11 +429,11 @@ func (r *Reducer) write(ctx, work context.Context, changes []readmodel.Change, t
 	start := time.Now()
 	actx, cancel := context.WithTimeout(work, r.cfg.StopTimeout)
 	defer cancel()
-	if err := r.sink.Apply(actx, r.src.Partition(), changes, through); err != nil {
+	err = r.sink.Apply(actx, r.src.Partition(), changes, through)
+	if err != nil {
 		r.settle = true
-		return 0, err
 	}
-	return time.Since(start), nil
+	return time.Since(start), err
 }
 
 // slot waits for one of the process's write slots, when they are bounded,
@@ -432,6 +458,27 @@ func (r *Reducer) slot(ctx context.Context) (func(), error) {
 		return nil, fmt.Errorf("no write slot: %w", ctx.Err())
 	}
 }
+
+// grow doubles the batch limit after a full write done in a quarter of its
+// deadline, up to BatchSize. Up to the size that last failed it grows at
+// once; to that size or beyond only after growBackAfter such writes, so that
+// a store that fails above some size is tried there seldom.
+func (r *Reducer) grow() {
+	r.fast++
+	next := min(2*r.limit, r.cfg.BatchSize)
+	if r.failed > 0 && next >= r.failed {
+		if r.fast < growBackAfter {
+			return
+		}
+		r.failed = 0
+	}
+	r.fast = 0
+	r.setLimit(next)
+}
+
+// growBackAfter is how many full, fast writes a reducer makes before it
+// tries again the batch size that last failed.
+const growBackAfter = 16
 
 func (r *Reducer) setLimit(n int) {
 	r.limit = n
