@@ -363,6 +363,7 @@ func (r *Reducer) ack(ctx context.Context, b *eventstore.Batch) {
 // one fits in an attempt's deadline, and the partition moves on.
 func (r *Reducer) apply(ctx, work context.Context, b *eventstore.Batch, changes []readmodel.Change, through uint64) bool {
 	wait := r.cfg.RetryMin
+	var told time.Time // when JetStream last heard the batch is in hand
 	for {
 		if r.model() != r.sink {
 			return false // the rest goes to the new generation
@@ -372,7 +373,12 @@ func (r *Reducer) apply(ctx, work context.Context, b *eventstore.Batch, changes 
 		if n < len(changes) {
 			upTo = changes[n-1].Sequence
 		}
-		b.InProgress()
+		if time.Since(told) >= time.Second {
+			// Once a second at most: a batch written in many small runs
+			// would otherwise send one message per event and run.
+			b.InProgress()
+			told = time.Now()
+		}
 		took, err := r.write(ctx, work, changes[:n], upTo)
 		if err != nil {
 			if n > 0 {
