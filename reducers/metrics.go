@@ -105,14 +105,14 @@ func (m *Metrics) Serve(partition int) {
 }
 
 // Release drops every series of a partition this process no longer folds, so
-// that it does not go on reporting a stale lag, checkpoint or halt for a
-// partition another process now owns.
+// that it does not go on reporting a stale lag, checkpoint, batch limit or
+// halt for a partition another process now owns.
 func (m *Metrics) Release(partition int) {
 	p := strconv.Itoa(partition)
 	for _, c := range []*prometheus.CounterVec{m.applied, m.redelivered, m.failures, m.deadLetters} {
 		c.DeleteLabelValues(p)
 	}
-	for _, g := range []*prometheus.GaugeVec{m.halted, m.checkpoint, m.lag} {
+	for _, g := range []*prometheus.GaugeVec{m.halted, m.checkpoint, m.lag, m.batchLimit} {
 		g.DeleteLabelValues(p)
 	}
 	m.age.untrack(p)

@@ -65,7 +65,8 @@ func TestMetricsSeriesFollowServedPartitions(t *testing.T) {
 		}
 	}
 
-	// A reducer that folds partition 0 adds its checkpoint, lag and age.
+	// A reducer that folds partition 0 adds its checkpoint, lag, age and
+	// batch limit.
 	f := setup(t, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	src, err := f.events.Consumer(ctx, 0, eventstore.ConsumerConfig{Name: "t", FetchWait: 200 * time.Millisecond})
@@ -86,7 +87,7 @@ func TestMetricsSeriesFollowServedPartitions(t *testing.T) {
 		if got["messages_reducer_events_applied_total"] != 1 {
 			return fmt.Errorf("partition 0 series %v, want one event applied", got)
 		}
-		for _, name := range []string{"messages_reducer_checkpoint_sequence", "messages_reducer_lag_events", "messages_reducer_checkpoint_age_seconds"} {
+		for _, name := range []string{"messages_reducer_checkpoint_sequence", "messages_reducer_lag_events", "messages_reducer_checkpoint_age_seconds", "messages_reducer_batch_limit_events"} {
 			if _, ok := got[name]; !ok {
 				return fmt.Errorf("partition 0 series %v, want %s", got, name)
 			}

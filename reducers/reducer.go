@@ -171,7 +171,7 @@ func New(src Source, model Model, log *slog.Logger, metrics *Metrics, cfg Config
 		log: log.With("component", "reducer", "partition", src.Partition()),
 	}
 	r.progressAt.Store(time.Now().UnixNano())
-	r.setLimit(cfg.BatchSize)
+	r.limit = cfg.BatchSize
 	metrics.age.track(p, r.checkpointAge)
 	return r, nil
 }
@@ -258,6 +258,9 @@ func (r *Reducer) moveTo(ctx context.Context, sink Sink) bool {
 		return false
 	}
 	first := r.sink == nil
+	if first {
+		r.setLimit(r.limit)
+	}
 	r.sink, r.checkpoint = sink, cp
 	r.metrics.checkpoint.WithLabelValues(r.partition).Set(float64(cp))
 	r.log.Info("folding", "checkpoint", cp, "generation", generation(sink))
