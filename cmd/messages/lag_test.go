@@ -48,8 +48,8 @@ func TestVerifyShowsLagAndFailsWhenBehind(t *testing.T) {
 		t.Errorf("verify --caught-up=1h with events just appended: %v", err)
 	}
 	err, out, _ = f.runTool(t, "verify", "--sample-interval", "200ms", "--caught-up=0s", "--json")
-	if !errors.Is(err, errBehind) || !strings.Contains(err.Error(), fmt.Sprintf("%d events not folded", waiting)) {
-		t.Errorf("verify --caught-up=0s: err %v, want %d events behind", err, waiting)
+	if !errors.Is(err, errBehind) || !strings.Contains(err.Error(), fmt.Sprintf("%d events not folded", waiting)) || exitCode(err) != 3 {
+		t.Errorf("verify --caught-up=0s: err %v (exit status %d), want %d events behind and status 3", err, exitCode(err), waiting)
 	}
 	var rep struct {
 		OK       bool  `json:"ok"`
