@@ -84,3 +84,24 @@ func TestRestartedReducerTakesOverSoon(t *testing.T) {
 	})
 	t.Logf("each partition folding again after the restart: %v", moved)
 }
+
+// --write-concurrency auto writes one batch at a time on the embedded
+// FerretDB, which names itself when asked, for dev and reducer alike.
+func TestWriteConcurrencyAutoFindsFerretDB(t *testing.T) {
+	s := &service{log: testkit.Logger(), mongo: mongoClient(t, testkit.Mongo(t).URI())}
+	if !s.singleWriter(testkit.Context(t)) {
+		t.Error("the embedded FerretDB not recognised as a single-writer store")
+	}
+	var w writeConcurrency
+	for _, tc := range []struct {
+		in   string
+		want writeConcurrency
+		ok   bool
+	}{{"auto", autoWrites, true}, {"0", 0, true}, {"3", 3, true}, {"-1", 0, false}, {"all", 0, false}} {
+		w = 7
+		err := w.Set(tc.in)
+		if (err == nil) != tc.ok || tc.ok && w != tc.want {
+			t.Errorf("Set(%q) = %v, %v; want %v, ok %v", tc.in, w, err, tc.want, tc.ok)
+		}
+	}
+}
