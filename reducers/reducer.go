@@ -55,11 +55,18 @@ type Sink interface {
 	Checkpoint(ctx context.Context, partition int) (uint64, error)
 }
 
+// DefaultBatchSize is the most events folded in one write unless set. A
+// batch of history spread over time changes about one slot per message and
+// key when the batch is small beside the key's slots, and far fewer when it
+// is large, so a backlog folds faster in large batches; the consumer's
+// MaxAckPending (4096) bounds what one fetch can deliver.
+const DefaultBatchSize = 4000
+
 // Config holds a reducer's options.
 type Config struct {
-	// BatchSize is the most events folded in one write. Default 1000. A
-	// reducer starts there and writes fewer while the store cannot take
-	// that many within StopTimeout.
+	// BatchSize is the most events folded in one write. Default
+	// DefaultBatchSize. A reducer starts there and writes fewer while the
+	// store cannot take that many within StopTimeout.
 	BatchSize int
 	// RetryMin and RetryMax bound the backoff between attempts to write a
 	// batch the read model refused or to get past an event that cannot be
@@ -91,7 +98,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.BatchSize == 0 {
-		c.BatchSize = 1000
+		c.BatchSize = DefaultBatchSize
 	}
 	if c.RetryMin == 0 {
 		c.RetryMin = 100 * time.Millisecond

@@ -77,7 +77,7 @@ func (s *serviceFlags) register(fs *flag.FlagSet, r roles, addr string, withURLs
 		fs.DurationVar(&s.query.Timeout, "query-timeout", 5*time.Second, "how long a GET waits for the read model before answering 503")
 	}
 	if r.reduce {
-		fs.IntVar(&s.reducer.BatchSize, "batch-size", 1000, "most events a reducer folds in one write")
+		fs.IntVar(&s.reducer.BatchSize, "batch-size", reducers.DefaultBatchSize, "most events a reducer folds in one write")
 		fs.StringVar(&s.consumer.Name, "consumer", "reducer", "name prefix of the durable consumers, one per partition")
 		fs.DurationVar(&s.consumer.AckWait, "ack-wait", 30*time.Second, "how long an unacknowledged event waits before redelivery")
 		fs.DurationVar(&s.consumer.PinnedTTL, "takeover-after", eventstore.DefaultPinnedTTL,
