@@ -192,3 +192,54 @@ func TestCountsOfAllTagsSpanPartitions(t *testing.T) {
 	}
 	checkCounts(t, s, 12)
 }
+
+// A batch delivered again after it was written, whole or in part, into a
+// model of 100,000 messages costs about the database commands its first
+// delivery did, however large the batch: never a command per message.
+func TestRedeliveryCostsWhatTheFirstDeliveryDid(t *testing.T) {
+	ctx := testkit.Context(t)
+	c := newCrashingClient(t, testkit.Mongo(t).URI())
+	s, err := readmodel.Open(ctx, c.client.Database(fmt.Sprintf("redeliver%d", time.Now().UnixNano())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	made := func(n int, seq uint64) []readmodel.Change {
+		out := make([]readmodel.Change, n)
+		for i := range out {
+			at := start.Add(time.Duration(seq+uint64(i)) * 7 * time.Second)
+			out[i] = readmodel.Change{Sequence: seq + uint64(i), Message: message.Message{
+				ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), UserID: "u",
+				Text: "x", Tag: fmt.Sprint("t", i%4), CreatedAt: at}}
+		}
+		return out
+	}
+	const stored, batch = 100_000, 1000
+	for seq := uint64(1); seq <= stored; seq += 4000 {
+		b := made(4000, seq)
+		if err := s.Apply(ctx, 0, b, b[len(b)-1].Sequence); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := made(batch, stored+1)
+	commands := func(f func() error) int64 {
+		before := c.commands.Load()
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+		return c.commands.Load() - before
+	}
+	first := commands(func() error { return s.Apply(ctx, 0, next, stored+batch) })
+	again := commands(func() error { return s.Apply(ctx, 0, next, stored+batch) })
+	// Cut after its messages and slots: the counts and the checkpoint lag.
+	partly := commands(func() error { return s.Apply(ctx, 0, append(next[batch/2:], made(batch/2, stored+batch+1)...), stored+3*batch/2) })
+	t.Logf("first delivery %d commands, again %d, half again %d", first, again, partly)
+	for _, n := range []int64{again, partly} {
+		if n > 2*first+10 || n >= batch/4 {
+			t.Errorf("a redelivered batch of %d took %d commands; its first delivery took %d", batch, n, first)
+		}
+	}
+	if n, err := s.Count(ctx, readmodel.Filter{}); err != nil || n != stored+3*batch/2 {
+		t.Fatalf("count %d, %v; want %d", n, err, stored+3*batch/2)
+	}
+}

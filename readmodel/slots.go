@@ -174,13 +174,17 @@ func (s *Store) place(ctx context.Context, key, prefix string, entries map[strin
 		if err != nil {
 			return 0, err
 		}
-		sl.Kids[suffix] = max(sl.Kids[suffix], n)
-		raise["c."+suffix] = n
+		if n > sl.Kids[suffix] {
+			sl.Kids[suffix] = n
+			raise["c."+suffix] = n
+		}
 	}
 	// A count only grows: $max keeps a writer that read an older state from
-	// lowering a newer one.
-	if err := s.writeSlot(ctx, sl.ID, bson.M{"$max": raise, "$set": bson.M{"k": key, "p": prefix, "i": true}}); err != nil {
-		return 0, err
+	// lowering a newer one. A batch delivered again changes none.
+	if len(raise) > 0 {
+		if err := s.writeSlot(ctx, sl.ID, bson.M{"$max": raise, "$set": bson.M{"k": key, "p": prefix, "i": true}}); err != nil {
+			return 0, err
+		}
 	}
 	return sl.total(), nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
 )
 
 // Sentinel errors of the package; callers test them with errors.Is.
@@ -146,10 +146,10 @@ func (s *Store) Apply(ctx context.Context, partition int, changes []Change, thro
 // stored before this attempt.
 //
 // A batch none of whose messages is stored costs one round trip. A batch
-// delivered again costs about what its first delivery did: the slots, read
-// as when placing the messages, say which event stored each message placed
-// before; only a message stored but not yet placed when the earlier attempt
-// died is looked up by its id.
+// delivered again costs about what its first delivery did: the insert names
+// the messages stored before, and the slots, read as when placing the
+// messages, say which event stored each of them; only a message stored but
+// not yet placed when the earlier attempt died is looked up by its id.
 func (s *Store) insert(ctx context.Context, changes []Change) (fresh []Change, new bool, err error) {
 	seen := make(map[string]bool, len(changes))
 	firsts := make([]Change, 0, len(changes))
@@ -159,34 +159,26 @@ func (s *Store) insert(ctx context.Context, changes []Change) (fresh []Change, n
 			firsts = append(firsts, c)
 		}
 	}
-	_, err = s.messages.InsertMany(ctx, docsOf(firsts), options.InsertMany().SetOrdered(true))
+	// Unordered, the insert stores every message not stored yet and names
+	// each one that is.
+	_, err = s.messages.InsertMany(ctx, docsOf(firsts), options.InsertMany().SetOrdered(false))
 	if err == nil {
 		return firsts, true, nil
 	}
-	from, err := duplicateAt(err, len(firsts))
+	present, err := duplicates(err, len(firsts))
 	if err != nil {
 		return nil, false, fmt.Errorf("insert messages: %w", err)
 	}
-	// The messages before the first one present are stored now; any of the
-	// rest may be stored, by this event or another.
-	rest := firsts[from:]
-	storedBy, err := s.storedBy(ctx, rest)
+	var stored []Change
+	for _, i := range present {
+		stored = append(stored, firsts[i])
+	}
+	storedBy, err := s.storedBy(ctx, stored)
 	if err != nil {
 		return nil, false, err
 	}
-	var missing []Change
-	for _, c := range rest {
-		if _, ok := storedBy[c.Message.ID]; !ok {
-			missing = append(missing, c)
-		}
-	}
-	if len(missing) > 0 {
-		if _, err := s.messages.InsertMany(ctx, docsOf(missing), options.InsertMany().SetOrdered(true)); err != nil {
-			return nil, false, fmt.Errorf("insert messages: %w", unavailable(err))
-		}
-	}
-	fresh = slices.Clip(firsts[:from])
-	for _, c := range rest {
+	fresh = firsts[:0:0]
+	for _, c := range firsts {
 		if seq, ok := storedBy[c.Message.ID]; !ok || seq == int64(c.Sequence) {
 			fresh = append(fresh, c)
 		}
@@ -208,17 +200,37 @@ func (s *Store) storedBy(ctx context.Context, changes []Change) (map[string]int6
 			return nil, err
 		}
 	}
+	// Messages stored but not yet placed when an attempt died are looked
+	// up by id, several at once.
+	var unplaced []string
 	for _, c := range changes {
-		id := c.Message.ID
-		if _, ok := out[id]; ok {
-			continue
+		if _, ok := out[c.Message.ID]; !ok {
+			unplaced = append(unplaced, c.Message.ID)
 		}
-		seq, err := s.SequenceOf(ctx, id)
-		switch {
-		case err == nil:
-			out[id] = int64(seq)
-		case !errors.Is(err, ErrNotFound):
-			return nil, err
+	}
+	seqs := make([]int64, len(unplaced))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(maxReads)
+	for i, id := range unplaced {
+		g.Go(func() error {
+			seq, err := s.SequenceOf(gctx, id)
+			switch {
+			case err == nil:
+				seqs[i] = int64(seq)
+			case errors.Is(err, ErrNotFound):
+				seqs[i] = -1
+			default:
+				return err
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for i, id := range unplaced {
+		if seqs[i] >= 0 {
+			out[id] = seqs[i]
 		}
 	}
 	return out, nil
@@ -232,21 +244,21 @@ func docsOf(changes []Change) []any {
 	return docs
 }
 
-// duplicateAt returns the index, among n ordered writes, of the first that
-// failed because its _id is taken; any other failure is an error.
-func duplicateAt(err error, n int) (int, error) {
+// duplicates returns the indexes, among n writes, of those that failed
+// because their _id is taken; any other failure is an error.
+func duplicates(err error, n int) ([]int, error) {
 	var bwe mongo.BulkWriteException
 	if !errors.As(err, &bwe) || len(bwe.WriteErrors) == 0 || bwe.WriteConcernError != nil {
-		return 0, unavailable(err)
+		return nil, unavailable(err)
 	}
-	first := n
+	out := make([]int, 0, len(bwe.WriteErrors))
 	for _, we := range bwe.WriteErrors {
 		if !mongo.IsDuplicateKeyError(we) || we.Index < 0 || we.Index >= n {
-			return 0, unavailable(err)
+			return nil, unavailable(err)
 		}
-		first = min(first, we.Index)
+		out = append(out, we.Index)
 	}
-	return first, nil
+	return out, nil
 }
 
 func docOf(c Change) doc {
