@@ -232,7 +232,9 @@ func TestRedeliveryCostsWhatTheFirstDeliveryDid(t *testing.T) {
 	first := commands(func() error { return s.Apply(ctx, 0, next, stored+batch) })
 	again := commands(func() error { return s.Apply(ctx, 0, next, stored+batch) })
 	// Cut after its messages and slots: the counts and the checkpoint lag.
-	partly := commands(func() error { return s.Apply(ctx, 0, append(next[batch/2:], made(batch/2, stored+batch+1)...), stored+3*batch/2) })
+	partly := commands(func() error {
+		return s.Apply(ctx, 0, append(next[batch/2:], made(batch/2, stored+batch+1)...), stored+3*batch/2)
+	})
 	t.Logf("first delivery %d commands, again %d, half again %d", first, again, partly)
 	for _, n := range []int64{again, partly} {
 		if n > 2*first+10 || n >= batch/4 {
