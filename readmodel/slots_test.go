@@ -97,20 +97,7 @@ func TestSlotsAnswerEveryShape(t *testing.T) {
 				if !from.IsZero() && !to.IsZero() && to.Before(from) {
 					continue
 				}
-				f := readmodel.Filter{Tag: tag, From: bound(from), To: bound(to)}
-				var want []string
-				for _, m := range msgs {
-					if (tag == "" || m.Tag == tag) && (from.IsZero() || !m.CreatedAt.Before(from)) && (to.IsZero() || m.CreatedAt.Before(to)) {
-						want = append(want, m.ID)
-					}
-				}
-				name := fmt.Sprintf("tag=%q from=%v to=%v", tag, from, to)
-				if n := count(t, s, f); n != int64(len(want)) {
-					t.Errorf("%s: count %d, want %d", name, n, len(want))
-				}
-				if got := listAll(t, s, f, 4); !slices.Equal(got, want) {
-					t.Errorf("%s: listed %d messages, want %d in order", name, len(got), len(want))
-				}
+				checkFilter(t, s, msgs, tag, from, to, 4)
 				checked++
 			}
 		}

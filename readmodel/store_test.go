@@ -134,36 +134,7 @@ func TestListAndCountMatchTheMessages(t *testing.T) {
 	for _, tag := range []string{"", "go", "nats", "unknown"} {
 		for _, from := range bounds {
 			for _, to := range bounds {
-				f := readmodel.Filter{Tag: tag, From: bound(from), To: bound(to)}
-				var want []string
-				for _, m := range all {
-					if (tag == "" || m.Tag == tag) && (from.IsZero() || !m.CreatedAt.Before(from)) && (to.IsZero() || m.CreatedAt.Before(to)) {
-						want = append(want, m.ID)
-					}
-				}
-				name := fmt.Sprintf("tag=%q from=%v to=%v", tag, from, to)
-				if n := count(t, s, f); n != int64(len(want)) {
-					t.Errorf("%s: count %d, want %d", name, n, len(want))
-				}
-				// Page through in sevens.
-				var got []string
-				before := ""
-				for {
-					page, err := s.List(ctx, readmodel.Page{Filter: f, Before: before, Limit: 7})
-					if err != nil {
-						t.Fatal(err)
-					}
-					for _, m := range page {
-						got = append(got, m.ID)
-					}
-					if len(page) < 7 {
-						break
-					}
-					before = page[len(page)-1].ID
-				}
-				if fmt.Sprint(got) != fmt.Sprint(want) {
-					t.Errorf("%s: listed %d messages, want %d in order", name, len(got), len(want))
-				}
+				checkFilter(t, s, all, tag, from, to, 7)
 			}
 		}
 	}
@@ -273,5 +244,26 @@ func TestBoundsInTheFirstYears(t *testing.T) {
 	}
 	if n := count(t, s, readmodel.Filter{From: readmodel.At(time.Time{})}); n != 3 {
 		t.Errorf("count from the zero time = %d, want 3", n)
+	}
+}
+
+// checkFilter checks the count and every page, limit at a time, of the
+// messages under tag in [from, to) (zero times open) against msgs, newest
+// first.
+func checkFilter(t *testing.T, s *readmodel.Store, msgs []message.Message, tag string, from, to time.Time, limit int) {
+	t.Helper()
+	f := readmodel.Filter{Tag: tag, From: bound(from), To: bound(to)}
+	var want []string
+	for _, m := range msgs {
+		if (tag == "" || m.Tag == tag) && (from.IsZero() || !m.CreatedAt.Before(from)) && (to.IsZero() || m.CreatedAt.Before(to)) {
+			want = append(want, m.ID)
+		}
+	}
+	name := fmt.Sprintf("tag=%q from=%v to=%v", tag, from, to)
+	if n := count(t, s, f); n != int64(len(want)) {
+		t.Errorf("%s: count %d, want %d", name, n, len(want))
+	}
+	if got := listAll(t, s, f, limit); !slices.Equal(got, want) {
+		t.Errorf("%s: listed %d messages, want %d in order", name, len(got), len(want))
 	}
 }
