@@ -18,7 +18,9 @@ type ConsumerConfig struct {
 	// JetStream delivers it again. Default 30s.
 	AckWait time.Duration
 	// MaxAckPending bounds the events delivered and not yet acknowledged.
-	// Default 4096.
+	// Default 16384: four reducer batches, so that a reducer taking over
+	// from one that died holding a whole batch is still delivered the
+	// events after it while that batch waits out AckWait.
 	MaxAckPending int
 	// FetchWait is how long one pull request waits for events. Default 2s.
 	FetchWait time.Duration
@@ -46,7 +48,7 @@ func (c *ConsumerConfig) setDefaults() {
 		c.AckWait = 30 * time.Second
 	}
 	if c.MaxAckPending == 0 {
-		c.MaxAckPending = 4096
+		c.MaxAckPending = 16384
 	}
 	if c.FetchWait == 0 {
 		c.FetchWait = 2 * time.Second

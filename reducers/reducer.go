@@ -58,8 +58,8 @@ type Sink interface {
 // DefaultBatchSize is the most events folded in one write unless set. A
 // batch of history spread over time changes about one slot per message and
 // key when the batch is small beside the key's slots, and far fewer when it
-// is large, so a backlog folds faster in large batches; the consumer's
-// MaxAckPending (4096) bounds what one fetch can deliver.
+// is large, so a backlog folds faster in large batches. The consumer's
+// MaxAckPending, four such batches, bounds what one fetch can deliver.
 const DefaultBatchSize = 4000
 
 // Config holds a reducer's options.

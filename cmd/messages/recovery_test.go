@@ -140,37 +140,56 @@ func appendMessages(t *testing.T, events *eventstore.Store, n int) map[string]in
 
 // A reducer process killed with kill -9 while it catches up a backlog, and
 // started again, folds the whole log: every partition's checkpoint reaches
-// its last event, and every count equals the messages appended.
+// its last event, and every count equals the messages appended. The
+// reducer runs as a role of its own against servers of the test's, and as
+// part of `messages dev`, which restarts its embedded servers from their
+// data with it.
 func TestReducerKilledWhileCatchingUpResumes(t *testing.T) {
+	const partitions = 8
+	t.Run("roles apart", func(t *testing.T) {
+		natsAddr, mongoAddr := freeAddr(t), freeAddr(t)
+		testkit.NATSAt(t, natsAddr, t.TempDir())
+		store, err := embedded.StartMongo(embedded.MongoConfig{Listen: mongoAddr, Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(store.Close)
+		killWhileCatchingUp(t, "nats://"+natsAddr, store.URI(), []string{"reducer", "--addr", "127.0.0.1:0", "--log-level", "warn",
+			"--partitions", fmt.Sprint(partitions), "--nats-url", "nats://" + natsAddr, "--mongo-uri", store.URI(), "--mongo-db", "recovery"})
+	})
+	t.Run("dev", func(t *testing.T) {
+		natsAddr, mongoAddr := freeAddr(t), freeAddr(t)
+		killWhileCatchingUp(t, "nats://"+natsAddr, "mongodb://"+mongoAddr+"/", []string{"dev", "--addr", "127.0.0.1:0", "--log-level", "warn",
+			"--partitions", fmt.Sprint(partitions), "--data-dir", t.TempDir(), "--nats-listen", natsAddr, "--mongo-listen", mongoAddr, "--mongo-db", "recovery"})
+	})
+}
+
+// killWhileCatchingUp appends a backlog to the log at natsURL, runs
+// `messages args…`, kills it with kill -9 a third of the way through the
+// backlog, starts it again and waits until it has folded every event into
+// the read model at mongoURI, with every count exact.
+func killWhileCatchingUp(t *testing.T, natsURL, mongoURI string, args []string) {
 	const backlog, partitions = 30000, 8
-	natsAddr, mongoAddr := freeAddr(t), freeAddr(t)
-	natsURL := "nats://" + natsAddr
-	testkit.NATSAt(t, natsAddr, t.TempDir())
-	store, err := embedded.StartMongo(embedded.MongoConfig{Listen: mongoAddr, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	args := []string{"reducer", "--addr", "127.0.0.1:0", "--log-level", "warn", "--partitions", fmt.Sprint(partitions),
-		"--nats-url", natsURL, "--mongo-uri", store.URI(), "--mongo-db", "recovery"}
 	proc := startProcess(t, args...)
-	events, err := eventstore.Open(testkit.Context(t), connectJetStream(t, natsURL), eventstore.Config{Partitions: partitions})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var events *eventstore.Store
+	js := connectJetStream(t, natsURL)
+	testkit.Eventually(t, 60*time.Second, 100*time.Millisecond, func() (err error) {
+		events, err = eventstore.Open(testkit.Context(t), js, eventstore.Config{Partitions: partitions})
+		return err
+	})
 	perTag := appendMessages(t, events, backlog)
 	last := lastSequences(t, events)
-	db := mongoClient(t, store.URI()).Database("recovery")
+	db := mongoClient(t, mongoURI).Database("recovery")
 
-	// Kill it a third of the way through the backlog.
 	testkit.Eventually(t, 120*time.Second, 50*time.Millisecond, func() error {
 		if n := folded(checkpoints(db), last, backlog); n < backlog/3 {
 			return fmt.Errorf("%d of %d events folded", n, backlog)
 		}
 		return nil
 	})
-	proc.kill(t)
+	// Read before the kill: in dev the read model's server goes with it.
 	before := checkpoints(db)
+	proc.kill(t)
 	t.Logf("killed with about %d of %d events folded, checkpoints %v", folded(before, last, backlog), backlog, before)
 
 	restarted := time.Now()
