@@ -54,9 +54,11 @@
 // two writes brings the batch back, whole or cut differently, and each
 // write is such that doing it again changes nothing:
 //
-//   - A message is inserted under its id. The event that stored it is
-//     recorded beside it, so that another event of the same id, such as a
-//     repeated import, is recognised and counted nowhere.
+//   - A message is inserted under its id, in one unordered insert that
+//     names every message of the batch stored before. The event that
+//     stored it is recorded beside it and in its slot, so that another
+//     event of the same id, such as a repeated import, is recognised and
+//     counted nowhere.
 //   - A message's id is set in its slot. The number an inner slot
 //     holds for a child is the count of what is stored under that child,
 //     computed from the child as written, never an increment; it is raised
@@ -64,7 +66,7 @@
 //     Children are written before their parent, so a reader, who walks
 //     down from the root, meets a slot only once what is under it is
 //     stored. A split writes the children whole, then turns the parent
-//     inner; a split cut short leaves the parent a leaf with its messages,
+//     inner; a split cut short leaves the parent a leaf with its ids,
 //     and slots below it that no walk reaches and the next split
 //     overwrites.
 //   - A batch none of whose messages was stored before writes its leaves
