@@ -79,7 +79,8 @@ func TestPoisonEventIsParkedAndRetried(t *testing.T) {
 	reg := f.runWith(t, reducers.Config{BatchSize: 8, RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond,
 		MaxAttempts: 3, Project: project, Park: f.events.Park})
 
-	testkit.Eventually(t, 20*time.Second, 20*time.Millisecond, func() error {
+	// The bound is generous for a machine busy with the rest of the suite.
+	testkit.Eventually(t, 60*time.Second, 20*time.Millisecond, func() error {
 		if _, err := f.rm.Get(ctx, after.ID); err != nil {
 			return fmt.Errorf("the event after the poison: %v", err)
 		}
