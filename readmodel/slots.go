@@ -461,6 +461,26 @@ func (s *Store) newest(ctx context.Context, keys []string, r idRange, limit int)
 	return out, nil
 }
 
+// Unslotted reports whether the generation holds counts but no slots: it
+// was folded by a version that kept no slots, and lists nothing until a
+// replay rebuilds it. It reads the span and each partition's root slot.
+func (s *Store) Unslotted(ctx context.Context) (bool, error) {
+	sp, err := s.readSpan(ctx)
+	if err != nil || sp.Partitions == 0 {
+		return false, err
+	}
+	for p := range sp.Partitions {
+		sl, err := s.readSlot(ctx, allKey(p), "")
+		if err != nil {
+			return false, err
+		}
+		if sl.Inner || len(sl.Msgs) > 0 {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // SlotEntry is a message as the slots of one key hold it.
 type SlotEntry struct {
 	// Tag is the tag whose slots hold the message; empty for the slots of

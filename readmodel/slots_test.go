@@ -202,3 +202,25 @@ func TestFullSlotStaysSmall(t *testing.T) {
 		t.Fatalf("listed %d, want %d", len(got), len(changes))
 	}
 }
+
+// A generation with counts but no slots, as a version without slots left
+// it, is told apart from one that has both.
+func TestUnslotted(t *testing.T) {
+	ctx := testkit.Context(t)
+	s := openStore(t)
+	if old, err := s.Unslotted(ctx); err != nil || old {
+		t.Fatalf("an empty model: unslotted %v, %v", old, err)
+	}
+	if err := s.Apply(ctx, 0, changes("go", time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), 5, 1), 5); err != nil {
+		t.Fatal(err)
+	}
+	if old, err := s.Unslotted(ctx); err != nil || old {
+		t.Fatalf("a model with slots: unslotted %v, %v", old, err)
+	}
+	if err := s.Database().Collection(fmt.Sprintf("g%d_slots", s.Generation())).Drop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if old, err := s.Unslotted(ctx); err != nil || !old {
+		t.Fatalf("a model whose slots are gone: unslotted %v, %v", old, err)
+	}
+}

@@ -265,6 +265,10 @@ func (s *service) openReadModel(ctx context.Context, uri, db string) error {
 		return err
 	}
 	s.checks["readmodel"] = s.rm.Ping
+	if old, err := s.rm.Current().Unslotted(ctx); err == nil && old {
+		s.log.Warn("the read model was folded before slots existed: lists are empty and counts with RFC 3339 edges are 0 until `messages replay` rebuilds it",
+			"generation", s.rm.Current().Generation())
+	}
 	return nil
 }
 
