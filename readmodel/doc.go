@@ -38,12 +38,12 @@
 // name alone; without a tag it merges the walks of every partition's key.
 // It reads the slots on the way to its first message and those that hold
 // its ids, wherever the cursor stands, and then its messages by id, several
-// at once. A count of a range that is
-// not whole days counts, per key, the messages below each end of the range:
-// on the path from the root to that end, whole children before it are
-// counted from their parent's numbers, and only the leaf at the end counts
-// ids, so it reads two paths per key. A count of whole days reads the year
-// documents of the day counts.
+// at once. A count of a range that is not whole days walks, per key, down
+// from the root while both ends of the range lie under one child, then
+// down each end's path alone: whole children between the ends are counted
+// from their parent's numbers, and only the leaves at the ends count ids,
+// so it reads at most two paths per key, sharing their top. A count of
+// whole days reads the year documents of the day counts.
 //
 // # Exactly once, without transactions
 //
