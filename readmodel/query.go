@@ -8,7 +8,6 @@ import (
 	"github.com/messages-io/messages/message"
 	"github.com/oklog/ulid/v2"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"golang.org/x/sync/errgroup"
 )
 
 // Filter selects messages: under one tag, created in [From, To). An open
@@ -140,16 +139,11 @@ func (s *Store) List(ctx context.Context, p Page) ([]message.Message, error) {
 // there.
 func (s *Store) getAll(ctx context.Context, ids []string) ([]message.Message, error) {
 	out := make([]message.Message, len(ids))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(maxReads)
-	for i, id := range ids {
-		g.Go(func() error {
-			m, err := s.Get(gctx, id)
-			out[i] = m
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	err := atOnce(ctx, len(ids), func(ctx context.Context, i int) (err error) {
+		out[i], err = s.Get(ctx, ids[i])
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list: %w", err)
 	}
 	return out, nil

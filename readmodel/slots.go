@@ -12,7 +12,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"golang.org/x/sync/errgroup"
 )
 
 // LeafCap is the most messages one slot holds before it splits. A slot
@@ -322,23 +321,15 @@ func (s slot) countIn(r idRange) int64 {
 	return n
 }
 
-// maxReads bounds the reads of one query that run at once.
-const maxReads = 8
-
 // countKeys counts the messages of keys with ids in r, reading the keys at
 // once.
 func (s *Store) countKeys(ctx context.Context, keys []string, r idRange) (int64, error) {
 	counts := make([]int64, len(keys))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(maxReads)
-	for i, key := range keys {
-		g.Go(func() error {
-			n, err := s.countRange(gctx, key, r)
-			counts[i] = n
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	err := atOnce(ctx, len(keys), func(ctx context.Context, i int) (err error) {
+		counts[i], err = s.countRange(ctx, keys[i], r)
+		return err
+	})
+	if err != nil {
 		return 0, err
 	}
 	var n int64
@@ -470,15 +461,11 @@ func (s *Store) newest(ctx context.Context, keys []string, r idRange, limit int)
 		walks[i] = s.newWalk(k, r)
 	}
 	// The walks of several keys first reach their newest message at once.
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(maxReads)
-	for _, w := range walks {
-		g.Go(func() error {
-			w.peek(gctx)
-			return w.err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	err := atOnce(ctx, len(walks), func(ctx context.Context, i int) error {
+		walks[i].peek(ctx)
+		return walks[i].err
+	})
+	if err != nil {
 		return nil, err
 	}
 	var out []string

@@ -209,23 +209,19 @@ func (s *Store) storedBy(ctx context.Context, changes []Change) (map[string]int6
 		}
 	}
 	seqs := make([]int64, len(unplaced))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(maxReads)
-	for i, id := range unplaced {
-		g.Go(func() error {
-			seq, err := s.SequenceOf(gctx, id)
-			switch {
-			case err == nil:
-				seqs[i] = int64(seq)
-			case errors.Is(err, ErrNotFound):
-				seqs[i] = -1
-			default:
-				return err
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	err := atOnce(ctx, len(unplaced), func(ctx context.Context, i int) error {
+		seq, err := s.SequenceOf(ctx, unplaced[i])
+		switch {
+		case err == nil:
+			seqs[i] = int64(seq)
+		case errors.Is(err, ErrNotFound):
+			seqs[i] = -1
+		default:
+			return err
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	for i, id := range unplaced {
@@ -234,6 +230,20 @@ func (s *Store) storedBy(ctx context.Context, changes []Change) (map[string]int6
 		}
 	}
 	return out, nil
+}
+
+// maxReads bounds the reads of one call that run at once.
+const maxReads = 8
+
+// atOnce calls fn for 0 ≤ i < n, up to maxReads at a time, and returns the
+// first error; the others are then cancelled through ctx.
+func atOnce(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(maxReads)
+	for i := range n {
+		g.Go(func() error { return fn(gctx, i) })
+	}
+	return g.Wait()
 }
 
 func docsOf(changes []Change) []any {
