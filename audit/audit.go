@@ -168,17 +168,17 @@ type Report struct {
 // OK reports whether the model agrees with the log.
 func (r Report) OK() bool { return r.DiffCount == 0 }
 
-// Compare folds log as the reducers do and compares the outcome with model:
+// Compare folds events as the reducers do and compares the outcome with model:
 // every message present and equal, every day count per tag and of all tags.
 // It returns an error only when either side cannot be read; differences are
 // in the report.
-func Compare(ctx context.Context, log Log, model Model, opts Options) (Report, error) {
+func Compare(ctx context.Context, events Log, model Model, opts Options) (Report, error) {
 	opts.setDefaults()
 	if err := opts.Validate(); err != nil {
 		return Report{}, err
 	}
 	c := &comparison{
-		log: log, model: model, opts: opts,
+		events: events, model: model, opts: opts,
 		rep:     Report{Diffs: []Diff{}},
 		seed:    maphash.MakeSeed(),
 		tags:    map[string]int{},
@@ -213,12 +213,12 @@ type bucket struct {
 type sums struct{ n, sum uint64 }
 
 type comparison struct {
-	log   Log
-	model Model
-	opts  Options
-	rep   Report
-	seed  maphash.Seed
-	buf   []byte
+	events Log
+	model  Model
+	opts   Options
+	rep    Report
+	seed   maphash.Seed
+	buf    []byte
 	// limits is each partition's last sequence compared, when the
 	// checkpoints decide; through is the highest of them.
 	limits  map[int]uint64
@@ -423,7 +423,7 @@ func (c *comparison) foldLog(ctx context.Context) (map[string]struct{}, error) {
 		seen = newBloom(c.through, 0.001)
 	}
 	suspects := map[string]struct{}{}
-	err := c.log.Read(ctx, 1, func(rec eventstore.Record) error {
+	err := c.events.Read(ctx, 1, func(rec eventstore.Record) error {
 		c.prog.add(1)
 		c.lastRead = rec.Sequence
 		if rec.Partition < 0 {
@@ -504,7 +504,7 @@ func (c *comparison) readCompared(ctx context.Context, fn func(seq uint64, m mes
 	if c.through == 0 {
 		return nil
 	}
-	err := c.log.Read(ctx, 1, func(rec eventstore.Record) error {
+	err := c.events.Read(ctx, 1, func(rec eventstore.Record) error {
 		c.prog.add(1)
 		if rec.Partition >= 0 && rec.Sequence <= c.limit(rec.Partition) {
 			if _, repeat := c.repeats[rec.Sequence]; !repeat {

@@ -57,16 +57,16 @@ type LagSample struct {
 }
 
 // SampleLag reads each partition's checkpoint in model and the events of
-// the log after it. Moved is set from prev, when given: a sample taken a
+// the log after it, from events. Moved is set from prev, when given: a sample taken a
 // little earlier.
-func SampleLag(ctx context.Context, log Backlogs, model Checkpoints, prev *LagSample) (LagSample, error) {
+func SampleLag(ctx context.Context, events Backlogs, model Checkpoints, prev *LagSample) (LagSample, error) {
 	s := LagSample{At: time.Now()}
 	cps, err := model.Checkpoints(ctx)
 	if err != nil {
 		return s, err
 	}
-	for p := range log.Partitions() {
-		b, err := log.BacklogAfter(ctx, p, cps[p])
+	for p := range events.Partitions() {
+		b, err := events.BacklogAfter(ctx, p, cps[p])
 		if err != nil {
 			return s, err
 		}

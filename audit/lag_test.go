@@ -41,16 +41,16 @@ func (m fakeModel) Checkpoints(context.Context) (map[int]uint64, error) { return
 // the previous sample.
 func TestSampleLag(t *testing.T) {
 	now := time.Now()
-	log := fakeLog{
+	events := fakeLog{
 		seqs:   [][]uint64{{1, 3, 5, 7}, {2, 4, 6}, {8}},
 		stored: map[uint64]time.Time{3: now.Add(-time.Minute), 5: now.Add(-30 * time.Second), 8: now.Add(-time.Second)},
 	}
 	ctx := context.Background()
-	first, err := audit.SampleLag(ctx, log, fakeModel{0: 1, 1: 6}, nil)
+	first, err := audit.SampleLag(ctx, events, fakeModel{0: 1, 1: 6}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := audit.SampleLag(ctx, log, fakeModel{0: 3, 1: 6}, &first)
+	second, err := audit.SampleLag(ctx, events, fakeModel{0: 3, 1: 6}, &first)
 	if err != nil {
 		t.Fatal(err)
 	}

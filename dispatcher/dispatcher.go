@@ -85,7 +85,7 @@ func (c Config) Validate() error {
 
 // API serves the write side of /v1/messages.
 type API struct {
-	log     Log
+	events  Log
 	logger  *slog.Logger
 	cfg     Config
 	appends *prometheus.CounterVec
@@ -93,14 +93,14 @@ type API struct {
 	latency prometheus.Histogram
 }
 
-// New returns the write API appending to log.
-func New(log Log, logger *slog.Logger, reg prometheus.Registerer, cfg Config) (*API, error) {
+// New returns the write API appending to events.
+func New(events Log, logger *slog.Logger, reg prometheus.Registerer, cfg Config) (*API, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	a := &API{
-		log:    log,
+		events: events,
 		logger: logger,
 		cfg:    cfg,
 		appends: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -185,7 +185,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		res.Duplicate = false
 	}
 	if res.Duplicate {
-		a.replay(w, r, res.Sequence, m)
+		a.answerDuplicate(w, r, res.Sequence, m)
 		return
 	}
 	a.appends.WithLabelValues("stored").Inc()
@@ -202,7 +202,7 @@ func (a *API) append(ctx context.Context, app eventstore.Append) (eventstore.App
 	for {
 		start := time.Now()
 		actx, cancel := context.WithTimeout(ctx, a.cfg.ResendAfter)
-		res, err := a.log.Append(actx, app)
+		res, err := a.events.Append(actx, app)
 		cancel()
 		switch {
 		case err == nil:
@@ -232,16 +232,16 @@ func (a *API) append(ctx context.Context, app eventstore.Append) (eventstore.App
 	}
 }
 
-// replay answers a request whose event's message id the store already had:
+// answerDuplicate answers a request whose event's message id the store already had:
 // the answer of the earlier request with the same Idempotency-Key, 409 when
 // that key came with a different message, or 201 when the earlier append
 // was this request's own unacknowledged attempt.
-func (a *API) replay(w http.ResponseWriter, r *http.Request, seq uint64, want message.Message) {
+func (a *API) answerDuplicate(w http.ResponseWriter, r *http.Request, seq uint64, want message.Message) {
 	// The append may have used up the request's time; a stored event
 	// deserves its own short wait to be read back.
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.AppendTimeout)
 	defer cancel()
-	rec, err := a.log.Get(ctx, seq)
+	rec, err := a.events.Get(ctx, seq)
 	if err != nil {
 		a.fail(w, r, fmt.Errorf("%w: the event with this Idempotency-Key is stored and could not be read: %w", eventstore.ErrOutcomeUnknown, err))
 		return

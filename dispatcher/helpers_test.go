@@ -46,13 +46,13 @@ type api struct {
 	contentLength atomic.Int64
 }
 
-// serve builds the router and the dispatcher as main does, appending to log,
+// serve builds the router and the dispatcher as main does, appending to events,
 // and serves them until the test ends.
-func serve(t *testing.T, log dispatcher.Log, cfg dispatcher.Config) *api {
+func serve(t *testing.T, events dispatcher.Log, cfg dispatcher.Config) *api {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	rt := web.NewRouter(testkit.Logger(), reg, reg, nil)
-	d, err := dispatcher.New(log, testkit.Logger(), reg, cfg)
+	d, err := dispatcher.New(events, testkit.Logger(), reg, cfg)
 	if err != nil {
 		t.Fatalf("dispatcher: %v", err)
 	}

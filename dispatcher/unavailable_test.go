@@ -185,12 +185,12 @@ func TestEventStoreSlow(t *testing.T) {
 	srv := testkit.NATS(t)
 	_, js := testkit.JetStream(t, srv)
 	store := openStore(t, js)
-	log := &gatedLog{Store: store, entered: make(chan struct{}, 1), result: make(chan error, 1)}
-	api := serve(t, log, dispatcher.Config{AppendTimeout: 200 * time.Millisecond, RetryAfter: 7 * time.Second})
+	events := &gatedLog{Store: store, entered: make(chan struct{}, 1), result: make(chan error, 1)}
+	api := serve(t, events, dispatcher.Config{AppendTimeout: 200 * time.Millisecond, RetryAfter: 7 * time.Second})
 
 	resp, got := post(t, api.url, headers("erin", "req-slow"), strings.NewReader(body("slow", "x")))
 	checkUnavailable(t, resp, got, "7")
-	if err := <-log.result; !errors.Is(err, eventstore.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
+	if err := <-events.result; !errors.Is(err, eventstore.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("the store answered %v; the test meant it to time out", err)
 	}
 	if seq := lastSequence(t, store); seq != 0 {
@@ -231,10 +231,10 @@ func TestCanceledRequest(t *testing.T) {
 
 	t.Run("client goes away while the store is slow", func(t *testing.T) {
 		store := openStore(t, js)
-		log := &gatedLog{Store: store, entered: make(chan struct{}, 1), result: make(chan error, 1)}
+		events := &gatedLog{Store: store, entered: make(chan struct{}, 1), result: make(chan error, 1)}
 		reg := prometheus.NewRegistry()
 		rt := web.NewRouter(testkit.Logger(), reg, reg, nil)
-		d, err := dispatcher.New(log, testkit.Logger(), reg, dispatcher.Config{AppendTimeout: 10 * time.Second})
+		d, err := dispatcher.New(events, testkit.Logger(), reg, dispatcher.Config{AppendTimeout: 10 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -264,7 +264,7 @@ func TestCanceledRequest(t *testing.T) {
 			done <- err
 		}()
 		select {
-		case <-log.entered:
+		case <-events.entered:
 		case <-time.After(10 * time.Second):
 			t.Fatal("the append did not start within 10s")
 		}
@@ -274,7 +274,7 @@ func TestCanceledRequest(t *testing.T) {
 		}
 
 		select {
-		case err := <-log.result:
+		case err := <-events.result:
 			if !errors.Is(err, context.Canceled) {
 				t.Errorf("the append ended with %v; the test meant the request context to be canceled", err)
 			}

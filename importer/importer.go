@@ -91,18 +91,18 @@ func (c Config) Validate() error {
 
 // Importer appends the messages of import files to the log.
 type Importer struct {
-	log    Log
+	events Log
 	ledger Ledger
 	cfg    Config
 }
 
-// New returns an importer appending to log and keeping its progress in ledger.
-func New(log Log, ledger Ledger, cfg Config) (*Importer, error) {
+// New returns an importer appending to events and keeping its progress in ledger.
+func New(events Log, ledger Ledger, cfg Config) (*Importer, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Importer{log: log, ledger: ledger, cfg: cfg}, nil
+	return &Importer{events: events, ledger: ledger, cfg: cfg}, nil
 }
 
 // BadLine is a line that cannot be imported, and why.
@@ -305,7 +305,7 @@ func (im *Importer) append(ctx context.Context, j job) outcome {
 	wait := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), im.cfg.AppendTimeout)
-		res, err := im.log.Append(actx, j.app)
+		res, err := im.events.Append(actx, j.app)
 		cancel()
 		switch {
 		case err == nil && res.Duplicate:

@@ -40,9 +40,9 @@ func connect(t testing.TB, ns *server.Server) env {
 	return env{store: store, ledger: ledger}
 }
 
-func newImporter(t *testing.T, log importer.Log, ledger importer.Ledger, concurrency int) *importer.Importer {
+func newImporter(t *testing.T, events importer.Log, ledger importer.Ledger, concurrency int) *importer.Importer {
 	t.Helper()
-	im, err := importer.New(log, ledger, importer.Config{Concurrency: concurrency, Now: func() time.Time { return now }, MaxReported: 3})
+	im, err := importer.New(events, ledger, importer.Config{Concurrency: concurrency, Now: func() time.Time { return now }, MaxReported: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

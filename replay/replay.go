@@ -74,9 +74,9 @@ type Result struct {
 	CopiedFirst uint64        `json:"copied"`
 }
 
-// Run rebuilds the read model in gens from log into a new generation and,
+// Run rebuilds the read model in gens from events into a new generation and,
 // unless opts.DryRun, makes it the active one.
-func Run(ctx context.Context, log Log, gens *readmodel.Generations, logger *slog.Logger, opts Options) (Result, error) {
+func Run(ctx context.Context, events Log, gens *readmodel.Generations, logger *slog.Logger, opts Options) (Result, error) {
 	if opts.BatchSize == 0 {
 		opts.BatchSize = 1000
 	}
@@ -112,17 +112,17 @@ func Run(ctx context.Context, log Log, gens *readmodel.Generations, logger *slog
 	from := max(opts.From, 1)
 	if from > 1 {
 		opts.Progress(Progress{Phase: "copy"})
-		n, err := gen.CopyBefore(ctx, active, from, log.Partition)
+		n, err := gen.CopyBefore(ctx, active, from, events.Partition)
 		if err != nil {
 			return res, fmt.Errorf("copy the events before %d: %w", from, err)
 		}
 		res.CopiedFirst = n
 	}
-	parked, err := log.Parked(ctx)
+	parked, err := events.Parked(ctx)
 	if err != nil {
 		return res, err
 	}
-	f := &folder{log: log, gen: gen, parked: parked, batch: opts.BatchSize, logger: logger,
+	f := &folder{events: events, gen: gen, parked: parked, batch: opts.BatchSize, logger: logger,
 		pending: make(map[int][]readmodel.Change), last: make(map[int]uint64)}
 
 	// The first pass folds the log as it stands; each next pass folds what
@@ -130,7 +130,7 @@ func Run(ctx context.Context, log Log, gens *readmodel.Generations, logger *slog
 	// far as the active one in every partition.
 	through := from - 1
 	for round := 0; ; round++ {
-		head, err := log.LastSequence(ctx)
+		head, err := events.LastSequence(ctx)
 		if err != nil {
 			return res, err
 		}
@@ -147,7 +147,7 @@ func Run(ctx context.Context, log Log, gens *readmodel.Generations, logger *slog
 		if err := f.checkpointAll(ctx, through); err != nil {
 			return res, err
 		}
-		ahead, err := caughtUp(ctx, gen, active, log.Partitions())
+		ahead, err := caughtUp(ctx, gen, active, events.Partitions())
 		if err != nil {
 			return res, err
 		}
@@ -214,7 +214,7 @@ func caughtUp(ctx context.Context, gen, active *readmodel.Store, partitions int)
 
 // folder folds events into a generation, per partition, in batches.
 type folder struct {
-	log       Log
+	events    Log
 	gen       *readmodel.Store
 	parked    map[uint64]bool
 	batch     int
@@ -230,7 +230,7 @@ func (f *folder) fold(ctx context.Context, from, to uint64, phase string, start 
 	total := to - from + 1
 	var seen uint64
 	tick := time.Now()
-	err := f.log.Read(ctx, from, func(rec eventstore.Record) error {
+	err := f.events.Read(ctx, from, func(rec eventstore.Record) error {
 		if rec.Sequence > to {
 			return errStop
 		}
@@ -240,7 +240,7 @@ func (f *folder) fold(ctx context.Context, from, to uint64, phase string, start 
 		case err != nil && f.parked[rec.Sequence]:
 			// Parked already: the live reducers skipped it too.
 		case err != nil:
-			if perr := f.log.Park(ctx, rec, "cannot be folded during replay", err); perr != nil {
+			if perr := f.events.Park(ctx, rec, "cannot be folded during replay", err); perr != nil {
 				return perr
 			}
 			f.parkedNow++
@@ -295,7 +295,7 @@ func (f *folder) flush(ctx context.Context, p int) error {
 // checkpointAll records that every partition is folded through seq: each
 // event up to seq was read, whatever its partition.
 func (f *folder) checkpointAll(ctx context.Context, seq uint64) error {
-	for p := range f.log.Partitions() {
+	for p := range f.events.Partitions() {
 		if err := f.gen.SetCheckpoint(ctx, p, seq); err != nil {
 			return err
 		}

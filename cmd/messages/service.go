@@ -146,11 +146,11 @@ func serve(ctx context.Context, log *slog.Logger, r roles, f serviceFlags, natsU
 	}
 	if r.dispatch {
 		f.dispatch.Now = e.now
-		api, err := dispatcher.New(s.events, log.With("component", "dispatcher"), s.reg, f.dispatch)
+		writes, err := dispatcher.New(s.events, log.With("component", "dispatcher"), s.reg, f.dispatch)
 		if err != nil {
 			return err
 		}
-		api.Routes(rt)
+		writes.Routes(rt)
 	}
 	if r.query {
 		queryapi.New(s.rm, log.With("component", "query"), f.query).Routes(rt)
