@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/messages-io/messages/audit"
+	"github.com/messages-io/messages/event"
 	"github.com/messages-io/messages/eventstore"
 	"github.com/messages-io/messages/internal/testkit"
 	"github.com/messages-io/messages/message"
@@ -405,7 +406,7 @@ func TestCompareReportsUnfoldableEvents(t *testing.T) {
 	f := newFixture(t)
 	f.logMessages(t, 8)
 	ctx := testkit.Context(t)
-	bad := eventstore.Event{ID: ulid.Make().String(), Type: "message.edited", Version: 1, OccurredAt: time.Now().UTC(), UserID: "u", Data: json.RawMessage(`{}`)}
+	bad := event.Event{ID: ulid.Make().String(), Type: "message.edited", Version: 1, OccurredAt: time.Now().UTC(), UserID: "u", Data: json.RawMessage(`{}`)}
 	res, err := f.events.Append(ctx, eventstore.Append{Event: bad, PartitionKey: "go"})
 	if err != nil {
 		t.Fatal(err)

@@ -42,9 +42,6 @@ type Log interface {
 	Get(ctx context.Context, seq uint64) (eventstore.Record, error)
 }
 
-// MaxBodyBytes is the largest request body the API reads.
-const MaxBodyBytes = 64 << 10
-
 // Config holds the dispatcher's options.
 type Config struct {
 	// AppendTimeout bounds how long a request waits for the event store to
@@ -331,14 +328,14 @@ func readBody(r *http.Request) (input, int, error) {
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
 		return input{}, http.StatusUnsupportedMediaType, fmt.Errorf("charset must be utf-8, got %q", cs)
 	}
-	if r.ContentLength > MaxBodyBytes {
-		return input{}, http.StatusRequestEntityTooLarge, fmt.Errorf("body must be at most %d bytes", MaxBodyBytes)
+	if r.ContentLength > web.MaxBodyBytes {
+		return input{}, http.StatusRequestEntityTooLarge, fmt.Errorf("body must be at most %d bytes", web.MaxBodyBytes)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, web.MaxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return input{}, http.StatusRequestEntityTooLarge, fmt.Errorf("body must be at most %d bytes", MaxBodyBytes)
+			return input{}, http.StatusRequestEntityTooLarge, fmt.Errorf("body must be at most %d bytes", web.MaxBodyBytes)
 		}
 		return input{}, http.StatusBadRequest, fmt.Errorf("reading body: %v", err)
 	}

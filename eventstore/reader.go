@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/messages-io/messages/event"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -163,7 +164,7 @@ func (c *PartitionConsumer) Next(ctx context.Context, after uint64, max int) (*B
 		meta, err := m.Metadata()
 		if err != nil {
 			b.Release(after)
-			return nil, fmt.Errorf("partition %d: %w: %v", c.partition, ErrMalformedEvent, err)
+			return nil, fmt.Errorf("partition %d: %w: %v", c.partition, event.ErrMalformed, err)
 		}
 		seq := meta.Sequence.Stream
 		b.msgs = append(b.msgs, delivery{msg: m, seq: seq})
@@ -388,7 +389,7 @@ func (s *Store) consume(ctx context.Context, cons jetstream.Consumer, what strin
 		}
 		meta, err := m.Metadata()
 		if err != nil {
-			return fmt.Errorf("%s: %w: %v", what, ErrMalformedEvent, err)
+			return fmt.Errorf("%s: %w: %v", what, event.ErrMalformed, err)
 		}
 		if err := fn(s.record(m.Subject(), meta.Sequence.Stream, meta.Timestamp, m.Data())); err != nil {
 			return err

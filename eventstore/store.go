@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/messages-io/messages/event"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -143,7 +144,7 @@ func (s *Store) partitionOf(subject string) int {
 
 // Append is an event to write and how to place it.
 type Append struct {
-	Event Event
+	Event event.Event
 	// PartitionKey picks the partition: events with equal keys keep their
 	// order in one partition.
 	PartitionKey string
@@ -171,7 +172,7 @@ type Appended struct {
 // the refusal is about availability). Errors other than a canceled context
 // wrap ErrUnavailable or ErrRejected.
 func (s *Store) Append(ctx context.Context, a Append) (Appended, error) {
-	data, err := Encode(a.Event)
+	data, err := event.Encode(a.Event)
 	if err != nil {
 		return Appended{}, err
 	}
@@ -253,7 +254,7 @@ func (s *Store) Get(ctx context.Context, seq uint64) (Record, error) {
 
 func (s *Store) record(subject string, seq uint64, storedAt time.Time, data []byte) Record {
 	rec := Record{Sequence: seq, Subject: subject, Partition: s.partitionOf(subject), StoredAt: storedAt, Raw: data}
-	rec.Event, rec.Err = Decode(data)
+	rec.Event, rec.Err = event.Decode(data)
 	if rec.Err != nil {
 		rec.Err = fmt.Errorf("event %d: %w", seq, rec.Err)
 	}

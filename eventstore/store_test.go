@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/messages-io/messages/event"
 	"github.com/messages-io/messages/eventstore"
 	"github.com/messages-io/messages/internal/testkit"
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,10 +24,10 @@ func open(t *testing.T, js jetstream.JetStream, cfg eventstore.Config) *eventsto
 	return s
 }
 
-func event(t *testing.T, text string) eventstore.Event {
+func newEvent(t *testing.T, text string) event.Event {
 	t.Helper()
 	data, _ := json.Marshal(map[string]string{"text": text, "tag": "t"})
-	return eventstore.Event{
+	return event.Event{
 		ID:         ulid.Make().String(),
 		Type:       "message.created",
 		Version:    1,
@@ -40,7 +41,7 @@ func appendN(t *testing.T, s *eventstore.Store, key string, n int) []uint64 {
 	t.Helper()
 	var seqs []uint64
 	for i := range n {
-		res, err := s.Append(testkit.Context(t), eventstore.Append{Event: event(t, fmt.Sprint(key, i)), PartitionKey: key})
+		res, err := s.Append(testkit.Context(t), eventstore.Append{Event: newEvent(t, fmt.Sprint(key, i)), PartitionKey: key})
 		if err != nil {
 			t.Fatalf("append: %v", err)
 		}
@@ -143,13 +144,13 @@ func TestAppendIsAcknowledgedAndDeduplicated(t *testing.T) {
 	_, js := testkit.JetStream(t, testkit.NATS(t))
 	s := open(t, js, eventstore.Config{Stream: "EV"})
 	ctx := testkit.Context(t)
-	ev := event(t, "hello")
+	ev := newEvent(t, "hello")
 	ev.CorrelationID = "req-1"
 	first, err := s.Append(ctx, eventstore.Append{Event: ev, PartitionKey: "go", MsgID: "k1"})
 	if err != nil || first.Duplicate || first.Sequence != 1 {
 		t.Fatalf("first append = %+v, %v", first, err)
 	}
-	again, err := s.Append(ctx, eventstore.Append{Event: event(t, "other"), PartitionKey: "go", MsgID: "k1"})
+	again, err := s.Append(ctx, eventstore.Append{Event: newEvent(t, "other"), PartitionKey: "go", MsgID: "k1"})
 	if err != nil || !again.Duplicate || again.Sequence != 1 {
 		t.Fatalf("repeated append = %+v, %v; want duplicate of 1", again, err)
 	}
@@ -209,7 +210,7 @@ func TestAppendWhenServerIsDown(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(testkit.Context(t), time.Second)
 	defer cancel()
-	_, err := s.Append(ctx, eventstore.Append{Event: event(t, "x"), PartitionKey: "k"})
+	_, err := s.Append(ctx, eventstore.Append{Event: newEvent(t, "x"), PartitionKey: "k"})
 	if !errors.Is(err, eventstore.ErrUnavailable) || errors.Is(err, eventstore.ErrOutcomeUnknown) {
 		t.Errorf("append with the server down: err = %v, want ErrUnavailable and a known outcome", err)
 	}
@@ -241,7 +242,7 @@ func TestAppendWithoutAcknowledgement(t *testing.T) {
 	}
 
 	t.Run("acknowledgement lost", func(t *testing.T) {
-		a := eventstore.Append{Event: event(t, "lost ack"), PartitionKey: "k"}
+		a := eventstore.Append{Event: newEvent(t, "lost ack"), PartitionKey: "k"}
 		proxy.PauseReplies()
 		_, err := appendWithin(300*time.Millisecond, a)
 		if !errors.Is(err, eventstore.ErrOutcomeUnknown) || !errors.Is(err, eventstore.ErrUnavailable) {
@@ -257,7 +258,7 @@ func TestAppendWithoutAcknowledgement(t *testing.T) {
 	})
 
 	t.Run("server stopped", func(t *testing.T) {
-		a := eventstore.Append{Event: event(t, "stopped"), PartitionKey: "k", MsgID: "key-1"}
+		a := eventstore.Append{Event: newEvent(t, "stopped"), PartitionKey: "k", MsgID: "key-1"}
 		proxy.Pause()
 		_, err := appendWithin(300*time.Millisecond, a)
 		if !errors.Is(err, eventstore.ErrOutcomeUnknown) {
@@ -276,14 +277,14 @@ func TestAppendWithoutAcknowledgement(t *testing.T) {
 func TestAppendRefusesMalformedEvents(t *testing.T) {
 	_, js := testkit.JetStream(t, testkit.NATS(t))
 	s := open(t, js, eventstore.Config{Stream: "EV"})
-	for _, ev := range []eventstore.Event{
+	for _, ev := range []event.Event{
 		{Type: "x", Version: 1, Data: []byte(`{}`)},
 		{ID: "1", Version: 1, Data: []byte(`{}`)},
 		{ID: "1", Type: "x", Data: []byte(`{}`)},
 		{ID: "1", Type: "x", Version: 1},
 	} {
-		if _, err := s.Append(testkit.Context(t), eventstore.Append{Event: ev}); !errors.Is(err, eventstore.ErrMalformedEvent) {
-			t.Errorf("append %+v: err = %v, want ErrMalformedEvent", ev, err)
+		if _, err := s.Append(testkit.Context(t), eventstore.Append{Event: ev}); !errors.Is(err, event.ErrMalformed) {
+			t.Errorf("append %+v: err = %v, want ErrMalformed", ev, err)
 		}
 	}
 }

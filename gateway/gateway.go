@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/messages-io/messages/api"
-	"github.com/messages-io/messages/dispatcher"
 	"github.com/messages-io/messages/web"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -379,16 +378,16 @@ func identityBody(next http.Handler) http.Handler {
 // refuse.
 func bufferBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body == nil || r.Body == http.NoBody || r.ContentLength > dispatcher.MaxBodyBytes {
+		if r.Body == nil || r.Body == http.NoBody || r.ContentLength > web.MaxBodyBytes {
 			next.ServeHTTP(w, r)
 			return
 		}
-		buf, err := io.ReadAll(io.LimitReader(r.Body, dispatcher.MaxBodyBytes+1))
+		buf, err := io.ReadAll(io.LimitReader(r.Body, web.MaxBodyBytes+1))
 		if err != nil {
 			web.WriteProblem(w, r, http.StatusBadRequest, "reading the body: "+err.Error())
 			return
 		}
-		if len(buf) > dispatcher.MaxBodyBytes {
+		if len(buf) > web.MaxBodyBytes {
 			r.Body = struct {
 				io.Reader
 				io.Closer

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/messages-io/messages/eventstore"
+	"github.com/messages-io/messages/event"
 	"github.com/messages-io/messages/message"
 )
 
@@ -27,7 +27,7 @@ func FuzzFromCreated(f *testing.F) {
 		f.Add([]byte(entry))
 	}
 	f.Fuzz(func(t *testing.T, entry []byte) {
-		ev, err := eventstore.Decode(entry)
+		ev, err := event.Decode(entry)
 		if err != nil {
 			return
 		}

@@ -12,7 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/messages-io/messages/eventstore"
+	"github.com/messages-io/messages/event"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -124,10 +124,10 @@ type createdV1 struct {
 
 // Upcasters returns the registry that brings every stored shape of the
 // message events to the current one.
-func Upcasters() *eventstore.Upcasters {
-	return eventstore.NewUpcasters().
+func Upcasters() *event.Upcasters {
+	return event.NewUpcasters().
 		Current(EventCreated, CreatedSchema).
-		Register(EventCreated, 1, func(ev eventstore.Event) (eventstore.Event, error) {
+		Register(EventCreated, 1, func(ev event.Event) (event.Event, error) {
 			var v1 createdV1
 			if err := json.Unmarshal(ev.Data, &v1); err != nil {
 				return ev, err
@@ -146,12 +146,12 @@ func Upcasters() *eventstore.Upcasters {
 
 // CreatedEvent returns the event that records m, in the current shape. The
 // event's id is the message's id and its time the message's creation time.
-func CreatedEvent(m Message, correlationID string) (eventstore.Event, error) {
+func CreatedEvent(m Message, correlationID string) (event.Event, error) {
 	data, err := json.Marshal(Created{Content: &Content{Text: &m.Text}, Tag: m.Tag})
 	if err != nil {
-		return eventstore.Event{}, err
+		return event.Event{}, err
 	}
-	return eventstore.Event{
+	return event.Event{
 		ID:            m.ID,
 		Type:          EventCreated,
 		Version:       CreatedSchema,
@@ -164,14 +164,14 @@ func CreatedEvent(m Message, correlationID string) (eventstore.Event, error) {
 
 // FromCreated returns the message a message.created event records, in any
 // version the registry knows.
-func FromCreated(ev eventstore.Event) (Message, error) {
+func FromCreated(ev event.Event) (Message, error) {
 	return FromCreatedWith(Upcasters(), ev)
 }
 
 // FromCreatedWith is FromCreated with the given upcasters.
-func FromCreatedWith(u *eventstore.Upcasters, ev eventstore.Event) (Message, error) {
+func FromCreatedWith(u *event.Upcasters, ev event.Event) (Message, error) {
 	if ev.Type != EventCreated {
-		return Message{}, fmt.Errorf("%w: event type %q is not %s", eventstore.ErrMalformedEvent, ev.Type, EventCreated)
+		return Message{}, fmt.Errorf("%w: event type %q is not %s", event.ErrMalformed, ev.Type, EventCreated)
 	}
 	ev, err := u.Upcast(ev)
 	if err != nil {
@@ -179,10 +179,10 @@ func FromCreatedWith(u *eventstore.Upcasters, ev eventstore.Event) (Message, err
 	}
 	var c Created
 	if err := json.Unmarshal(ev.Data, &c); err != nil {
-		return Message{}, fmt.Errorf("%w: %s data: %v", eventstore.ErrMalformedEvent, ev.Type, err)
+		return Message{}, fmt.Errorf("%w: %s data: %v", event.ErrMalformed, ev.Type, err)
 	}
 	if !ValidID(ev.ID) || c.Tag == "" || c.Content == nil || c.Content.Text == nil {
-		return Message{}, fmt.Errorf("%w: %s %q lacks an id, a tag or a text", eventstore.ErrMalformedEvent, ev.Type, ev.ID)
+		return Message{}, fmt.Errorf("%w: %s %q lacks an id, a tag or a text", event.ErrMalformed, ev.Type, ev.ID)
 	}
 	return Message{
 		ID:        ev.ID,

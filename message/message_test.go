@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/messages-io/messages/eventstore"
+	"github.com/messages-io/messages/event"
 	"github.com/messages-io/messages/message"
 )
 
@@ -330,11 +330,11 @@ func TestCreatedEventRoundTrip(t *testing.T) {
 			}
 
 			// Through the log's encoding and back, as a reducer reads it.
-			b, err := eventstore.Encode(ev)
+			b, err := event.Encode(ev)
 			if err != nil {
 				t.Fatalf("Encode: %v", err)
 			}
-			read, err := eventstore.Decode(b)
+			read, err := event.Decode(b)
 			if err != nil {
 				t.Fatalf("Decode: %v", err)
 			}
@@ -353,8 +353,8 @@ func TestCreatedEventRoundTrip(t *testing.T) {
 }
 
 func TestFromCreatedRejects(t *testing.T) {
-	valid := func() eventstore.Event {
-		return eventstore.Event{
+	valid := func() event.Event {
+		return event.Event{
 			ID:         testID,
 			Type:       message.EventCreated,
 			Version:    message.CreatedSchema,
@@ -370,34 +370,34 @@ func TestFromCreatedRejects(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		change func(*eventstore.Event)
+		change func(*event.Event)
 	}{
-		{name: "another type", change: func(ev *eventstore.Event) { ev.Type = "message.deleted" }},
-		{name: "empty type", change: func(ev *eventstore.Event) { ev.Type = "" }},
-		{name: "type in other case", change: func(ev *eventstore.Event) { ev.Type = "Message.Created" }},
-		{name: "newer version", change: func(ev *eventstore.Event) { ev.Version = message.CreatedSchema + 1 }},
-		{name: "version zero", change: func(ev *eventstore.Event) { ev.Version = 0 }},
-		{name: "data not json", change: func(ev *eventstore.Event) { ev.Data = json.RawMessage(`not json`) }},
-		{name: "data empty", change: func(ev *eventstore.Event) { ev.Data = nil }},
-		{name: "data truncated", change: func(ev *eventstore.Event) { ev.Data = json.RawMessage(`{"content":{"text":"hello"},"tag":`) }},
-		{name: "data of wrong type", change: func(ev *eventstore.Event) { ev.Data = json.RawMessage(`{"content":{"text":1},"tag":"golang"}`) }},
-		{name: "data an array", change: func(ev *eventstore.Event) { ev.Data = json.RawMessage(`["hello","golang"]`) }},
-		{name: "data without tag", change: func(ev *eventstore.Event) { ev.Data = json.RawMessage(`{"content":{"text":"hello"}}`) }},
-		{name: "version 2 in the version 1 shape", change: func(ev *eventstore.Event) { ev.Data = json.RawMessage(`{"text":"hello","tag":"golang"}`) }},
-		{name: "version 1 without text", change: func(ev *eventstore.Event) { ev.Version, ev.Data = 1, json.RawMessage(`{"tag":"golang"}`) }},
-		{name: "version 1 text of wrong type", change: func(ev *eventstore.Event) { ev.Version, ev.Data = 1, json.RawMessage(`{"text":1,"tag":"golang"}`) }},
-		{name: "data null", change: func(ev *eventstore.Event) { ev.Data = json.RawMessage(`null`) }},
-		{name: "id not a ulid", change: func(ev *eventstore.Event) { ev.ID = "not-a-ulid" }},
-		{name: "id lower case", change: func(ev *eventstore.Event) { ev.ID = strings.ToLower(testID) }},
-		{name: "no id", change: func(ev *eventstore.Event) { ev.ID = "" }},
+		{name: "another type", change: func(ev *event.Event) { ev.Type = "message.deleted" }},
+		{name: "empty type", change: func(ev *event.Event) { ev.Type = "" }},
+		{name: "type in other case", change: func(ev *event.Event) { ev.Type = "Message.Created" }},
+		{name: "newer version", change: func(ev *event.Event) { ev.Version = message.CreatedSchema + 1 }},
+		{name: "version zero", change: func(ev *event.Event) { ev.Version = 0 }},
+		{name: "data not json", change: func(ev *event.Event) { ev.Data = json.RawMessage(`not json`) }},
+		{name: "data empty", change: func(ev *event.Event) { ev.Data = nil }},
+		{name: "data truncated", change: func(ev *event.Event) { ev.Data = json.RawMessage(`{"content":{"text":"hello"},"tag":`) }},
+		{name: "data of wrong type", change: func(ev *event.Event) { ev.Data = json.RawMessage(`{"content":{"text":1},"tag":"golang"}`) }},
+		{name: "data an array", change: func(ev *event.Event) { ev.Data = json.RawMessage(`["hello","golang"]`) }},
+		{name: "data without tag", change: func(ev *event.Event) { ev.Data = json.RawMessage(`{"content":{"text":"hello"}}`) }},
+		{name: "version 2 in the version 1 shape", change: func(ev *event.Event) { ev.Data = json.RawMessage(`{"text":"hello","tag":"golang"}`) }},
+		{name: "version 1 without text", change: func(ev *event.Event) { ev.Version, ev.Data = 1, json.RawMessage(`{"tag":"golang"}`) }},
+		{name: "version 1 text of wrong type", change: func(ev *event.Event) { ev.Version, ev.Data = 1, json.RawMessage(`{"text":1,"tag":"golang"}`) }},
+		{name: "data null", change: func(ev *event.Event) { ev.Data = json.RawMessage(`null`) }},
+		{name: "id not a ulid", change: func(ev *event.Event) { ev.ID = "not-a-ulid" }},
+		{name: "id lower case", change: func(ev *event.Event) { ev.ID = strings.ToLower(testID) }},
+		{name: "no id", change: func(ev *event.Event) { ev.ID = "" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ev := valid()
 			tt.change(&ev)
 			got, err := message.FromCreated(ev)
-			if !errors.Is(err, eventstore.ErrMalformedEvent) {
-				t.Fatalf("FromCreated err = %v, want eventstore.ErrMalformedEvent", err)
+			if !errors.Is(err, event.ErrMalformed) {
+				t.Fatalf("FromCreated err = %v, want event.ErrMalformed", err)
 			}
 			if got != (message.Message{}) {
 				t.Errorf("FromCreated = %+v with an error, want the zero message", got)
@@ -409,7 +409,7 @@ func TestFromCreatedRejects(t *testing.T) {
 // A version 1 event reads as the same message as its version 2 form.
 func TestFromCreatedUpcastsVersion1(t *testing.T) {
 	at := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
-	v1 := eventstore.Event{ID: testID, Type: message.EventCreated, Version: 1, OccurredAt: at, UserID: "alice",
+	v1 := event.Event{ID: testID, Type: message.EventCreated, Version: 1, OccurredAt: at, UserID: "alice",
 		Data: json.RawMessage(`{"text":"hello","tag":"golang"}`)}
 	m, err := message.FromCreated(v1)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/messages-io/messages/event"
 	"github.com/messages-io/messages/eventstore"
 	"github.com/messages-io/messages/message"
 	"github.com/messages-io/messages/reducers"
@@ -27,8 +28,8 @@ func BenchmarkProjectBatch(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		raw, _ := eventstore.Encode(ev)
-		var decoded eventstore.Event
+		raw, _ := event.Encode(ev)
+		var decoded event.Event
 		if err := json.Unmarshal(raw, &decoded); err != nil {
 			b.Fatal(err)
 		}

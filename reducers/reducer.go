@@ -36,6 +36,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/messages-io/messages/event"
 	"github.com/messages-io/messages/eventstore"
 	"github.com/messages-io/messages/message"
 	"github.com/messages-io/messages/readmodel"
@@ -539,7 +540,7 @@ func Project(rec eventstore.Record) (readmodel.Change, error) {
 		}
 		return readmodel.Change{Message: m, Sequence: rec.Sequence}, nil
 	}
-	return readmodel.Change{}, fmt.Errorf("%w: unknown event type %q", eventstore.ErrMalformedEvent, rec.Type)
+	return readmodel.Change{}, fmt.Errorf("%w: unknown event type %q", event.ErrMalformed, rec.Type)
 }
 
 // retry calls f until it succeeds or ctx ends, backing off between attempts.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/messages-io/messages/event"
 	"github.com/messages-io/messages/eventstore"
 	"github.com/messages-io/messages/internal/testkit"
 	"github.com/messages-io/messages/message"
@@ -212,7 +213,7 @@ func TestPoisonEventHaltsItsPartition(t *testing.T) {
 		}
 		return nil
 	})
-	if !errors.Is(rs[0].Halted(), eventstore.ErrMalformedEvent) {
+	if !errors.Is(rs[0].Halted(), event.ErrMalformed) {
 		t.Errorf("halted because %v, want a malformed event", rs[0].Halted())
 	}
 	if _, err := f.rm.Get(ctx, good.ID); err != nil {
@@ -239,13 +240,13 @@ func TestProjectRejectsWhatItCannotFold(t *testing.T) {
 	m := message.Message{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), UserID: "u", Text: "x", Tag: "go", CreatedAt: at}
 	ev, _ := message.CreatedEvent(m, "")
 	for name, rec := range map[string]eventstore.Record{
-		"unknown type":     {Event: eventstore.Event{ID: ev.ID, Type: "message.liked", Version: 1, Data: ev.Data}},
-		"future version":   {Event: eventstore.Event{ID: ev.ID, Type: ev.Type, Version: 9, Data: ev.Data}},
-		"data not an obj":  {Event: eventstore.Event{ID: ev.ID, Type: ev.Type, Version: 1, Data: []byte(`"x"`)}},
-		"undecodable body": {Err: eventstore.ErrMalformedEvent},
+		"unknown type":     {Event: event.Event{ID: ev.ID, Type: "message.liked", Version: 1, Data: ev.Data}},
+		"future version":   {Event: event.Event{ID: ev.ID, Type: ev.Type, Version: 9, Data: ev.Data}},
+		"data not an obj":  {Event: event.Event{ID: ev.ID, Type: ev.Type, Version: 1, Data: []byte(`"x"`)}},
+		"undecodable body": {Err: event.ErrMalformed},
 	} {
-		if _, err := reducers.Project(rec); !errors.Is(err, eventstore.ErrMalformedEvent) {
-			t.Errorf("%s: err = %v, want ErrMalformedEvent", name, err)
+		if _, err := reducers.Project(rec); !errors.Is(err, event.ErrMalformed) {
+			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
 		}
 	}
 	c, err := reducers.Project(eventstore.Record{Event: ev, Sequence: 7})

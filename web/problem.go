@@ -9,6 +9,11 @@ import (
 	"time"
 )
 
+// MaxBodyBytes is the largest request body the API takes: the write API
+// refuses a larger one with 413, and the gateway buffers one up to this size
+// to send it again to another dispatcher.
+const MaxBodyBytes = 64 << 10
+
 // Problem is an RFC 9457 problem document.
 type Problem struct {
 	Type      string `json:"type"`

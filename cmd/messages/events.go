@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/messages-io/messages/event"
 	"github.com/messages-io/messages/eventstore"
 	"github.com/messages-io/messages/message"
 	"github.com/messages-io/messages/readmodel"
@@ -385,7 +386,7 @@ type eventJSON struct {
 	Partition int       `json:"partition"`
 	Subject   string    `json:"subject"`
 	StoredAt  time.Time `json:"storedAt"`
-	*eventstore.Event
+	*event.Event
 	// Error and Raw are set for an entry that is not a well-formed event.
 	Error string `json:"error,omitempty"`
 	Raw   string `json:"raw,omitempty"`

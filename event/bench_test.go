@@ -1,16 +1,16 @@
-package eventstore_test
+package event_test
 
 import (
 	"encoding/json"
 	"testing"
 	"time"
 
-	"github.com/messages-io/messages/eventstore"
+	"github.com/messages-io/messages/event"
 )
 
-func benchEvent() eventstore.Event {
+func benchEvent() event.Event {
 	data, _ := json.Marshal(map[string]string{"text": "Hello, event sourcing!", "tag": "cqrs"})
-	return eventstore.Event{
+	return event.Event{
 		ID: "01JX4PZG7BF0W276Y3HTT505N7", Type: "message.created", Version: 1,
 		OccurredAt: time.Date(2025, 6, 7, 8, 9, 10, 123e6, time.UTC), UserID: "alice",
 		CorrelationID: "01JX4PZG7BF0W276Y3HTT505N8", Data: data,
@@ -20,20 +20,20 @@ func benchEvent() eventstore.Event {
 func BenchmarkEncode(b *testing.B) {
 	ev := benchEvent()
 	for b.Loop() {
-		if _, err := eventstore.Encode(ev); err != nil {
+		if _, err := event.Encode(ev); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkDecode(b *testing.B) {
-	raw, err := eventstore.Encode(benchEvent())
+	raw, err := event.Encode(benchEvent())
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(int64(len(raw)))
 	for b.Loop() {
-		if _, err := eventstore.Decode(raw); err != nil {
+		if _, err := event.Decode(raw); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,11 +1,11 @@
-package eventstore_test
+package event_test
 
 import (
 	"bytes"
 	"encoding/json"
 	"testing"
 
-	"github.com/messages-io/messages/eventstore"
+	"github.com/messages-io/messages/event"
 )
 
 // FuzzDecode feeds log entries to Decode. An entry it accepts is an event with
@@ -28,18 +28,18 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(entry))
 	}
 	f.Fuzz(func(t *testing.T, entry []byte) {
-		ev, err := eventstore.Decode(entry)
+		ev, err := event.Decode(entry)
 		if err != nil {
 			return
 		}
 		if ev.ID == "" || ev.Type == "" || ev.Version < 1 || len(ev.Data) == 0 || !json.Valid(ev.Data) {
 			t.Fatalf("%q decodes to %+v, which lacks an id, type, version or data", entry, ev)
 		}
-		enc, err := eventstore.Encode(ev)
+		enc, err := event.Encode(ev)
 		if err != nil {
 			t.Fatalf("%q decodes to %+v, which does not encode: %v", entry, ev, err)
 		}
-		back, err := eventstore.Decode(enc)
+		back, err := event.Decode(enc)
 		if err != nil {
 			t.Fatalf("%+v encodes to %s, which does not decode: %v", ev, enc, err)
 		}
@@ -51,7 +51,7 @@ func FuzzDecode(f *testing.F) {
 			back.UserID != ev.UserID || back.CorrelationID != ev.CorrelationID || !bytes.Equal(back.Data, data.Bytes()) {
 			t.Fatalf("%+v encodes to %s, which decodes to %+v", ev, enc, back)
 		}
-		if again, err := eventstore.Encode(back); err != nil || !bytes.Equal(again, enc) {
+		if again, err := event.Encode(back); err != nil || !bytes.Equal(again, enc) {
 			t.Fatalf("encoding is not stable: %s, then %s (%v)", enc, again, err)
 		}
 	})

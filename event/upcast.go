@@ -1,11 +1,6 @@
-package eventstore
+package event
 
 import "fmt"
-
-// Events are never changed in place: when the shape of an event type changes,
-// its version goes up, and an upcaster turns each older shape into the next
-// one as the event is read. A log that mixes versions folds as if every event
-// were written in the current shape.
 
 // Upcaster turns an event of one version into the next version.
 type Upcaster func(Event) (Event, error)
@@ -42,22 +37,22 @@ func (u *Upcasters) Register(eventType string, from int, f Upcaster) *Upcasters 
 func (u *Upcasters) Upcast(ev Event) (Event, error) {
 	want, ok := u.current[ev.Type]
 	if !ok {
-		return ev, fmt.Errorf("%w: unknown event type %q", ErrMalformedEvent, ev.Type)
+		return ev, fmt.Errorf("%w: unknown event type %q", ErrMalformed, ev.Type)
 	}
 	for ev.Version < want {
 		step, ok := u.steps[ev.Type][ev.Version]
 		if !ok {
-			return ev, fmt.Errorf("%w: no upcaster for %s version %d", ErrMalformedEvent, ev.Type, ev.Version)
+			return ev, fmt.Errorf("%w: no upcaster for %s version %d", ErrMalformed, ev.Type, ev.Version)
 		}
 		next, err := step(ev)
 		if err != nil {
-			return ev, fmt.Errorf("%w: upcasting %s version %d: %v", ErrMalformedEvent, ev.Type, ev.Version, err)
+			return ev, fmt.Errorf("%w: upcasting %s version %d: %v", ErrMalformed, ev.Type, ev.Version, err)
 		}
 		next.Version = ev.Version + 1
 		ev = next
 	}
 	if ev.Version > want {
-		return ev, fmt.Errorf("%w: %s version %d is newer than this reader's %d", ErrMalformedEvent, ev.Type, ev.Version, want)
+		return ev, fmt.Errorf("%w: %s version %d is newer than this reader's %d", ErrMalformed, ev.Type, ev.Version, want)
 	}
 	return ev, nil
 }

@@ -1,4 +1,4 @@
-package eventstore
+package event
 
 import (
 	"encoding/json"
@@ -19,26 +19,9 @@ type Event struct {
 	Data          json.RawMessage `json:"data"`
 }
 
-// Record is an event as read from the log, with its place in it.
-type Record struct {
-	Event
-	// Sequence is the event's stream sequence, unique and increasing across
-	// the whole log.
-	Sequence  uint64
-	Partition int
-	Subject   string
-	// StoredAt is when JetStream stored the event.
-	StoredAt time.Time
-	// Raw is the entry as stored.
-	Raw []byte
-	// Err is set when the entry is not a well-formed event; Event is then
-	// incomplete.
-	Err error
-}
-
-// ErrMalformedEvent is wrapped by errors for log entries that are not a
+// ErrMalformed is wrapped by errors for log entries that are not a
 // well-formed event.
-var ErrMalformedEvent = errors.New("malformed event")
+var ErrMalformed = errors.New("malformed event")
 
 // Encode returns the event's JSON form as stored in the log.
 func Encode(ev Event) ([]byte, error) {
@@ -52,7 +35,7 @@ func Encode(ev Event) ([]byte, error) {
 func Decode(b []byte) (Event, error) {
 	var ev Event
 	if err := json.Unmarshal(b, &ev); err != nil {
-		return Event{}, fmt.Errorf("%w: %v", ErrMalformedEvent, err)
+		return Event{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if err := ev.validate(); err != nil {
 		return Event{}, err
@@ -63,13 +46,13 @@ func Decode(b []byte) (Event, error) {
 func (ev Event) validate() error {
 	switch {
 	case ev.ID == "":
-		return fmt.Errorf("%w: no id", ErrMalformedEvent)
+		return fmt.Errorf("%w: no id", ErrMalformed)
 	case ev.Type == "":
-		return fmt.Errorf("%w: no type", ErrMalformedEvent)
+		return fmt.Errorf("%w: no type", ErrMalformed)
 	case ev.Version < 1:
-		return fmt.Errorf("%w: version %d", ErrMalformedEvent, ev.Version)
+		return fmt.Errorf("%w: version %d", ErrMalformed, ev.Version)
 	case len(ev.Data) == 0:
-		return fmt.Errorf("%w: no data", ErrMalformedEvent)
+		return fmt.Errorf("%w: no data", ErrMalformed)
 	}
 	return nil
 }
