@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/messages-io/messages/eventstore"
+	"github.com/messages-io/messages/internal/backoff"
 	"github.com/messages-io/messages/message"
 )
 
@@ -302,25 +303,23 @@ var errLedger = errors.New("import ledger")
 // Appends in flight finish even when ctx ends, so that what was sent is
 // counted.
 func (im *Importer) append(ctx context.Context, j job) outcome {
-	wait := 100 * time.Millisecond
-	for attempt := 0; ; attempt++ {
+	policy := backoff.Policy{Min: 100 * time.Millisecond, Max: 2 * time.Second, Attempts: im.cfg.Retries + 1}
+	res, err := backoff.Retry(ctx, policy, func(ctx context.Context) (eventstore.Appended, error) {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), im.cfg.AppendTimeout)
+		defer cancel()
 		res, err := im.events.Append(actx, j.app)
-		cancel()
-		switch {
-		case err == nil && res.Duplicate:
-			return outcome{line: j.line, kind: duplicate}
-		case err == nil:
-			return outcome{line: j.line, kind: appended}
-		case !errors.Is(err, eventstore.ErrUnavailable) || attempt >= im.cfg.Retries || ctx.Err() != nil:
-			return outcome{line: j.line, kind: abandoned, err: fmt.Errorf("line %d: %w", j.line, err)}
+		if err != nil && !errors.Is(err, eventstore.ErrUnavailable) {
+			return res, backoff.Permanent(err)
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 2*time.Second)
+		return res, err
+	}, nil)
+	switch {
+	case err != nil:
+		return outcome{line: j.line, kind: abandoned, err: fmt.Errorf("line %d: %w", j.line, err)}
+	case res.Duplicate:
+		return outcome{line: j.line, kind: duplicate}
 	}
+	return outcome{line: j.line, kind: appended}
 }
 
 // read parses r line by line: it sends good lines after done to jobs and the

@@ -38,6 +38,7 @@ import (
 
 	"github.com/messages-io/messages/event"
 	"github.com/messages-io/messages/eventstore"
+	"github.com/messages-io/messages/internal/backoff"
 	"github.com/messages-io/messages/message"
 	"github.com/messages-io/messages/readmodel"
 )
@@ -225,24 +226,16 @@ func (r *Reducer) Run(ctx context.Context) error {
 	if !r.moveTo(ctx, r.model()) {
 		return nil // stopped before the read model answered
 	}
-	wait := r.cfg.RetryMin
 	for {
 		if m := r.model(); m != r.sink && !r.moveTo(ctx, m) {
 			return nil
 		}
-		b, err := r.src.Next(ctx, r.checkpoint, r.limit)
-		if ctx.Err() != nil {
+		b, err := retry(ctx, r, "fetching events", func(ctx context.Context) (*eventstore.Batch, error) {
+			return r.src.Next(ctx, r.checkpoint, r.limit)
+		})
+		if err != nil || ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
-			r.log.Warn("fetching events", "err", err)
-			if sleep(ctx, wait) != nil {
-				return nil
-			}
-			wait = min(2*wait, r.cfg.RetryMax)
-			continue
-		}
-		wait = r.cfg.RetryMin
 		r.metrics.lag.WithLabelValues(r.partition).Set(float64(b.Pending))
 		r.lag.Store(b.Pending)
 		r.busy.Store(true)
@@ -348,7 +341,7 @@ func (r *Reducer) fold(ctx context.Context, b *eventstore.Batch) {
 	r.metrics.halted.WithLabelValues(r.partition).Set(1)
 	r.halted.Store(&err)
 	r.log.Error("event cannot be folded", "err", err, "attempt", r.poisonTries)
-	_ = sleep(ctx, min(r.cfg.RetryMin<<min(r.poisonTries, 20), r.cfg.RetryMax))
+	_ = backoff.Sleep(ctx, r.retryPolicy().Delay(r.poisonTries))
 }
 
 // ack acknowledges the events of b applied so far and hands the rest back
@@ -373,7 +366,7 @@ func (r *Reducer) ack(ctx context.Context, b *eventstore.Batch) {
 // up to BatchSize. A store too slow for a batch thus gets smaller ones until
 // one fits in an attempt's deadline, and the partition moves on.
 func (r *Reducer) apply(ctx, work context.Context, b *eventstore.Batch, changes []readmodel.Change, through uint64) bool {
-	wait := r.cfg.RetryMin
+	failures := 0      // in a row
 	var told time.Time // when JetStream last heard the batch is in hand
 	for {
 		if r.model() != r.sink {
@@ -398,15 +391,15 @@ func (r *Reducer) apply(ctx, work context.Context, b *eventstore.Batch, changes 
 			}
 			// What the store still runs of the failed attempt gets half as
 			// long again to finish, on a batch half its size.
-			backoff := max(wait, took/2)
-			r.log.Warn("apply batch", "err", err, "events", n, "batch_limit", r.limit, "retry_in", backoff)
-			if sleep(ctx, backoff) != nil {
+			wait := max(r.retryPolicy().Delay(failures), took/2)
+			failures++
+			r.log.Warn("apply batch", "err", err, "events", n, "batch_limit", r.limit, "retry_in", wait)
+			if backoff.Sleep(ctx, wait) != nil {
 				return false
 			}
-			wait = min(2*wait, r.cfg.RetryMax)
 			continue
 		}
-		wait = r.cfg.RetryMin
+		failures = 0
 		if n == r.limit && took <= r.cfg.StopTimeout/4 {
 			r.grow()
 		}
@@ -545,27 +538,12 @@ func Project(rec eventstore.Record) (readmodel.Change, error) {
 
 // retry calls f until it succeeds or ctx ends, backing off between attempts.
 func retry[T any](ctx context.Context, r *Reducer, what string, f func(context.Context) (T, error)) (T, error) {
-	wait := r.cfg.RetryMin
-	for {
-		v, err := f(ctx)
-		if err == nil {
-			return v, err
-		}
+	return backoff.Retry(ctx, r.retryPolicy(), f, func(err error, wait time.Duration) {
 		r.log.Warn(what, "err", err, "retry_in", wait)
-		if err := sleep(ctx, wait); err != nil {
-			return v, err
-		}
-		wait = min(2*wait, r.cfg.RetryMax)
-	}
+	})
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+// retryPolicy is how long the reducer waits between attempts.
+func (r *Reducer) retryPolicy() backoff.Policy {
+	return backoff.Policy{Min: r.cfg.RetryMin, Max: r.cfg.RetryMax}
 }

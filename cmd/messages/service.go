@@ -13,6 +13,7 @@ import (
 	"github.com/messages-io/messages/api"
 	"github.com/messages-io/messages/dispatcher"
 	"github.com/messages-io/messages/eventstore"
+	"github.com/messages-io/messages/internal/backoff"
 	"github.com/messages-io/messages/readmodel"
 	"github.com/messages-io/messages/readmodel/queryapi"
 	"github.com/messages-io/messages/reducers"
@@ -388,25 +389,21 @@ func (s *service) close() {
 // start before the servers it depends on. Only unavailability is waited out:
 // an error that says the request itself is wrong ends the wait at once.
 func retryStart[T any](ctx context.Context, log *slog.Logger, what string, open func(context.Context) (T, error)) (T, error) {
-	wait := 250 * time.Millisecond
-	for {
+	v, err := backoff.Retry(ctx, backoff.Policy{Min: 250 * time.Millisecond, Max: 5 * time.Second}, func(ctx context.Context) (T, error) {
 		octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
 		v, err := open(octx)
-		cancel()
-		if err == nil {
-			return v, nil
-		}
 		if permanent(err) {
-			return v, fmt.Errorf("%s: %w", what, err)
+			return v, backoff.Permanent(err)
 		}
+		return v, err
+	}, func(err error, wait time.Duration) {
 		log.Warn("waiting for "+what, "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return v, fmt.Errorf("%s: %w", what, err)
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
+	})
+	if err != nil {
+		return v, fmt.Errorf("%s: %w", what, err)
 	}
+	return v, nil
 }
 
 // permanent tells the errors of opening a dependency that no retry can cure:

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/messages-io/messages/audit"
+	"github.com/messages-io/messages/internal/backoff"
 	"github.com/messages-io/messages/readmodel"
 	"github.com/schollz/progressbar/v3"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -95,7 +96,7 @@ func runVerify(ctx context.Context, args []string, e env) error {
 	}
 	if first.Pending() > 0 {
 		// Whether a partition behind moves needs time to tell.
-		if err := sleepCtx(ctx, *interval-time.Since(first.At)); err != nil {
+		if err := backoff.Sleep(ctx, *interval-time.Since(first.At)); err != nil {
 			return err
 		}
 	}
@@ -208,21 +209,6 @@ func (g *graceFlag) Set(v string) error {
 
 // IsBoolFlag lets --caught-up stand without a value.
 func (g *graceFlag) IsBoolFlag() bool { return true }
-
-// sleepCtx waits d, or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // verifySummary says in one line what a verification compared and found.
 func verifySummary(gen int, rep audit.Report) string {
