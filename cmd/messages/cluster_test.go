@@ -472,6 +472,8 @@ type postResult struct {
 	notStored bool
 	detail    string
 	err       error
+	// took is the time from sending the POST to reading its answer.
+	took time.Duration
 }
 
 // load posts messages with unique texts from several clients until stopped.
@@ -479,8 +481,10 @@ type load struct {
 	mu      sync.Mutex
 	results []postResult
 	created int
-	stopped chan struct{}
-	wg      sync.WaitGroup
+	// unanswered counts the POSTs that got no answer at all.
+	unanswered int
+	stopped    chan struct{}
+	wg         sync.WaitGroup
 }
 
 type loadCount struct{ posted, created int }
@@ -488,7 +492,18 @@ type loadCount struct{ posted, created int }
 // maxPosts bounds the load whatever happens.
 const maxPosts = 20000
 
+// startLoad posts from clients clients as fast as they are answered, up to
+// maxPosts answers.
 func startLoad(t *testing.T, addr string, clients int) *load {
+	t.Helper()
+	return startPacedLoad(t, addr, clients, 0, maxPosts)
+}
+
+// startPacedLoad posts from clients clients, each waiting every between
+// two POSTs, until limit POSTs in all were answered. A POST that got no
+// answer (the server is down) does not count, and its client waits a
+// moment before the next.
+func startPacedLoad(t *testing.T, addr string, clients int, every time.Duration, limit int) *load {
 	t.Helper()
 	l := &load{stopped: make(chan struct{})}
 	client := &http.Client{Timeout: 15 * time.Second}
@@ -497,21 +512,26 @@ func startLoad(t *testing.T, addr string, clients int) *load {
 		go func() {
 			defer l.wg.Done()
 			for i := 0; ; i++ {
-				select {
-				case <-l.stopped:
-					return
-				default:
-				}
+				wait := every
 				r := post(client, "http://"+addr+"/v1/messages", fmt.Sprintf("client %d message %d", c, i), fmt.Sprintf("tag%d", i%8))
 				l.mu.Lock()
 				l.results = append(l.results, r)
 				if r.status == http.StatusCreated {
 					l.created++
 				}
-				full := len(l.results) >= maxPosts
+				if r.err != nil {
+					l.unanswered++
+					wait = max(wait, 50*time.Millisecond)
+				}
+				full := len(l.results)-l.unanswered >= limit
 				l.mu.Unlock()
 				if full {
 					return
+				}
+				select {
+				case <-l.stopped:
+					return
+				case <-time.After(wait):
 				}
 			}
 		}()
@@ -562,6 +582,7 @@ func post(client *http.Client, url, text, tag string) postResult {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-User-ID", "cluster-user")
+	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
 		r.err = err
@@ -569,6 +590,7 @@ func post(client *http.Client, url, text, tag string) postResult {
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
+	r.took = time.Since(start)
 	if err != nil {
 		r.err = err
 		return r

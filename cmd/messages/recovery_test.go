@@ -30,7 +30,8 @@ const roleProcessEnv = "MESSAGES_TEST_ROLE_ARGS"
 
 // TestRoleProcess is not a test of its own: it runs `messages` with the
 // arguments in the environment, in a process of its own, until its
-// standard input closes or it is killed.
+// standard input closes or it is killed. A first argument that names one of
+// serverCommands runs that embedded server instead.
 func TestRoleProcess(t *testing.T) {
 	argsJSON := os.Getenv(roleProcessEnv)
 	if argsJSON == "" {
@@ -45,6 +46,12 @@ func TestRoleProcess(t *testing.T) {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		cancel()
 	}()
+	if serve, ok := serverCommands()[args[0]]; ok {
+		if err := serve(ctx, args[1:]); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
 	if err := run(ctx, args, env{getenv: func(string) string { return "" }, stdout: os.Stdout, stderr: os.Stderr}); err != nil {
 		t.Fatal(err)
 	}
