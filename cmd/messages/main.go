@@ -81,6 +81,9 @@ func commands() []command {
 		{"dlq", "list, show, retry or discard events parked because they could not be folded", "messages dlq list|show|retry|discard [flags]", runDLQ},
 		{"verify", "compare a read model generation with the event log; exit 1 on any difference", verifyUsage, runVerify},
 		{"events", "inspect the event log: tail it live, get one event, stats per partition and consumer", "messages events tail|get|stats [flags]", runEvents},
+		{"post", "post a message through the HTTP API", "messages post --tag TAG [--user ID | --token T] [flags] TEXT", runPost},
+		{"list", "list messages through the HTTP API, newest first", "messages list [--tag TAG] [--since T] [--until T] [--limit N | --all] [--json] [flags]", runList},
+		{"count", "count messages through the HTTP API", "messages count [--tag TAG] [--since T] [--until T] [flags]", runCount},
 	}
 }
 

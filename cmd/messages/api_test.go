@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/messages-io/messages/internal/testkit"
+)
+
+// cli runs a command with args and returns what it printed and its error.
+func cli(t *testing.T, environ map[string]string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, env{
+		getenv: func(k string) string { return environ[k] },
+		stdout: &out, stderr: &errOut,
+	})
+	return out.String(), errOut.String(), err
+}
+
+// jsonLines decodes each line of out as a message.
+func jsonLines(t *testing.T, out string) []map[string]string {
+	t.Helper()
+	var ms []map[string]string
+	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]string
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		ms = append(ms, m)
+	}
+	return ms
+}
+
+var tableRow = regexp.MustCompile(`^([0-9A-HJKMNP-TV-Z]{26})\s+(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\s+(\S+)\s+(\S+)\s+(.*)$`)
+
+// post, list and count call the API directly and through the gateway, print
+// a table or JSON Lines, and page through everything with --all.
+func TestAPICommands(t *testing.T) {
+	dev, _ := startDev(t, t.TempDir(), nil)
+	gw := startGatewayCmd(t, dev, dev)
+	token := mintToken(t, "--user", "cli-gw")
+
+	for _, door := range []struct {
+		name string
+		who  []string
+		user string
+	}{
+		{"direct", []string{"--url", dev, "--user", "cli-user"}, "cli-user"},
+		{"gateway", []string{"--url", gw, "--token", token}, "cli-gw"},
+	} {
+		t.Run(door.name, func(t *testing.T) {
+			tag := fmt.Sprintf("cli%d", time.Now().UnixNano())
+			var ids []string
+			for i := range 5 {
+				args := append([]string{"post", "--tag", "#" + strings.ToUpper(tag)}, door.who...)
+				if i%2 == 0 {
+					args = append(args, "--json")
+				}
+				out, _, err := cli(t, nil, append(args, "message", strconv.Itoa(i))...)
+				if err != nil {
+					t.Fatalf("post: %v", err)
+				}
+				if i%2 == 0 {
+					m := jsonLines(t, out)
+					if len(m) != 1 || m[0]["text"] != fmt.Sprintf("message %d", i) || m[0]["tag"] != tag || m[0]["userId"] != door.user {
+						t.Fatalf("post --json printed %q", out)
+					}
+					ids = append(ids, m[0]["id"])
+					continue
+				}
+				lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+				if len(lines) != 2 || !strings.HasPrefix(lines[0], "ID") {
+					t.Fatalf("post printed %q, want a header and a row", out)
+				}
+				row := tableRow.FindStringSubmatch(lines[1])
+				if row == nil || row[3] != door.user || row[4] != tag || row[5] != fmt.Sprintf("message %d", i) {
+					t.Fatalf("post printed the row %q", lines[1])
+				}
+				ids = append(ids, row[1])
+			}
+			slices.Reverse(ids) // newest first
+			testkit.Eventually(t, 15*time.Second, 20*time.Millisecond, func() error {
+				out, _, err := cli(t, nil, append([]string{"count", "--tag", tag}, door.who...)...)
+				if err != nil || out != "5\n" {
+					return fmt.Errorf("count printed %q, %v; want 5", out, err)
+				}
+				return nil
+			})
+
+			// Every message, in pages of two.
+			out, _, err := cli(t, nil, append([]string{"list", "--tag", tag, "--all", "--limit", "2", "--json"}, door.who...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, m := range jsonLines(t, out) {
+				got = append(got, m["id"])
+			}
+			if !slices.Equal(got, ids) {
+				t.Errorf("list --all --json: %v, want %v", got, ids)
+			}
+			// Every message, in the default pages.
+			out, _, err = cli(t, nil, append([]string{"list", "--tag", tag, "--all"}, door.who...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rows := tableIDs(t, out); !slices.Equal(rows, ids) {
+				t.Errorf("list --all: %v, want %v", rows, ids)
+			}
+			// The newest three.
+			out, _, err = cli(t, nil, append([]string{"list", "--tag", tag, "--limit", "3"}, door.who...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rows := tableIDs(t, out); !slices.Equal(rows, ids[:3]) {
+				t.Errorf("list --limit 3: %v, want %v", rows, ids[:3])
+			}
+			// Dates, in both forms.
+			today := time.Now().UTC().Format(time.DateOnly)
+			for _, tt := range []struct {
+				args []string
+				want string
+			}{
+				{[]string{"--since", today, "--until", today}, "5"},
+				{[]string{"--until", "2020-01-01T00:00:00Z"}, "0"},
+				{[]string{"--since", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}, "0"},
+			} {
+				args := append(append([]string{"count", "--tag", tag}, tt.args...), door.who...)
+				out, _, err := cli(t, nil, args...)
+				if err != nil || out != tt.want+"\n" {
+					t.Errorf("%s printed %q, %v; want %s", strings.Join(args, " "), out, err, tt.want)
+				}
+				out, _, err = cli(t, nil, append(args, "--json")...)
+				if err != nil || out != `{"count":`+tt.want+"}\n" {
+					t.Errorf("%s --json printed %q, %v", strings.Join(args, " "), out, err)
+				}
+			}
+		})
+	}
+
+	t.Run("from the environment", func(t *testing.T) {
+		out, _, err := cli(t, map[string]string{"MESSAGES_URL": gw, "MESSAGES_TOKEN": token}, "count", "--until", "2020-01-01")
+		if err != nil || out != "0\n" {
+			t.Errorf("count = %q, %v", out, err)
+		}
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		for _, tt := range []struct {
+			name string
+			args []string
+			code int
+			line string // the start of the error line main prints
+		}{
+			{"bad tag", []string{"post", "--url", dev, "--user", "u", "--tag", "no spaces", "hi"}, 1, "post: 400 Bad Request: tag must be"},
+			{"no user", []string{"count", "--url", dev}, 1, "count: say who calls"},
+			{"no token at the gateway", []string{"list", "--url", gw, "--user", "u"}, 1, "list: 401 Unauthorized"},
+			{"start after end", []string{"count", "--url", dev, "--user", "u", "--since", "2026-02-01", "--until", "2026-01-01"}, 1, "count: 400 Bad Request: dateStart"},
+			{"nothing listening", []string{"count", "--url", "http://127.0.0.1:1", "--user", "u", "--timeout", "1s"}, 1, "count: messages: GET /v1/messages"},
+			{"no text", []string{"post", "--url", dev, "--user", "u", "--tag", "a"}, 2, ""},
+			{"bad date", []string{"list", "--url", dev, "--user", "u", "--since", "yesterday"}, 2, ""},
+			{"page too large", []string{"list", "--url", dev, "--user", "u", "--all", "--limit", "1001"}, 1, "list: --limit 1001"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				_, _, err := cli(t, nil, tt.args...)
+				if code := exitCode(err); code != tt.code {
+					t.Fatalf("exit %d (%v), want %d", code, err, tt.code)
+				}
+				if tt.line != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.line) || strings.Contains(err.Error(), "\n")) {
+					t.Errorf("error line %q, want one line starting %q", err, tt.line)
+				}
+			})
+		}
+	})
+}
+
+// tableIDs returns the ids of a table's rows, after checking its header.
+func tableIDs(t *testing.T, out string) []string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "ID ") {
+		t.Fatalf("table %q has no header", out)
+	}
+	var ids []string
+	for _, l := range lines[1:] {
+		m := tableRow.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("row %q", l)
+		}
+		ids = append(ids, m[1])
+	}
+	return ids
+}
