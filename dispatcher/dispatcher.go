@@ -272,37 +272,27 @@ func (a *API) created(w http.ResponseWriter, m message.Message) {
 // nothing could be learned before the deadline. A retry with the same
 // Idempotency-Key stores the message at most once and answers with it. A
 // plain 503 (about:blank) to a POST promises that nothing was stored.
-const OutcomeUnknownType = "urn:messages:problem:append-outcome-unknown"
+const OutcomeUnknownType = web.OutcomeUnknownType
 
 // fail answers a POST whose append went wrong, saying exactly what is known
-// of the event's fate.
+// of the event's fate: append and answerDuplicate have made every error that
+// leaves it unknown wrap eventstore.ErrOutcomeUnknown.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case r.Context().Err() != nil:
-		// The caller went away: there is no one to answer; web.Observe
-		// records the request as 499.
-		a.appends.WithLabelValues("canceled").Inc()
-		a.logger.Info("request abandoned before the event store acknowledged", "err", err, "request_id", web.RequestID(r.Context()))
-	case errors.Is(err, eventstore.ErrOutcomeUnknown),
-		errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, eventstore.ErrUnavailable):
-		a.appends.WithLabelValues("unknown").Inc()
-		a.logger.Warn("append outcome unknown", "err", err, "request_id", web.RequestID(r.Context()))
-		detail := "the event store did not acknowledge the message in time, so it may or may not be stored; " +
-			"retry with the same Idempotency-Key, which stores it at most once"
-		if r.Header.Get(IdempotencyKeyHeader) == "" {
-			detail = "the event store did not acknowledge the message in time, so it may or may not be stored; " +
-				"a retry without an Idempotency-Key may store it twice, so send one with every POST"
-		}
-		web.WriteUnavailableType(w, r, OutcomeUnknownType, a.cfg.RetryAfter, detail)
-	case errors.Is(err, eventstore.ErrUnavailable):
-		a.appends.WithLabelValues("unavailable").Inc()
-		a.logger.Warn("event store unavailable", "err", err, "request_id", web.RequestID(r.Context()))
-		web.WriteUnavailable(w, r, a.cfg.RetryAfter, "the event store could not take the message and nothing was stored; retry later")
-	default:
-		a.appends.WithLabelValues("failed").Inc()
-		a.logger.Error("append failed", "err", err, "request_id", web.RequestID(r.Context()))
-		web.WriteProblem(w, r, http.StatusInternalServerError, "the message could not be stored")
+	unknown := "the event store did not acknowledge the message in time, so it may or may not be stored; " +
+		"retry with the same Idempotency-Key, which stores it at most once"
+	if r.Header.Get(IdempotencyKeyHeader) == "" {
+		unknown = "the event store did not acknowledge the message in time, so it may or may not be stored; " +
+			"a retry without an Idempotency-Key may store it twice, so send one with every POST"
 	}
+	kind := web.Failure{
+		Log:            a.logger,
+		What:           "append",
+		RetryAfter:     a.cfg.RetryAfter,
+		OutcomeUnknown: unknown,
+		Unavailable:    "the event store could not take the message and nothing was stored; retry later",
+		Internal:       "the message could not be stored",
+	}.Answer(w, r, err)
+	a.appends.WithLabelValues(kind.String()).Inc()
 }
 
 // idempotentMsgID derives the event store's deduplication id from the caller

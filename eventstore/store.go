@@ -10,17 +10,20 @@ import (
 	"time"
 
 	"github.com/messages-io/messages/event"
+	"github.com/messages-io/messages/fault"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Sentinel errors of the package; callers test them with errors.Is.
+// ErrUnavailable, ErrNotFound and ErrOutcomeUnknown are also of the kinds of
+// package fault.
 var (
 	// ErrUnavailable means JetStream did not answer in time or could not be
 	// reached; the operation may be retried.
-	ErrUnavailable = errors.New("event store unavailable")
+	ErrUnavailable = fault.New("event store unavailable", fault.ErrUnavailable)
 	// ErrNotFound means no event is stored at the requested place.
-	ErrNotFound = errors.New("event not found")
+	ErrNotFound = fault.New("event not found", fault.ErrNotFound)
 	// ErrIncompatibleStream means the stream exists with a layout (partitions
 	// or subjects) other than the configured one.
 	ErrIncompatibleStream = errors.New("incompatible stream")
@@ -32,7 +35,7 @@ var (
 	// came: the event may be stored or not. Appending it again with the
 	// same MsgID within the duplicate window stores it at most once, and
 	// the acknowledgement of that append says which (Appended.Duplicate).
-	ErrOutcomeUnknown = errors.New("append outcome unknown")
+	ErrOutcomeUnknown = fault.New("append outcome unknown", fault.ErrOutcomeUnknown)
 )
 
 const metaPartitions = "messages.partitions"

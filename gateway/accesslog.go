@@ -41,7 +41,9 @@ func exchangeFrom(ctx context.Context) *exchange {
 // accessLog logs every request once answered: method, path, status, time,
 // request id, the verified user and the upstream that served it. A client's
 // own X-User-ID is dropped before anything sees it. Health, readiness and
-// metrics requests are logged at debug level, the rest at info.
+// metrics requests are logged at debug level, the rest at info. A request
+// its client abandoned before it was answered is logged as 499, as web.Observe
+// records it.
 func (g *Gateway) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		stripUserID(r.Header)
@@ -49,10 +51,7 @@ func (g *Gateway) accessLog(next http.Handler) http.Handler {
 		x := &exchange{}
 		rec := &web.StatusRecorder{ResponseWriter: w}
 		defer func() {
-			status := rec.Status
-			if status == 0 {
-				status = http.StatusOK
-			}
+			status := rec.Recorded(r)
 			v := recover()
 			if v != nil {
 				status = 0 // the response was cut short

@@ -294,8 +294,13 @@ func (g *Gateway) authorized(next http.Handler) http.Handler {
 			web.WriteProblem(w, r, http.StatusUnauthorized, aerr.detail)
 			return
 		case err != nil:
-			g.log.Warn("cannot check a token", "err", err, "request_id", web.RequestID(r.Context()))
-			web.WriteUnavailable(w, r, g.cfg.RetryAfter, "the keys that check tokens are not available; retry later")
+			web.Failure{
+				Log:         g.log,
+				What:        "token check",
+				RetryAfter:  g.cfg.RetryAfter,
+				Unavailable: "the keys that check tokens are not available; retry later",
+				Internal:    "the token could not be checked",
+			}.Answer(w, r, err)
 			return
 		}
 		if x := exchangeFrom(r.Context()); x != nil {
@@ -440,26 +445,32 @@ func rewrite(pr *httputil.ProxyRequest) {
 }
 
 // upstreamFailed answers for an upstream that did not: 503 when none is
-// healthy, 504 when the one asked was too slow, 502 otherwise.
+// healthy, 504 when the one asked was too slow, 502 otherwise, and nothing
+// when the caller went away.
 func (g *Gateway) upstreamFailed(w http.ResponseWriter, r *http.Request, p *pool, err error) {
-	rid := web.RequestID(r.Context())
-	switch {
-	case errors.Is(err, errNoUpstream):
-		g.metrics.upstreamErrors.WithLabelValues(p.name, "unavailable").Inc()
-		g.log.Warn("no upstream", "pool", p.name, "err", err, "request_id", rid)
-		web.WriteUnavailable(w, r, g.cfg.RetryAfter, fmt.Sprintf("no %s instance is available; retry later", p.name))
-	case errors.Is(err, context.DeadlineExceeded):
-		g.metrics.upstreamErrors.WithLabelValues(p.name, "timeout").Inc()
-		g.log.Warn("upstream timed out", "pool", p.name, "timeout", g.cfg.UpstreamTimeout, "request_id", rid)
-		web.WriteProblem(w, r, http.StatusGatewayTimeout, fmt.Sprintf("the %s instance did not answer within %s", p.name, g.cfg.UpstreamTimeout))
-	case errors.Is(err, context.Canceled):
-		// The caller went away; the answer is for the access log.
-		web.WriteProblem(w, r, http.StatusBadGateway, "the request was canceled")
-	default:
-		g.metrics.upstreamErrors.WithLabelValues(p.name, "failed").Inc()
-		g.log.Warn("upstream failed", "pool", p.name, "err", err, "request_id", rid)
-		web.WriteProblem(w, r, http.StatusBadGateway, fmt.Sprintf("the %s instance failed to answer", p.name))
+	kind := web.Failure{
+		Log:             p.log,
+		What:            "upstream",
+		RetryAfter:      g.cfg.RetryAfter,
+		Unavailable:     fmt.Sprintf("no %s instance is available; retry later", p.name),
+		UpstreamTimeout: fmt.Sprintf("the %s instance did not answer within %s", p.name, g.cfg.UpstreamTimeout),
+		BadGateway:      fmt.Sprintf("the %s instance failed to answer", p.name),
+		Internal:        fmt.Sprintf("the %s instance failed to answer", p.name),
+	}.Answer(w, r, upstreamError(err))
+	if kind != web.KindCanceled {
+		g.metrics.upstreamErrors.WithLabelValues(p.name, kind.String()).Inc()
 	}
+}
+
+// upstreamError marks err, the failure of a proxied request, as the
+// upstream's: a deadline that passed is the upstream timeout, any other
+// error a failure to answer, unless it says no upstream was there to ask
+// (fault.ErrUnavailable).
+func upstreamError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", web.ErrUpstreamTimeout, err)
+	}
+	return fmt.Errorf("%w: %w", web.ErrBadGateway, err)
 }
 
 // stripUserID removes every X-User-ID a client sent, however spelled: the

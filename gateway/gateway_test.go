@@ -2,11 +2,17 @@ package gateway_test
 
 import (
 	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -650,6 +656,105 @@ func TestTokenSignHS256(t *testing.T) {
 	} {
 		if _, err := bad.tok.SignHS256(bad.secret, now); err == nil {
 			t.Errorf("%s: signed, want an error", bad.name)
+		}
+	}
+}
+
+// logBuffer collects the records of a JSON logger that the gateway's
+// goroutines write at once.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// records returns the records logged with msg.
+func (b *logBuffer) records(t *testing.T, msg string) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec["msg"] == msg {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// TestAbandonedRequest: a request whose client goes away while the upstream
+// works on it gets no answer, is counted and logged as 499 (never as 200 or
+// as a 502 of the gateway's own), and is no upstream error.
+func TestAbandonedRequest(t *testing.T) {
+	slow := newUpstream(t)
+	entered := make(chan struct{}, 1)
+	slow.handler = func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-r.Context().Done()
+	}
+	logs := &logBuffer{}
+	g := startGatewayLogging(t, config(slow), true, slog.New(slog.NewJSONHandler(logs, nil)))
+
+	ctx, cancel := context.WithCancel(t.Context())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.URL+"/v1/messages", strings.NewReader(`{"text":"hello","tag":"gw"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+hs256(t, claims("alice")))
+	done := make(chan error, 1)
+	go func() {
+		res, err := http.DefaultClient.Do(req)
+		if err == nil {
+			res.Body.Close()
+		}
+		done <- err
+	}()
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request did not reach the upstream within 10s")
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("client: %v, want context.Canceled", err)
+	}
+
+	labels := map[string]string{"route": "/v1/messages", "method": http.MethodPost}
+	testkit.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if n := g.metric(t, "messages_http_requests_total", labels); n != 1 {
+			return fmt.Errorf("messages_http_requests_total%v = %v, want 1", labels, n)
+		}
+		if recs := logs.records(t, "access"); len(recs) == 0 || recs[len(recs)-1]["path"] != "/v1/messages" {
+			return fmt.Errorf("no access record of the request yet: %v", recs)
+		}
+		return nil
+	})
+	labels["code"] = "499"
+	if n := g.metric(t, "messages_http_requests_total", labels); n != 1 {
+		t.Errorf("messages_http_requests_total%v = %v, want 1", labels, n)
+	}
+	var access []map[string]any
+	for _, rec := range logs.records(t, "access") {
+		if rec["path"] == "/v1/messages" {
+			access = append(access, rec)
+		}
+	}
+	if len(access) != 1 || access[0]["status"] != float64(web.StatusClientClosedRequest) {
+		t.Errorf("access records of the request: %v, want one with status 499", access)
+	}
+	for _, reason := range []string{"unavailable", "timeout", "failed"} {
+		if n := g.metric(t, "messages_gateway_upstream_errors_total", map[string]string{"pool": "dispatcher", "reason": reason}); n > 0 {
+			t.Errorf("upstream errors {dispatcher, %s} = %v, want none", reason, n)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -95,11 +96,16 @@ type testGateway struct {
 // returns once /readyz answers 200.
 func startGateway(t *testing.T, cfg gateway.Config, waitReady bool) *testGateway {
 	t.Helper()
+	return startGatewayLogging(t, cfg, waitReady, testkit.Logger())
+}
+
+// startGatewayLogging is startGateway with the gateway logging to log.
+func startGatewayLogging(t *testing.T, cfg gateway.Config, waitReady bool, log *slog.Logger) *testGateway {
+	t.Helper()
 	if cfg.HealthInterval == 0 {
 		cfg.HealthInterval = 20 * time.Millisecond
 	}
 	reg := prometheus.NewRegistry()
-	log := testkit.Logger()
 	gw, err := gateway.New(log, reg, cfg)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/messages-io/messages/fault"
 )
 
 // Errors of a key lookup.
@@ -26,7 +28,7 @@ var (
 	// a refresh.
 	errUnknownKey = errors.New("no key with this kid")
 	// errNoKeys: no key set has been loaded yet, so no token can be checked.
-	errNoKeys = errors.New("the key set is not loaded")
+	errNoKeys = fault.New("the key set is not loaded", fault.ErrUnavailable)
 )
 
 // maxJWKSBytes bounds a key set document.

@@ -14,12 +14,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/messages-io/messages/fault"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // errNoUpstream: no upstream of a pool is healthy, or every one refused the
 // connection.
-var errNoUpstream = errors.New("no healthy upstream")
+var errNoUpstream = fault.New("no healthy upstream", fault.ErrUnavailable)
 
 // upstream is one instance of a service behind the gateway.
 type upstream struct {

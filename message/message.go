@@ -48,47 +48,33 @@ func (m Message) MarshalJSON() ([]byte, error) {
 	return json.Marshal(wire{m.ID, m.UserID, m.Text, m.Tag, m.CreatedAt.UTC().Format(TimeFormat)})
 }
 
-// ErrInvalid matches every validation error.
-var ErrInvalid = errors.New("invalid message")
-
-// ValidationError says what is wrong with a message, in words fit for the
-// caller.
-type ValidationError struct{ Reason string }
-
-func (e *ValidationError) Error() string { return e.Reason }
-
-// Is makes every ValidationError match ErrInvalid.
-func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
-
-func invalid(format string, args ...any) error {
-	return &ValidationError{Reason: fmt.Sprintf(format, args...)}
-}
-
 var (
 	tagRE    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	userIDRE = regexp.MustCompile(`^[A-Za-z0-9._:@-]{1,128}$`)
 )
 
 // NormalizeTag checks a tag as a caller wrote it and returns its stored form:
-// one leading '#' dropped, lower-cased.
+// one leading '#' dropped, lower-cased. Its error says what a tag must be, in
+// words fit for the caller.
 func NormalizeTag(tag string) (string, error) {
 	t := strings.TrimPrefix(tag, "#")
 	if !tagRE.MatchString(t) {
-		return "", invalid("tag must be 1-%d characters of A-Z a-z 0-9 _ - (one leading # allowed)", MaxTagChars)
+		return "", fmt.Errorf("tag must be 1-%d characters of A-Z a-z 0-9 _ - (one leading # allowed)", MaxTagChars)
 	}
 	return strings.ToLower(t), nil
 }
 
 // ValidateText checks a message text: UTF-8, not blank, at most MaxTextChars
-// characters.
+// characters. Its error says what a text must be, in words fit for the
+// caller.
 func ValidateText(text string) error {
 	switch {
 	case !utf8.ValidString(text):
-		return invalid("text must be UTF-8")
+		return errors.New("text must be UTF-8")
 	case strings.TrimSpace(text) == "":
-		return invalid("text must not be empty or blank")
+		return errors.New("text must not be empty or blank")
 	case utf8.RuneCountInString(text) > MaxTextChars:
-		return invalid("text must be at most %d characters, got %d", MaxTextChars, utf8.RuneCountInString(text))
+		return fmt.Errorf("text must be at most %d characters, got %d", MaxTextChars, utf8.RuneCountInString(text))
 	}
 	return nil
 }

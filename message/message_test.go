@@ -15,19 +15,15 @@ import (
 // testID is a canonical ULID, the id of messages and events in these tests.
 const testID = "01HQ3Z5Y8K6J9M2N4P7R0S1T2V"
 
-// assertInvalid fails the test unless err is a validation error: matched by
-// message.ErrInvalid, carrying a reason fit for the caller.
-func assertInvalid(t *testing.T, err error) {
+// assertInvalid fails the test unless err is a validation error: a reason
+// fit for the caller, saying what field must be.
+func assertInvalid(t *testing.T, err error, field string) {
 	t.Helper()
 	if err == nil {
 		t.Fatal("err = nil, want a validation error")
 	}
-	if !errors.Is(err, message.ErrInvalid) {
-		t.Fatalf("err = %v, want it to match message.ErrInvalid", err)
-	}
-	var ve *message.ValidationError
-	if !errors.As(err, &ve) || ve.Reason == "" {
-		t.Fatalf("err = %#v, want a *message.ValidationError with a reason", err)
+	if want := field + " must "; !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("err = %q, want a reason for the caller that starts %q", err, want)
 	}
 }
 
@@ -74,7 +70,7 @@ func TestNormalizeTag(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := message.NormalizeTag(tt.in)
 			if tt.invalid {
-				assertInvalid(t, err)
+				assertInvalid(t, err, "tag")
 				if got != "" {
 					t.Errorf("NormalizeTag(%q) = %q with an error, want \"\"", tt.in, got)
 				}
@@ -123,7 +119,7 @@ func TestValidateText(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := message.ValidateText(tt.in)
 			if tt.invalid {
-				assertInvalid(t, err)
+				assertInvalid(t, err, "text")
 				return
 			}
 			if err != nil {

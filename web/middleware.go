@@ -103,6 +103,20 @@ func (r *StatusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter 
 // its client abandoned before the handler answered (nginx's 499).
 const StatusClientClosedRequest = 499
 
+// Recorded is the status req is counted and logged with once answered: the
+// one written; StatusClientClosedRequest when nothing was written and the
+// client went away; otherwise 200, which the server sends for a handler
+// that wrote nothing.
+func (r *StatusRecorder) Recorded(req *http.Request) int {
+	switch {
+	case r.Status != 0:
+		return r.Status
+	case errors.Is(req.Context().Err(), context.Canceled):
+		return StatusClientClosedRequest
+	}
+	return http.StatusOK
+}
+
 // Observe records each request in the metrics under route, and logs it at
 // debug level (warn for server errors), with its request id. A request whose
 // client went away before the handler wrote anything is recorded as 499, not
@@ -121,12 +135,7 @@ func Observe(m *HTTPMetrics, log *slog.Logger, route string, next http.Handler) 
 					WriteProblem(rec, r, http.StatusInternalServerError, "internal error")
 				}
 			}
-			switch {
-			case rec.Status == 0 && errors.Is(r.Context().Err(), context.Canceled):
-				rec.Status = StatusClientClosedRequest
-			case rec.Status == 0:
-				rec.Status = http.StatusOK
-			}
+			rec.Status = rec.Recorded(r)
 			elapsed := time.Since(start)
 			code := strconv.Itoa(rec.Status)
 			m.requests.WithLabelValues(route, r.Method, code).Inc()

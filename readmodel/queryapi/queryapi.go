@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/julienschmidt/httprouter"
+	"github.com/messages-io/messages/fault"
 	"github.com/messages-io/messages/message"
 	"github.com/messages-io/messages/readmodel"
 	"github.com/messages-io/messages/web"
@@ -132,21 +133,30 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	web.WriteJSON(w, http.StatusOK, msgs)
 }
 
-// fail answers a read that went wrong. A read abandoned by its client gets
-// no answer, whatever error the abandonment caused underneath; web.Observe
-// records it as 499.
+// fail answers a read that went wrong.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case r.Context().Err() != nil, errors.Is(err, context.Canceled):
-	case errors.Is(err, readmodel.ErrNotFound):
-		web.WriteProblem(w, r, http.StatusNotFound, "no such message")
-	case errors.Is(err, readmodel.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		a.log.Warn("read model unavailable", "err", err, "request_id", web.RequestID(r.Context()))
-		web.WriteUnavailable(w, r, a.cfg.RetryAfter, "the read model did not answer; retry later")
-	default:
-		a.log.Error("query failed", "err", err, "request_id", web.RequestID(r.Context()))
-		web.WriteProblem(w, r, http.StatusInternalServerError, "the query failed")
+	web.Failure{
+		Log:         a.log,
+		What:        "query",
+		RetryAfter:  a.cfg.RetryAfter,
+		NotFound:    "no such message",
+		Unavailable: "the read model did not answer; retry later",
+		Internal:    "the query failed",
+	}.Answer(w, r, readError(err))
+}
+
+// readError gives the read model's sentinels the kinds of package fault that
+// they mean.
+func readError(err error) error {
+	for _, kind := range [...]struct{ own, fault error }{
+		{readmodel.ErrNotFound, fault.ErrNotFound},
+		{readmodel.ErrUnavailable, fault.ErrUnavailable},
+	} {
+		if errors.Is(err, kind.own) {
+			return fmt.Errorf("%w: %w", kind.fault, err)
+		}
 	}
+	return err
 }
 
 // Query is a parsed GET /v1/messages.
