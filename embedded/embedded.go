@@ -1,7 +1,3 @@
-// Package embedded runs the infrastructure the service stands on inside the
-// calling process: a NATS server with JetStream for the event log, and
-// FerretDB over SQLite as the MongoDB-wire read model store. It serves the
-// dev role and the tests; production runs real clusters instead.
 package embedded
 
 import (

@@ -11,11 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Events that cannot be folded are parked in a dead-letter stream beside the
-// log, with why, so that their partition can move on. The log itself never
-// changes: a parked event stays where it is, and retrying one appends it to
-// the log again once it can be folded.
-
 // Headers of a dead letter.
 const (
 	hdrOriginalSeq     = "Messages-Original-Sequence"

@@ -92,4 +92,30 @@
 // it and the reducers fold into it. A replay builds a new generation from the
 // log beside it while it keeps serving, then makes the new one active in one
 // write. Every process follows the switch within a second, without restart.
+// Why a switch loses no event is told in package replay.
+//
+// # Day counts
+//
+// Counts are kept per UTC day, under one tag and across all tags, so that a
+// count over any range reads whole days from a few small documents, however
+// many messages the days hold. Only the partial days at the edges of an RFC
+// 3339 range are counted from the messages themselves.
+//
+// One document holds the days of one year under one key, as fields named
+// by month and day ("03-15"): a count over a year reads one or two
+// documents per key, and a batch of events spread over a year of history
+// changes one document per key where one per day would change hundreds. A
+// full year is 366 numbers, a few kilobytes.
+//
+// A count is read by _id alone, which every MongoDB-wire store serves as a
+// point lookup: the documents of a key are named by key and year, and the
+// years and partitions that hold counts are kept in one more document,
+// widened before any count outside them is written.
+//
+// A count document is changed by one partition only: a tag lives in one
+// partition, and the all-tags counts are kept per partition and summed when
+// read. Each document records the sequence of the last event it counted;
+// since a partition is folded in log order, an event at or before that
+// sequence was counted already. That makes counting exactly-once without
+// transactions, whatever failed between the writes of a batch.
 package readmodel

@@ -1,6 +1,3 @@
-// Package replay rebuilds the read model from the event log into a new
-// generation while the active one keeps serving and updating, verifies it,
-// and switches to it in one write.
 package replay
 
 import (
