@@ -277,7 +277,7 @@ func (g *Gateway) authorized(next http.Handler) http.Handler {
 		if g.failures != nil {
 			if limited, wait := g.failures.exhausted(addr, g.cfg.Now()); limited {
 				g.metrics.authLimited.Inc()
-				w.Header().Set("Retry-After", retryAfterSeconds(wait))
+				web.SetRetryAfter(w.Header(), wait)
 				web.WriteProblem(w, r, http.StatusTooManyRequests, "too many failed authentications from this address; retry after the time in Retry-After")
 				return
 			}
@@ -309,7 +309,7 @@ func (g *Gateway) authorized(next http.Handler) http.Handler {
 		if g.limits != nil {
 			if ok, wait := g.limits.allow(id.user, g.cfg.Now()); !ok {
 				g.metrics.rateLimited.Inc()
-				w.Header().Set("Retry-After", retryAfterSeconds(wait))
+				web.SetRetryAfter(w.Header(), wait)
 				web.WriteProblem(w, r, http.StatusTooManyRequests, "too many requests; retry after the time in Retry-After")
 				return
 			}
@@ -482,11 +482,4 @@ func stripUserID(h http.Header) {
 			delete(h, name)
 		}
 	}
-}
-
-// retryAfterSeconds is a Retry-After value: whole seconds, rounded up, at
-// least 1.
-func retryAfterSeconds(d time.Duration) string {
-	secs := int64((d + time.Second - 1) / time.Second)
-	return fmt.Sprint(max(secs, 1))
 }

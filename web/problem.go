@@ -56,12 +56,15 @@ func WriteUnavailable(w http.ResponseWriter, r *http.Request, retryAfter time.Du
 // WriteUnavailableType is WriteUnavailable for a problem type of the
 // service's own.
 func WriteUnavailableType(w http.ResponseWriter, r *http.Request, typ string, retryAfter time.Duration, detail string) {
-	secs := int((retryAfter + time.Second - 1) / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	SetRetryAfter(w.Header(), retryAfter)
 	WriteProblemType(w, r, typ, http.StatusServiceUnavailable, detail)
+}
+
+// SetRetryAfter sets Retry-After on h to d in whole seconds, rounded up, at
+// least 1.
+func SetRetryAfter(h http.Header, d time.Duration) {
+	secs := int64((d + time.Second - 1) / time.Second)
+	h.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
 }
 
 // WriteJSON answers with v as JSON.
