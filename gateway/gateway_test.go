@@ -2,9 +2,7 @@ package gateway_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -660,37 +657,6 @@ func TestTokenSignHS256(t *testing.T) {
 	}
 }
 
-// logBuffer collects the records of a JSON logger that the gateway's
-// goroutines write at once.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// records returns the records logged with msg.
-func (b *logBuffer) records(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		if rec["msg"] == msg {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
-
 // TestAbandonedRequest: a request whose client goes away while the upstream
 // works on it gets no answer, is counted and logged as 499 (never as 200 or
 // as a 502 of the gateway's own), and is no upstream error.
@@ -701,7 +667,7 @@ func TestAbandonedRequest(t *testing.T) {
 		entered <- struct{}{}
 		<-r.Context().Done()
 	}
-	logs := &logBuffer{}
+	logs := &testkit.Logs{}
 	g := startGatewayLogging(t, config(slow), true, slog.New(slog.NewJSONHandler(logs, nil)))
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -734,7 +700,7 @@ func TestAbandonedRequest(t *testing.T) {
 		if n := g.metric(t, "messages_http_requests_total", labels); n != 1 {
 			return fmt.Errorf("messages_http_requests_total%v = %v, want 1", labels, n)
 		}
-		if recs := logs.records(t, "access"); len(recs) == 0 || recs[len(recs)-1]["path"] != "/v1/messages" {
+		if recs := logs.Records(t, "access"); len(recs) == 0 || recs[len(recs)-1]["path"] != "/v1/messages" {
 			return fmt.Errorf("no access record of the request yet: %v", recs)
 		}
 		return nil
@@ -744,7 +710,7 @@ func TestAbandonedRequest(t *testing.T) {
 		t.Errorf("messages_http_requests_total%v = %v, want 1", labels, n)
 	}
 	var access []map[string]any
-	for _, rec := range logs.records(t, "access") {
+	for _, rec := range logs.Records(t, "access") {
 		if rec["path"] == "/v1/messages" {
 			access = append(access, rec)
 		}

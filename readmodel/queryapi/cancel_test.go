@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,24 +43,6 @@ func (s stalledReader) List(ctx context.Context, _ readmodel.Page) ([]message.Me
 
 func (s stalledReader) Count(ctx context.Context, _ readmodel.Filter) (int64, error) {
 	return 0, s.wait(ctx)
-}
-
-// syncBuffer is a log sink safe for the server's goroutines and the test's.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // requests returns the value of messages_http_requests_total for route, GET
@@ -109,7 +90,7 @@ func TestAbandonedReadIsRecordedAs499(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs testkit.Logs
 			log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			reg := prometheus.NewRegistry()
 			rt := web.NewRouter(log, reg, reg, nil)
