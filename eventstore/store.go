@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/messages-io/messages/event"
 	"github.com/messages-io/messages/fault"
+	"github.com/messages-io/messages/position"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -118,9 +118,7 @@ func (s *Store) Partitions() int { return s.cfg.Partitions }
 
 // Partition returns the partition that holds every event of key.
 func (s *Store) Partition(key string) int {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	return int(h.Sum32() % uint32(s.cfg.Partitions))
+	return position.PartitionOf(key, s.cfg.Partitions)
 }
 
 func (s *Store) subject(partition int, eventType string) string {
@@ -159,6 +157,8 @@ type Append struct {
 // Appended says where an appended event is stored.
 type Appended struct {
 	Sequence uint64
+	// Partition is the partition the event went to.
+	Partition int
 	// Duplicate is true when an event with the same MsgID was already
 	// stored within the duplicate window; Sequence is then that event's.
 	Duplicate bool
@@ -197,7 +197,7 @@ func (s *Store) Append(ctx context.Context, a Append) (Appended, error) {
 	if err != nil {
 		return Appended{}, fmt.Errorf("append: %w", appendFailure(err))
 	}
-	return Appended{Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+	return Appended{Sequence: ack.Sequence, Partition: s.Partition(a.PartitionKey), Duplicate: ack.Duplicate}, nil
 }
 
 // appendFailure translates the error of a publish, telling the failures
