@@ -31,6 +31,7 @@ import (
 
 	"github.com/messages-io/messages/eventstore"
 	"github.com/messages-io/messages/message"
+	"github.com/messages-io/messages/position"
 	"github.com/messages-io/messages/web"
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -88,6 +89,9 @@ type API struct {
 	appends *prometheus.CounterVec
 	resends prometheus.Counter
 	latency prometheus.Histogram
+	// layout is the log's, for consistency tokens; zero when the log does
+	// not say it.
+	layout position.Layout
 }
 
 // New returns the write API appending to events.
@@ -121,6 +125,9 @@ func New(events Log, logger *slog.Logger, reg prometheus.Registerer, cfg Config)
 		}),
 	}
 	reg.MustRegister(a.appends, a.resends, a.latency)
+	if l, ok := events.(interface{ Layout() position.Layout }); ok {
+		a.layout = l.Layout()
+	}
 	return a, nil
 }
 
@@ -186,6 +193,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.appends.WithLabelValues("stored").Inc()
+	a.setToken(w, res.Partition, res.Sequence)
 	a.created(w, m)
 }
 
@@ -245,6 +253,7 @@ func (a *API) answerDuplicate(w http.ResponseWriter, r *http.Request, seq uint64
 	}
 	if rec.Event.ID == want.ID {
 		a.appends.WithLabelValues("stored").Inc()
+		a.setToken(w, rec.Partition, seq)
 		a.created(w, want)
 		return
 	}
@@ -259,6 +268,7 @@ func (a *API) answerDuplicate(w http.ResponseWriter, r *http.Request, seq uint64
 		return
 	}
 	w.Header().Set("Idempotent-Replayed", "true")
+	a.setToken(w, rec.Partition, seq)
 	a.created(w, first)
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/messages-io/messages/dispatcher"
 	"github.com/messages-io/messages/internal/testkit"
 	"github.com/messages-io/messages/message"
+	"github.com/messages-io/messages/position"
 )
 
 // tickingClock moves a second and a bit forward each time it is read, so that
@@ -51,6 +52,7 @@ func TestIdempotencyKey(t *testing.T) {
 	hello := body("hello", "News")
 	answered := map[string]message.Message{} // by step name
 	ids := map[string]string{}               // step name by message id
+	tokens := map[string]string{}            // Consistency-Token by step name
 
 	// The steps run in order against one stream; each sees what those before
 	// it stored.
@@ -91,8 +93,12 @@ func TestIdempotencyKey(t *testing.T) {
 				h.Set(dispatcher.IdempotencyKeyHeader, step.key)
 			}
 			resp, got := post(t, api.url, h, strings.NewReader(step.body))
+			tok := resp.Header.Get(position.TokenHeader)
 			if step.status != http.StatusCreated {
 				checkProblem(t, resp, got, step.status)
+				if tok != "" {
+					t.Errorf("a %d carries Consistency-Token %q", step.status, tok)
+				}
 			} else {
 				m := checkCreated(t, resp, got)
 				replayed := resp.Header.Get("Idempotent-Replayed")
@@ -111,7 +117,16 @@ func TestIdempotencyKey(t *testing.T) {
 						t.Errorf("event %d: %s", step.events, sameMessage(ev, m))
 					}
 					answered[step.name], ids[m.ID] = m, step.name
+					// The token names the event that stored the message.
+					wantTok := position.Token{Layout: store.Layout(), Partition: store.Partition("news"), Sequence: step.events}
+					if got, err := position.ParseToken(tok, store.Layout()); err != nil || got != wantTok {
+						t.Errorf("Consistency-Token %q is %+v, %v; want %+v", tok, got, err, wantTok)
+					}
+					tokens[step.name] = tok
 				} else {
+					if tok != tokens[step.sameAs] {
+						t.Errorf("replayed Consistency-Token %q, want the first answer's %q", tok, tokens[step.sameAs])
+					}
 					if diff := sameMessage(m, answered[step.sameAs]); diff != "" {
 						t.Errorf("replayed %s", diff)
 					}
