@@ -76,6 +76,8 @@ func (s *serviceFlags) register(fs *flag.FlagSet, r roles, addr string, withURLs
 	}
 	if r.query {
 		fs.DurationVar(&s.query.Timeout, "query-timeout", 5*time.Second, "how long a GET waits for the read model before answering 503")
+		fs.DurationVar(&s.query.ConsistencyWait, "consistency-wait", queryapi.DefaultConsistencyWait,
+			"how long a GET with a Consistency-Token waits for the read model to fold it before answering 503; at most 10s")
 	}
 	if r.reduce {
 		fs.IntVar(&s.reducer.BatchSize, "batch-size", reducers.DefaultBatchSize, "most events a reducer folds in one write")
@@ -95,6 +97,9 @@ func (s *serviceFlags) register(fs *flag.FlagSet, r roles, addr string, withURLs
 // validate reports the first flag of the roles r that cannot work, before
 // any server is asked.
 func (s serviceFlags) validate(r roles) error {
+	if w := s.query.ConsistencyWait; r.query && (w <= 0 || w > queryapi.MaxConsistencyWait) {
+		return fmt.Errorf("--consistency-wait %s: want more than 0 and at most %s", w, queryapi.MaxConsistencyWait)
+	}
 	if !r.dispatch && !r.reduce {
 		return nil
 	}
@@ -154,6 +159,8 @@ func serve(ctx context.Context, log *slog.Logger, r roles, f serviceFlags, natsU
 		writes.Routes(rt)
 	}
 	if r.query {
+		f.query.Layout = s.layout(f.stream.cfg)
+		f.query.Registerer = s.reg
 		queryapi.New(s.rm, log.With("component", "query"), f.query).Routes(rt)
 		api.Routes(rt) // the OpenAPI document, beside the API it describes
 	}

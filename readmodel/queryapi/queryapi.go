@@ -19,9 +19,11 @@ import (
 	"github.com/julienschmidt/httprouter"
 	"github.com/messages-io/messages/fault"
 	"github.com/messages-io/messages/message"
+	"github.com/messages-io/messages/position"
 	"github.com/messages-io/messages/readmodel"
 	"github.com/messages-io/messages/web"
 	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Reader answers queries from the read model.
@@ -44,6 +46,18 @@ type Config struct {
 	Timeout time.Duration
 	// RetryAfter is what a 503 tells the caller to wait. Default 1s.
 	RetryAfter time.Duration
+	// Layout is the event log's, whose places consistency tokens name.
+	// Unset, a request with a token is refused.
+	Layout position.Layout
+	// ConsistencyWait bounds how long a read with consistency tokens
+	// waits for the read model to fold them. Default
+	// DefaultConsistencyWait, at most MaxConsistencyWait.
+	ConsistencyWait time.Duration
+	// PollInterval is how often the checkpoints are read while a request
+	// waits on them. Default 10ms.
+	PollInterval time.Duration
+	// Registerer takes the query API's metrics; nil registers them nowhere.
+	Registerer prometheus.Registerer
 }
 
 func (c *Config) setDefaults() {
@@ -53,6 +67,16 @@ func (c *Config) setDefaults() {
 	if c.RetryAfter == 0 {
 		c.RetryAfter = time.Second
 	}
+	if c.ConsistencyWait == 0 {
+		c.ConsistencyWait = DefaultConsistencyWait
+	}
+	c.ConsistencyWait = min(c.ConsistencyWait, MaxConsistencyWait)
+	if c.PollInterval == 0 {
+		c.PollInterval = 10 * time.Millisecond
+	}
+	if c.Registerer == nil {
+		c.Registerer = prometheus.NewRegistry()
+	}
 }
 
 // API serves the read side of /v1/messages.
@@ -60,12 +84,24 @@ type API struct {
 	rm  Reader
 	log *slog.Logger
 	cfg Config
+	// progress reads the checkpoints, when rm can; folds shares their
+	// reads among the requests that wait on consistency tokens.
+	progress Progress
+	folds    *watermarks
+	metrics  *metrics
 }
 
-// New returns the query API reading from rm.
+// New returns the query API reading from rm. When rm also tells its
+// Progress, reads take consistency tokens and lists and counts carry an
+// ETag.
 func New(rm Reader, log *slog.Logger, cfg Config) *API {
 	cfg.setDefaults()
-	return &API{rm: rm, log: log, cfg: cfg}
+	a := &API{rm: rm, log: log, cfg: cfg, metrics: newMetrics(cfg.Registerer)}
+	if p, ok := rm.(Progress); ok {
+		a.progress = p
+		a.folds = newWatermarks(p, cfg.PollInterval)
+	}
+	return a
 }
 
 // Routes registers the query API's endpoints on rt.
@@ -81,6 +117,9 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 		web.WriteProblem(w, r, http.StatusBadRequest, "message id must be a ULID of 26 characters")
 		return
 	}
+	if _, ok := a.await(w, r); !ok {
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
 	defer cancel()
 	m, err := a.rm.Get(ctx, id)
@@ -88,7 +127,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	web.WriteJSON(w, http.StatusOK, m)
+	writeMessage(w, r, m)
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
@@ -102,8 +141,15 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		web.WriteProblem(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
+	prog, ok := a.await(w, r)
+	if !ok {
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
 	defer cancel()
+	if !a.conditional(ctx, w, r, q.Tag, prog) {
+		return
+	}
 	if q.Count {
 		n, err := a.rm.Count(ctx, q.Filter)
 		if err != nil {
