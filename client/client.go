@@ -176,6 +176,10 @@ type CallOption func(*call)
 type call struct {
 	requestID      string
 	idempotencyKey string
+	// readAfter are consistency tokens a read sends; written receives a
+	// post's.
+	readAfter []string
+	written   *string
 }
 
 // RequestID sends id as the call's X-Request-ID, which the service logs and
@@ -213,6 +217,9 @@ func (c *Client) Post(ctx context.Context, m NewMessage, opts ...CallOption) (Me
 	var out Message
 	if err := decode(res, &out); err != nil {
 		return Message{}, err
+	}
+	if o.written != nil {
+		*o.written = res.header.Get(consistencyTokenHeader)
 	}
 	return out, nil
 }
@@ -421,6 +428,9 @@ func (c *Client) attempt(ctx context.Context, method string, u *url.URL, h http.
 	}
 	if o.requestID != "" {
 		req.Header.Set("X-Request-ID", o.requestID)
+	}
+	if len(o.readAfter) > 0 {
+		req.Header.Set(consistencyTokenHeader, strings.Join(o.readAfter, ","))
 	}
 	if c.tokens != nil {
 		tok, err := c.tokens.Token(ctx)

@@ -85,7 +85,7 @@ func Start(dir string, log *slog.Logger) (st *Stack, err error) {
 		return nil, err
 	}
 	write.Routes(rt)
-	queryapi.New(rm, log, queryapi.Config{}).Routes(rt)
+	queryapi.New(rm, log, queryapi.Config{Layout: events.Layout(), Registerer: reg}).Routes(rt)
 	api.Routes(rt)
 	if s.URL, err = s.listen(rt.Root()); err != nil {
 		return nil, err
