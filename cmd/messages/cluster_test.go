@@ -7,12 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,7 +18,6 @@ import (
 	"github.com/messages-io/messages/internal/testkit"
 	"github.com/messages-io/messages/message"
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -67,7 +63,7 @@ func leaderFailover(t *testing.T, cluster natsCluster, crash bool) {
 	reducer := startRole(t, "reducer", append(stream, "--mongo-uri", mongo.URI(), "--mongo-db", db)...)
 	query := startRole(t, "query", "--mongo-uri", mongo.URI(), "--mongo-db", db)
 
-	js := clusterJetStream(t, urls)
+	js := connectJetStream(t, urls)
 	before, err := streamInfo(js)
 	if err != nil {
 		t.Fatal(err)
@@ -279,41 +275,17 @@ func clusterConfigs(t *testing.T, n int) []embedded.NATSConfig {
 // running TestClusterNode, so that a node can be killed as a crash would.
 type processCluster struct {
 	urls  []string
-	nodes map[string]*exec.Cmd
+	nodes map[string]*process
 }
-
-// clusterNodeEnv carries a node's configuration to TestClusterNode.
-const clusterNodeEnv = "MESSAGES_TEST_CLUSTER_NODE"
 
 // startProcessCluster starts n clustered NATS servers with JetStream, each
 // in a process of its own, and waits until they have elected a meta leader;
-// they are killed when the test ends.
+// they are stopped when the test ends.
 func startProcessCluster(t *testing.T, n int) *processCluster {
 	t.Helper()
-	c := &processCluster{nodes: map[string]*exec.Cmd{}}
+	c := &processCluster{nodes: map[string]*process{}}
 	for _, cfg := range clusterConfigs(t, n) {
-		b, err := json.Marshal(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(os.Args[0], "-test.run=^TestClusterNode$", "-test.timeout=10m")
-		cmd.Env = append(os.Environ(), clusterNodeEnv+"="+string(b))
-		cmd.Stdout, cmd.Stderr = logWriter{t}, logWriter{t}
-		// The node exits when its standard input closes: when the test
-		// process ends, however it ends.
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start nats %s: %v", cfg.ServerName, err)
-		}
-		t.Cleanup(func() {
-			stdin.Close()
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		})
-		c.nodes[cfg.ServerName] = cmd
+		c.nodes[cfg.ServerName] = startChild(t, "nats "+cfg.ServerName, "TestClusterNode", cfg)
 		c.urls = append(c.urls, "nats://"+cfg.Listen)
 	}
 	waitMetaLeader(t, c.URLs())
@@ -326,28 +298,19 @@ func (c *processCluster) URLs() string { return strings.Join(c.urls, ",") }
 // nothing.
 func (c *processCluster) Stop(t *testing.T, name string) {
 	t.Helper()
-	cmd, ok := c.nodes[name]
+	node, ok := c.nodes[name]
 	if !ok {
 		t.Fatalf("no node named %q", name)
 	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatalf("kill %s: %v", name, err)
-	}
-	_ = cmd.Wait()
+	node.kill(t)
 }
 
 // TestClusterNode is not a test of its own: it runs one NATS server of
 // TestClusterLeaderFailover's cluster in a process of its own, configured by
-// the environment, until its standard input closes or it is killed.
+// startProcessCluster, until its standard input closes or it is killed.
 func TestClusterNode(t *testing.T) {
-	cfgJSON := os.Getenv(clusterNodeEnv)
-	if cfgJSON == "" {
-		t.Skip("runs only as a node of TestClusterLeaderFailover")
-	}
 	var cfg embedded.NATSConfig
-	if err := json.Unmarshal([]byte(cfgJSON), &cfg); err != nil {
-		t.Fatal(err)
-	}
+	ctx := childConfig(t, &cfg)
 	s, err := embedded.StartNATS(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -356,14 +319,14 @@ func TestClusterNode(t *testing.T) {
 		s.Shutdown()
 		s.WaitForShutdown()
 	}()
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	<-ctx.Done()
 }
 
 // waitMetaLeader waits until the cluster at urls answers JetStream requests,
 // which it does once it has elected a meta leader.
 func waitMetaLeader(t *testing.T, urls string) {
 	t.Helper()
-	js := clusterJetStream(t, urls)
+	js := connectJetStream(t, urls)
 	testkit.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -382,21 +345,6 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// clusterJetStream connects the test to every server of the cluster.
-func clusterJetStream(t *testing.T, urls string) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(urls, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
 }
 
 // streamInfo reads the event log's stream info, retrying through an
@@ -419,45 +367,6 @@ func streamInfo(js jetstream.JetStream) (*jetstream.StreamInfo, error) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	return nil, fmt.Errorf("stream info: %w", err)
-}
-
-// startRole runs `messages <role>` in-process on a free loopback port and
-// returns the address it serves on; it is stopped gracefully when the test
-// ends.
-func startRole(t *testing.T, role string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan Addrs, 1)
-	done := make(chan error, 1)
-	args = append([]string{role, "--addr", "127.0.0.1:0", "--log-level", "warn"}, args...)
-	go func() {
-		done <- run(ctx, args, env{
-			getenv: func(string) string { return "" },
-			stdout: io.Discard,
-			stderr: logWriter{t},
-			ready:  func(a Addrs) { ready <- a },
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s stopped with %v", role, err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("%s did not stop within 30s", role)
-		}
-	})
-	select {
-	case a := <-ready:
-		return a.API
-	case err := <-done:
-		t.Fatalf("%s exited: %v", role, err)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("%s not serving within 60s", role)
-	}
-	return ""
 }
 
 // postResult is what one POST was answered.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -16,68 +15,6 @@ import (
 	"github.com/messages-io/messages/internal/testkit"
 	"github.com/messages-io/messages/message"
 )
-
-// logWriter sends a command's output to the test log.
-type logWriter struct{ t *testing.T }
-
-func (w logWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(b), "\n"))
-	return len(b), nil
-}
-
-// startDev runs `messages dev` in-process on dataDir and returns the API's
-// base URL and a function that stops it gracefully.
-func startDev(t *testing.T, dataDir string, now func() time.Time) (string, func()) {
-	t.Helper()
-	a, stop := startDevAddrs(t, dataDir, now)
-	return "http://" + a.API, stop
-}
-
-// startDevAddrs is startDev returning every address the stack listens on.
-func startDevAddrs(t *testing.T, dataDir string, now func() time.Time) (Addrs, func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan Addrs, 1)
-	done := make(chan error, 1)
-	args := []string{"dev", "--data-dir", dataDir, "--addr", "127.0.0.1:0",
-		"--nats-listen", "127.0.0.1:0", "--mongo-listen", "127.0.0.1:0",
-		"--partitions", "4", "--log-level", "warn"}
-	go func() {
-		done <- run(ctx, args, env{
-			getenv: func(string) string { return "" },
-			stdout: io.Discard,
-			stderr: logWriter{t},
-			now:    now,
-			ready:  func(a Addrs) { ready <- a },
-		})
-	}()
-	var stopped bool
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("dev stopped with %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("dev did not stop within 30s")
-		}
-	}
-	t.Cleanup(stop)
-	select {
-	case a := <-ready:
-		return a, stop
-	case err := <-done:
-		t.Fatalf("dev exited: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("dev not serving within 60s")
-	}
-	return Addrs{}, nil
-}
 
 func call(t *testing.T, method, url, body string) (*http.Response, []byte) {
 	t.Helper()

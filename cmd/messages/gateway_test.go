@@ -33,40 +33,10 @@ func secretEnv(k string) string {
 // upstreams, with args added, and returns its base URL once it is ready.
 func startGatewayCmd(t *testing.T, dispatchers, queries string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan Addrs, 1)
-	done := make(chan error, 1)
-	args = append([]string{"gateway", "--addr", "127.0.0.1:0",
+	a, _ := startCommand(t, secretEnv, nil, append([]string{"gateway", "--addr", "127.0.0.1:0",
 		"--dispatcher-urls", dispatchers, "--query-urls", queries,
-		"--health-interval", "50ms", "--log-level", "warn"}, args...)
-	go func() {
-		done <- run(ctx, args, env{
-			getenv: secretEnv,
-			stdout: io.Discard,
-			stderr: logWriter{t},
-			ready:  func(a Addrs) { ready <- a },
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("gateway stopped with %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("gateway did not stop within 20s")
-		}
-	})
-	var base string
-	select {
-	case a := <-ready:
-		base = "http://" + a.API
-	case err := <-done:
-		t.Fatalf("gateway exited: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("gateway not serving within 10s")
-	}
+		"--health-interval", "50ms", "--log-level", "warn"}, args...)...)
+	base := "http://" + a.API
 	testkit.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
 		res, err := http.Get(base + "/readyz")
 		if err != nil {

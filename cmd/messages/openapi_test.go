@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -241,28 +240,6 @@ func startGatewayDown(t *testing.T) string {
 	}
 	closed := "http://" + ln.Addr().String()
 	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan Addrs, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"gateway", "--addr", "127.0.0.1:0", "--dispatcher-urls", closed, "--query-urls", closed, "--log-level", "error"},
-			env{getenv: secretEnv, stdout: io.Discard, stderr: logWriter{t}, ready: func(a Addrs) { ready <- a }})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("gateway did not stop within 20s")
-		}
-	})
-	select {
-	case a := <-ready:
-		return "http://" + a.API
-	case err := <-done:
-		t.Fatalf("gateway exited: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("gateway not serving within 10s")
-	}
-	return ""
+	a, _ := startCommand(t, secretEnv, nil, "gateway", "--addr", "127.0.0.1:0", "--dispatcher-urls", closed, "--query-urls", closed, "--log-level", "error")
+	return "http://" + a.API
 }

@@ -3,13 +3,8 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,94 +13,10 @@ import (
 	"github.com/messages-io/messages/internal/testkit"
 	"github.com/messages-io/messages/message"
 	"github.com/messages-io/messages/readmodel"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
-
-// roleProcessEnv carries the arguments of `messages` to TestRoleProcess.
-const roleProcessEnv = "MESSAGES_TEST_ROLE_ARGS"
-
-// TestRoleProcess is not a test of its own: it runs `messages` with the
-// arguments in the environment, in a process of its own, until its
-// standard input closes or it is killed. A first argument that names one of
-// serverCommands runs that embedded server instead.
-func TestRoleProcess(t *testing.T) {
-	argsJSON := os.Getenv(roleProcessEnv)
-	if argsJSON == "" {
-		t.Skip("runs only as a process started by another test")
-	}
-	var args []string
-	if err := json.Unmarshal([]byte(argsJSON), &args); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		cancel()
-	}()
-	if serve, ok := serverCommands()[args[0]]; ok {
-		if err := serve(ctx, args[1:]); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	if err := run(ctx, args, env{getenv: func(string) string { return "" }, stdout: os.Stdout, stderr: os.Stderr}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// process is `messages args…` running in a process of its own.
-type process struct {
-	cmd   *exec.Cmd
-	stdin io.Closer
-	done  chan struct{}
-}
-
-// startProcess runs `messages args…` in a child process; it is stopped
-// gracefully when the test ends, unless killed first.
-func startProcess(t *testing.T, args ...string) *process {
-	t.Helper()
-	b, err := json.Marshal(args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRoleProcess$", "-test.timeout=10m")
-	cmd.Env = append(os.Environ(), roleProcessEnv+"="+string(b))
-	cmd.Stdout, cmd.Stderr = logWriter{t}, logWriter{t}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start messages %s: %v", args[0], err)
-	}
-	p := &process{cmd: cmd, stdin: stdin, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		stdin.Close()
-		select {
-		case <-p.done:
-		case <-time.After(30 * time.Second):
-			t.Errorf("messages %s did not stop within 30s", args[0])
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
-}
-
-// kill ends the process as a crash would: it hands nothing back, flushes
-// nothing and acknowledges nothing.
-func (p *process) kill(t *testing.T) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatalf("kill: %v", err)
-	}
-	<-p.done
-}
 
 // appendMessages appends n messages over eight tags and a year, from
 // several writers at once, and returns how many each tag got.
@@ -236,20 +147,6 @@ func killWhileCatchingUp(t *testing.T, natsURL, mongoURI string, args []string) 
 	}
 }
 
-func connectJetStream(t *testing.T, url string) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(url, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
-
 func mongoClient(t *testing.T, uri string) *mongo.Client {
 	t.Helper()
 	c, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(2 * time.Second))
@@ -301,3 +198,4 @@ func folded(cps, last map[int]uint64, total int) int {
 	}
 	return int(n)
 }
+

@@ -14,7 +14,6 @@ import (
 	"github.com/messages-io/messages/internal/testkit"
 	"github.com/messages-io/messages/message"
 	"github.com/messages-io/messages/readmodel"
-	"github.com/messages-io/messages/reducers"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -82,24 +81,7 @@ func (f *toolFixture) postMany(t *testing.T, n int) {
 // checkpoint at its last event.
 func (f *toolFixture) fold(t *testing.T, s *readmodel.Store) {
 	t.Helper()
-	ctx := testkit.Context(t)
-	changes := map[int][]readmodel.Change{}
-	last := map[int]uint64{}
-	err := f.events.Read(ctx, 1, func(rec eventstore.Record) error {
-		last[rec.Partition] = rec.Sequence
-		if c, err := reducers.Project(rec); err == nil {
-			changes[rec.Partition] = append(changes[rec.Partition], c)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for p, seq := range last {
-		if err := s.Apply(ctx, p, changes[p], seq); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.foldFrom(t, s, 1)
 }
 
 // activeModel returns the active generation, folded from the whole log.
