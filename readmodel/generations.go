@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -61,6 +63,47 @@ func OpenGenerations(ctx context.Context, db *mongo.Database) (*Generations, err
 		return nil, fmt.Errorf("generations: %w", unavailable(err))
 	}
 	return g, nil
+}
+
+// ErrNoReadModel is returned for a database that holds no read model.
+var ErrNoReadModel = errors.New("no read model")
+
+// OpenExistingGenerations returns the generations in db, as OpenGenerations
+// does, but ErrNoReadModel for a database that holds none: a tool that reads
+// the read model refuses to start one where there is none.
+func OpenExistingGenerations(ctx context.Context, db *mongo.Database) (*Generations, error) {
+	names, err := db.ListCollectionNames(ctx, bson.M{"name": generationsCollection})
+	if err != nil {
+		return nil, fmt.Errorf("generations: %w", unavailable(err))
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("database %s holds %w", db.Name(), ErrNoReadModel)
+	}
+	return OpenGenerations(ctx, db)
+}
+
+// Find returns generation gen, the active one when 0. A gen that is not
+// among the generations is an error that names those there are.
+func (g *Generations) Find(ctx context.Context, gen int) (*Store, error) {
+	if gen == 0 {
+		active, err := g.Active(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return g.Store(ctx, active)
+	}
+	all, err := g.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var have []string
+	for _, info := range all {
+		if info.Number == gen {
+			return g.Store(ctx, gen)
+		}
+		have = append(have, strconv.Itoa(info.Number))
+	}
+	return nil, fmt.Errorf("no generation %d in database %s (it has %s)", gen, g.db.Name(), strings.Join(have, ", "))
 }
 
 // Active returns the number of the active generation.

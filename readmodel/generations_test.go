@@ -78,3 +78,36 @@ func TestGenerationsSwitchAtomically(t *testing.T) {
 		t.Errorf("active generation count %d, want 5", n)
 	}
 }
+
+func TestOpenExistingGenerationsAndFind(t *testing.T) {
+	ctx := t.Context()
+	db := testkit.Database(t)
+	if _, err := readmodel.OpenExistingGenerations(ctx, db); !errors.Is(err, readmodel.ErrNoReadModel) ||
+		err.Error() != "database "+db.Name()+" holds no read model" {
+		t.Fatalf("open in an empty database: %v, want %v", err, readmodel.ErrNoReadModel)
+	}
+	if names, err := db.ListCollectionNames(ctx, map[string]any{}); err != nil || len(names) != 0 {
+		t.Fatalf("collections %v (%v) after opening an empty database; want none made", names, err)
+	}
+	gens, err := readmodel.OpenGenerations(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gens.Create(ctx, "next"); err != nil {
+		t.Fatal(err)
+	}
+	gens, err = readmodel.OpenExistingGenerations(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ gen, want int }{{0, 1}, {1, 1}, {2, 2}} {
+		s, err := gens.Find(ctx, tc.gen)
+		if err != nil || s.Generation() != tc.want {
+			t.Errorf("Find(%d) = %v, %v; want generation %d", tc.gen, s, err, tc.want)
+		}
+	}
+	want := "no generation 7 in database " + db.Name() + " (it has 1, 2)"
+	if _, err := gens.Find(ctx, 7); err == nil || err.Error() != want {
+		t.Errorf("Find(7) = %v, want %q", err, want)
+	}
+}

@@ -130,7 +130,7 @@ func killWhileCatchingUp(t *testing.T, natsURL, mongoURI string, args []string) 
 	t.Logf("caught up %v after the restart; each partition's checkpoint first moved after %v", time.Since(restarted).Round(time.Millisecond), moved)
 
 	ctx := testkit.Context(t)
-	model, err := openGeneration(ctx, db, 0)
+	model, err := activeGeneration(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func lastSequences(t *testing.T, events *eventstore.Store) map[int]uint64 {
 func checkpoints(db *mongo.Database) map[int]uint64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	model, err := openGeneration(ctx, db, 0)
+	model, err := activeGeneration(ctx, db)
 	if err != nil {
 		return nil
 	}
@@ -199,3 +199,11 @@ func folded(cps, last map[int]uint64, total int) int {
 	return int(n)
 }
 
+// activeGeneration opens the active generation of the read model in db.
+func activeGeneration(ctx context.Context, db *mongo.Database) (*readmodel.Store, error) {
+	gens, err := readmodel.OpenExistingGenerations(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return gens.Find(ctx, 0)
+}

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/messages-io/messages/internal/backoff"
 	"github.com/messages-io/messages/readmodel"
 	"github.com/schollz/progressbar/v3"
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
@@ -79,17 +77,13 @@ func runVerify(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer closeModel()
-	parked, err := events.Parked(ctx)
-	if err != nil {
-		return err
-	}
 	first, err := audit.SampleLag(ctx, events, model, nil)
 	if err != nil {
 		return fmt.Errorf("lag: %w", err)
 	}
 
 	progress, done := progressBar(e.stderr, "verifying")
-	rep, err := audit.Compare(ctx, events, model, audit.Options{MaxDiffs: *maxDiffs, Parked: parked, Progress: progress})
+	rep, err := audit.Verify(ctx, events, model, audit.Options{MaxDiffs: *maxDiffs, Progress: progress})
 	done()
 	if err != nil {
 		return err
@@ -141,7 +135,7 @@ func runVerify(ctx context.Context, args []string, e env) error {
 		}
 	}
 	if !rep.OK() {
-		return fmt.Errorf("read model drifted from the log: %s", plural(rep.DiffCount, "difference"))
+		return fmt.Errorf("read model drifted from the log: %w", rep.Err())
 	}
 	if len(behind) > 0 {
 		var names []string
@@ -260,44 +254,16 @@ func openModel(ctx context.Context, sf storeFlags, gen int, timeout time.Duratio
 		defer cancel()
 		_ = client.Disconnect(dctx)
 	}
-	store, err := openGeneration(ctx, client.Database(sf.db), gen)
+	gens, err := readmodel.OpenExistingGenerations(ctx, client.Database(sf.db))
+	var store *readmodel.Store
+	if err == nil {
+		store, err = gens.Find(ctx, gen)
+	}
 	if err != nil {
 		disconnect()
 		return nil, nil, err
 	}
 	return store, disconnect, nil
-}
-
-func openGeneration(ctx context.Context, db *mongo.Database, gen int) (*readmodel.Store, error) {
-	names, err := db.ListCollectionNames(ctx, bson.M{"name": "generations"})
-	if err != nil {
-		return nil, fmt.Errorf("mongodb: %w", err)
-	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("database %s holds no read model", db.Name())
-	}
-	gens, err := readmodel.OpenGenerations(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	if gen == 0 {
-		if gen, err = gens.Active(ctx); err != nil {
-			return nil, err
-		}
-	} else {
-		all, err := gens.List(ctx)
-		if err != nil {
-			return nil, err
-		}
-		var have []string
-		for _, g := range all {
-			have = append(have, strconv.Itoa(g.Number))
-		}
-		if !slices.ContainsFunc(all, func(g readmodel.GenerationInfo) bool { return g.Number == gen }) {
-			return nil, fmt.Errorf("no generation %d in database %s (it has %s)", gen, db.Name(), strings.Join(have, ", "))
-		}
-	}
-	return gens.Store(ctx, gen)
 }
 
 // progressBar returns a progress function drawing a bar on w while w is a
