@@ -84,21 +84,14 @@ func runReplay(ctx context.Context, args []string, e env) error {
 	opts := replay.Options{From: from, DryRun: *dryRun, DropOld: *dropOld, BatchSize: *batch, Progress: replayProgress(e.stderr)}
 	if !*noVerify {
 		opts.Verify = func(ctx context.Context, gen *readmodel.Store) error {
-			parked, err := events.Parked(ctx)
-			if err != nil {
-				return err
-			}
-			rep, err := audit.Compare(ctx, events, gen, audit.Options{Parked: parked, MaxDiffs: 20})
+			rep, err := audit.Verify(ctx, events, gen, audit.Options{MaxDiffs: 20})
 			if err != nil {
 				return err
 			}
 			for _, d := range rep.Diffs {
 				fmt.Fprintln(e.stderr, d)
 			}
-			if !rep.OK() {
-				return fmt.Errorf("%s", plural(rep.DiffCount, "difference"))
-			}
-			return nil
+			return rep.Err()
 		}
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
