@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/messages-io/messages/eventstore"
+	"github.com/messages-io/messages/internal/backoff"
 	"github.com/messages-io/messages/readmodel"
 	"github.com/messages-io/messages/reducers"
 )
@@ -71,123 +72,179 @@ type Result struct {
 	CopiedFirst uint64        `json:"copied"`
 }
 
+func (o *Options) setDefaults() {
+	if o.BatchSize == 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.CatchUpRounds == 0 {
+		o.CatchUpRounds = 20
+	}
+	if o.Progress == nil {
+		o.Progress = func(Progress) {}
+	}
+	if o.DropGrace == 0 {
+		o.DropGrace = 10 * time.Second
+	}
+}
+
+// DefaultBatchSize is the most events written at once per partition unless
+// Options.BatchSize says otherwise.
+const DefaultBatchSize = 1000
+
+// catchUpPause is the pause between two passes that chase live traffic.
+const catchUpPause = 100 * time.Millisecond
+
+// replay is one run of Run.
+type replay struct {
+	events Log
+	gens   *readmodel.Generations
+	logger *slog.Logger
+	opts   Options
+	start  time.Time
+	// active is the generation serving when the replay started, and
+	// activeGen its number.
+	active    *readmodel.Store
+	activeGen int
+}
+
 // Run rebuilds the read model in gens from events into a new generation and,
 // unless opts.DryRun, makes it the active one.
 func Run(ctx context.Context, events Log, gens *readmodel.Generations, logger *slog.Logger, opts Options) (Result, error) {
-	if opts.BatchSize == 0 {
-		opts.BatchSize = 1000
-	}
-	if opts.CatchUpRounds == 0 {
-		opts.CatchUpRounds = 20
-	}
-	if opts.Progress == nil {
-		opts.Progress = func(Progress) {}
-	}
-	if opts.DropGrace == 0 {
-		opts.DropGrace = 10 * time.Second
-	}
-	start := time.Now()
-	activeGen, err := gens.Active(ctx)
-	if err != nil {
+	opts.setDefaults()
+	r := &replay{events: events, gens: gens, logger: logger, opts: opts, start: time.Now()}
+	var err error
+	if r.activeGen, err = gens.Active(ctx); err != nil {
 		return Result{}, err
 	}
-	active, err := gens.Store(ctx, activeGen)
-	if err != nil {
+	if r.active, err = gens.Store(ctx, r.activeGen); err != nil {
 		return Result{}, err
 	}
-	note := "replay of the whole log"
-	if opts.From > 1 {
-		note = fmt.Sprintf("replay from sequence %d", opts.From)
-	}
-	gen, err := gens.Create(ctx, note)
-	if err != nil {
-		return Result{}, err
-	}
-	res := Result{Generation: gen.Generation(), Replaced: activeGen}
-	logger.Info("building generation", "generation", gen.Generation(), "replacing", activeGen, "note", note)
-
-	from := max(opts.From, 1)
-	if from > 1 {
-		opts.Progress(Progress{Phase: "copy"})
-		n, err := gen.CopyBefore(ctx, active, from, events.Partition)
-		if err != nil {
-			return res, fmt.Errorf("copy the events before %d: %w", from, err)
-		}
-		res.CopiedFirst = n
-	}
-	parked, err := events.Parked(ctx)
+	gen, res, err := r.build(ctx)
 	if err != nil {
 		return res, err
 	}
-	f := &folder{events: events, gen: gen, parked: parked, batch: opts.BatchSize, logger: logger,
-		pending: make(map[int][]readmodel.Change), last: make(map[int]uint64)}
+	if err := r.verifyAndSwitch(ctx, gen, &res); err != nil || !res.Switched {
+		return res, err
+	}
+	if opts.DropOld {
+		if err := r.dropOld(ctx, res.Events); err != nil {
+			return res, err
+		}
+		res.DroppedOld = true
+	}
+	return res, nil
+}
 
-	// The first pass folds the log as it stands; each next pass folds what
-	// live traffic added meanwhile, until the new generation is at least as
-	// far as the active one in every partition.
+// build creates the new generation, copies into it what comes before
+// Options.From, and folds the log from there until it is at least as far as
+// the active generation in every partition.
+func (r *replay) build(ctx context.Context) (*readmodel.Store, Result, error) {
+	note := "replay of the whole log"
+	if r.opts.From > 1 {
+		note = fmt.Sprintf("replay from sequence %d", r.opts.From)
+	}
+	gen, err := r.gens.Create(ctx, note)
+	if err != nil {
+		return nil, Result{}, err
+	}
+	res := Result{Generation: gen.Generation(), Replaced: r.activeGen}
+	r.logger.Info("building generation", "generation", gen.Generation(), "replacing", r.activeGen, "note", note)
+
+	from := max(r.opts.From, 1)
+	if from > 1 {
+		r.opts.Progress(Progress{Phase: "copy"})
+		n, err := gen.CopyBefore(ctx, r.active, from, r.events.Partition)
+		if err != nil {
+			return gen, res, fmt.Errorf("copy the events before %d: %w", from, err)
+		}
+		res.CopiedFirst = n
+	}
+	parked, err := r.events.Parked(ctx)
+	if err != nil {
+		return gen, res, err
+	}
+	f := &folder{events: r.events, gen: gen, parked: parked, batch: r.opts.BatchSize, logger: r.logger,
+		pending: make(map[int][]readmodel.Change), last: make(map[int]uint64)}
+	through, err := r.foldUntilCaughtUp(ctx, f, gen, from)
+	res.Events, res.Parked, res.Through = f.done, f.parkedNow, through
+	res.Elapsed = time.Since(r.start)
+	if s := res.Elapsed.Seconds(); s > 0 {
+		res.EventsPerS = float64(f.done) / s
+	}
+	return gen, res, err
+}
+
+// foldUntilCaughtUp folds the log from sequence from into gen: the first
+// pass folds the log as it stands; each next pass folds what live traffic
+// added meanwhile, until the new generation is at least as far as the
+// active one in every partition, or the passes run out. It returns the
+// sequence folded through.
+func (r *replay) foldUntilCaughtUp(ctx context.Context, f *folder, gen *readmodel.Store, from uint64) (uint64, error) {
 	through := from - 1
 	for round := 0; ; round++ {
-		head, err := events.LastSequence(ctx)
+		head, err := r.events.LastSequence(ctx)
 		if err != nil {
-			return res, err
+			return through, err
 		}
 		if head > through {
 			phase := "fold"
 			if round > 0 {
 				phase = "catch up"
 			}
-			if err := f.fold(ctx, through+1, head, phase, start, opts.Progress); err != nil {
-				return res, err
+			if err := f.fold(ctx, through+1, head, phase, r.start, r.opts.Progress); err != nil {
+				return through, err
 			}
 			through = head
 		}
 		if err := f.checkpointAll(ctx, through); err != nil {
-			return res, err
+			return through, err
 		}
-		ahead, err := caughtUp(ctx, gen, active, events.Partitions())
+		ahead, err := caughtUp(ctx, gen, r.active, r.events.Partitions())
 		if err != nil {
-			return res, err
+			return through, err
 		}
-		if ahead || round+1 >= opts.CatchUpRounds {
-			break
+		if ahead || round+1 >= r.opts.CatchUpRounds {
+			return through, nil
 		}
-		time.Sleep(100 * time.Millisecond)
+		if err := backoff.Sleep(ctx, catchUpPause); err != nil {
+			return through, err
+		}
 	}
-	res.Events, res.Parked, res.Through = f.done, f.parkedNow, through
-	res.Elapsed = time.Since(start)
-	if s := res.Elapsed.Seconds(); s > 0 {
-		res.EventsPerS = float64(f.done) / s
-	}
+}
 
-	if opts.Verify != nil {
-		opts.Progress(Progress{Phase: "verify", Done: f.done, Total: f.done})
-		if err := opts.Verify(ctx, gen); err != nil {
-			return res, fmt.Errorf("generation %d does not match the log, not switching: %w", gen.Generation(), err)
+// verifyAndSwitch checks gen against the log, when Options.Verify is set,
+// and, unless Options.DryRun, makes it the active generation.
+func (r *replay) verifyAndSwitch(ctx context.Context, gen *readmodel.Store, res *Result) error {
+	if r.opts.Verify != nil {
+		r.opts.Progress(Progress{Phase: "verify", Done: res.Events, Total: res.Events})
+		if err := r.opts.Verify(ctx, gen); err != nil {
+			return fmt.Errorf("generation %d does not match the log, not switching: %w", gen.Generation(), err)
 		}
 	}
-	if opts.DryRun {
-		logger.Info("dry run: not switching", "generation", gen.Generation())
-		return res, nil
+	if r.opts.DryRun {
+		r.logger.Info("dry run: not switching", "generation", gen.Generation())
+		return nil
 	}
-	opts.Progress(Progress{Phase: "switch", Done: f.done, Total: f.done})
-	if err := gens.Activate(ctx, gen.Generation()); err != nil {
-		return res, err
+	r.opts.Progress(Progress{Phase: "switch", Done: res.Events, Total: res.Events})
+	if err := r.gens.Activate(ctx, gen.Generation()); err != nil {
+		return err
 	}
 	res.Switched = true
-	logger.Info("switched", "from", activeGen, "to", gen.Generation())
-	if opts.DropOld {
-		opts.Progress(Progress{Phase: "drop old", Done: f.done, Total: f.done})
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-time.After(opts.DropGrace):
-		}
-		if err := gens.Drop(ctx, activeGen); err != nil {
-			return res, fmt.Errorf("drop generation %d: %w", activeGen, err)
-		}
-		res.DroppedOld = true
+	r.logger.Info("switched", "from", r.activeGen, "to", gen.Generation())
+	return nil
+}
+
+// dropOld drops the replaced generation once every process had DropGrace
+// to move off it.
+func (r *replay) dropOld(ctx context.Context, done uint64) error {
+	r.opts.Progress(Progress{Phase: "drop old", Done: done, Total: done})
+	if err := backoff.Sleep(ctx, r.opts.DropGrace); err != nil {
+		return err
 	}
-	return res, nil
+	if err := r.gens.Drop(ctx, r.activeGen); err != nil {
+		return fmt.Errorf("drop generation %d: %w", r.activeGen, err)
+	}
+	return nil
 }
 
 // caughtUp reports whether gen has folded, in every partition, at least as
