@@ -177,27 +177,61 @@ type job struct {
 // recorded even then, so that running the import again carries on.
 func (im *Importer) Import(ctx context.Context, r io.Reader, digest string) (Summary, error) {
 	start := time.Now()
-	sum := Summary{Digest: digest, BadLines: []BadLine{}}
 	done, err := im.ledger.Imported(ctx, digest)
 	if err != nil {
-		return sum, fmt.Errorf("import ledger: %w", err)
+		return Summary{Digest: digest, BadLines: []BadLine{}}, fmt.Errorf("import ledger: %w", err)
 	}
-
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
+	run := &importRun{im: im, digest: digest, stopReading: stopReading, mark: newWatermark(done), recorded: done,
+		sum: Summary{Digest: digest, BadLines: []BadLine{}}}
+	run.collect(ctx, run.pipeline(ctx, readCtx, r, done))
+	run.sum.Elapsed = time.Since(start)
+	switch {
+	case run.err != nil:
+		return run.sum, run.err
+	case run.readErr != nil:
+		return run.sum, run.readErr
+	case ctx.Err() != nil:
+		return run.sum, fmt.Errorf("import stopped after line %d: %w", run.mark.line(), ctx.Err())
+	}
+	return run.sum, nil
+}
+
+// importRun is one run of Import.
+type importRun struct {
+	im          *Importer
+	digest      string
+	stopReading func()
+	sum         Summary
+	// readErr is why reading stopped early; set once the outcomes are
+	// closed.
+	readErr error
+	// mark is how far every line is done, and recorded how far the ledger
+	// knows it.
+	mark     *watermark
+	recorded int64
+	// err is the first error that stops the import; failed is set with it,
+	// for the workers.
+	err    error
+	failed atomic.Bool
+}
+
+// pipeline starts reading r and appending its lines, after the first done,
+// and returns the outcomes of the lines, closed once every line is done.
+func (run *importRun) pipeline(ctx, readCtx context.Context, r io.Reader, done int64) <-chan outcome {
+	im := run.im
 	jobs := make(chan job, im.cfg.Concurrency)
 	outcomes := make(chan outcome, 4*im.cfg.Concurrency)
-	var failed atomic.Bool
-	var readErr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(jobs)
-		sum.Lines, readErr = im.read(readCtx, r, digest, done, jobs, outcomes)
+		run.sum.Lines, run.readErr = im.read(readCtx, r, run.digest, done, jobs, outcomes)
 	})
 	for range im.cfg.Concurrency {
 		wg.Go(func() {
 			for j := range jobs {
-				if failed.Load() || ctx.Err() != nil {
+				if run.failed.Load() || ctx.Err() != nil {
 					outcomes <- outcome{line: j.line, kind: abandoned}
 					continue
 				}
@@ -209,93 +243,115 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, digest string) (Sum
 		wg.Wait()
 		close(outcomes)
 	}()
-
-	// mark is the last line up to which every line is done; lines done out
-	// of order wait in ahead until the gap before them closes.
-	mark, recorded := done, done
-	ahead := map[int64]struct{}{}
-	var firstErr error
-	tick := time.NewTicker(im.cfg.RecordEvery)
-	defer tick.Stop()
-	record := func() {
-		if mark <= recorded || firstErr != nil && errors.Is(firstErr, errLedger) {
-			return
-		}
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), im.cfg.AppendTimeout)
-		defer cancel()
-		if err := im.ledger.Record(rctx, digest, mark); err != nil {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("%w: %w", errLedger, err)
-			}
-			failed.Store(true)
-			stopReading()
-			return
-		}
-		recorded = mark
-	}
-	for {
-		var o outcome
-		var ok bool
-		select {
-		case o, ok = <-outcomes:
-		case <-tick.C:
-			record()
-			continue
-		}
-		if !ok {
-			break
-		}
-		if o.err != nil {
-			if firstErr == nil {
-				firstErr = o.err
-			}
-			failed.Store(true)
-			stopReading()
-			continue
-		}
-		switch o.kind {
-		case appended:
-			sum.Appended++
-		case duplicate, skipped:
-			sum.AlreadyImported++
-		case blankLine:
-			sum.Blank++
-		case bad:
-			sum.Bad++
-			if len(sum.BadLines) < im.cfg.MaxReported {
-				sum.BadLines = append(sum.BadLines, BadLine{Line: o.line, Reason: o.reason})
-			}
-		case abandoned:
-			continue
-		}
-		if o.line <= mark {
-			continue
-		}
-		if o.line != mark+1 {
-			ahead[o.line] = struct{}{}
-			continue
-		}
-		mark++
-		for {
-			if _, ok := ahead[mark+1]; !ok {
-				break
-			}
-			delete(ahead, mark+1)
-			mark++
-		}
-	}
-	record()
-	sum.Elapsed = time.Since(start)
-	switch {
-	case firstErr != nil:
-		return sum, firstErr
-	case readErr != nil:
-		return sum, readErr
-	case ctx.Err() != nil:
-		return sum, fmt.Errorf("import stopped after line %d: %w", mark, ctx.Err())
-	}
-	return sum, nil
+	return outcomes
 }
+
+// collect counts the outcomes until they close, moving the mark and
+// recording it in the ledger every RecordEvery and at the end.
+func (run *importRun) collect(ctx context.Context, outcomes <-chan outcome) {
+	tick := time.NewTicker(run.im.cfg.RecordEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case o, ok := <-outcomes:
+			if !ok {
+				run.record(ctx)
+				return
+			}
+			if o.err != nil {
+				run.fail(o.err)
+				continue
+			}
+			if run.count(o) {
+				run.mark.done(o.line)
+			}
+		case <-tick.C:
+			run.record(ctx)
+		}
+	}
+}
+
+// count adds one line's outcome to the summary and reports whether the line
+// is done.
+func (run *importRun) count(o outcome) bool {
+	sum := &run.sum
+	switch o.kind {
+	case appended:
+		sum.Appended++
+	case duplicate, skipped:
+		sum.AlreadyImported++
+	case blankLine:
+		sum.Blank++
+	case bad:
+		sum.Bad++
+		if len(sum.BadLines) < run.im.cfg.MaxReported {
+			sum.BadLines = append(sum.BadLines, BadLine{Line: o.line, Reason: o.reason})
+		}
+	case abandoned:
+		return false
+	}
+	return true
+}
+
+// fail stops the import for err, the first error unless one came before.
+func (run *importRun) fail(err error) {
+	if run.err == nil {
+		run.err = err
+	}
+	run.failed.Store(true)
+	run.stopReading()
+}
+
+// record writes the mark to the ledger when it moved, unless the ledger
+// failed before.
+func (run *importRun) record(ctx context.Context) {
+	mark := run.mark.line()
+	if mark <= run.recorded || run.err != nil && errors.Is(run.err, errLedger) {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), run.im.cfg.AppendTimeout)
+	defer cancel()
+	if err := run.im.ledger.Record(rctx, run.digest, mark); err != nil {
+		run.fail(fmt.Errorf("%w: %w", errLedger, err))
+		return
+	}
+	run.recorded = mark
+}
+
+// watermark is the last line up to which every line is done, of lines done
+// in any order: a line done after a gap waits until the gap closes.
+type watermark struct {
+	mark  int64
+	ahead map[int64]struct{}
+}
+
+// newWatermark returns the watermark of a file whose first done lines are
+// done.
+func newWatermark(done int64) *watermark {
+	return &watermark{mark: done, ahead: map[int64]struct{}{}}
+}
+
+// done records that line is done.
+func (w *watermark) done(line int64) {
+	switch {
+	case line <= w.mark:
+		return
+	case line != w.mark+1:
+		w.ahead[line] = struct{}{}
+		return
+	}
+	w.mark++
+	for {
+		if _, ok := w.ahead[w.mark+1]; !ok {
+			return
+		}
+		delete(w.ahead, w.mark+1)
+		w.mark++
+	}
+}
+
+// line returns the last line up to which every line is done.
+func (w *watermark) line() int64 { return w.mark }
 
 var errLedger = errors.New("import ledger")
 
