@@ -37,14 +37,9 @@ func (l *logSource) register(fs *flag.FlagSet) {
 // open connects to NATS and returns the existing log, and a function that
 // closes the connection.
 func (l logSource) open(ctx context.Context, tool string) (*eventstore.Store, func(), error) {
-	nc, err := nats.Connect(l.natsURL, nats.Name("messages "+tool), nats.Timeout(l.timeout))
+	nc, js, err := dialJetStream(l.natsURL, tool, nats.Timeout(l.timeout))
 	if err != nil {
-		return nil, nil, fmt.Errorf("nats %s: %w", l.natsURL, err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, nil, fmt.Errorf("jetstream: %w", err)
+		return nil, nil, err
 	}
 	octx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
@@ -58,6 +53,22 @@ func (l logSource) open(ctx context.Context, tool string) (*eventstore.Store, fu
 		return nil, nil, err
 	}
 	return store, nc.Close, nil
+}
+
+// dialJetStream connects to the NATS servers at url, comma-separated, as
+// `messages name`, with opts added, and returns the connection and its
+// JetStream.
+func dialJetStream(url, name string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("messages " + name)}, opts...)...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("nats %s: %w", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return nc, js, nil
 }
 
 // eventsCommands are the subcommands of `messages events`.

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -43,7 +44,34 @@ const maxPrintedBadLines = 100
 // runImport appends the messages of a JSON Lines file (or standard input) to
 // the event log.
 func runImport(ctx context.Context, args []string, e env) error {
-	c := roleCommand("import")
+	f, file, log, err := parseImport(args, e)
+	if err != nil {
+		return err
+	}
+	src, size, digest, cleanup, err := openImport(file)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	nc, js, err := dialJetStream(f.stream.natsURL, "import", nats.Timeout(f.timeout))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	im, stream, err := f.importer(ctx, js, e)
+	if err != nil {
+		return err
+	}
+	in, finish := importProgress(src, size, !f.quiet && isTerminal(e.stderr), e.stderr)
+	log.Debug("importing", "file", file, "sha256", digest, "stream", stream)
+	sum, err := im.Import(ctx, in, digest)
+	finish()
+	return f.report(e, file, sum, err)
+}
+
+// parseImport reads the flags of `messages import` and its one FILE, and
+// returns them with the logger the flags ask for.
+func parseImport(args []string, e env) (*importFlags, string, *slog.Logger, error) {
 	newFlags := func() (*flag.FlagSet, *importFlags) {
 		fs := flag.NewFlagSet("import", flag.ContinueOnError)
 		var f importFlags
@@ -52,77 +80,61 @@ func runImport(ctx context.Context, args []string, e env) error {
 	}
 	flagArgs, files := splitArgs(args, func() *flag.FlagSet { fs, _ := newFlags(); return fs })
 	fs, f := newFlags()
-	if err := parse(fs, c, flagArgs, e); err != nil {
-		return err
+	if err := parse(fs, roleCommand("import"), flagArgs, e); err != nil {
+		return nil, "", nil, err
 	}
 	if len(files) != 1 {
 		fmt.Fprintf(e.stderr, "messages import: want one FILE (or - for standard input), got %d\n", len(files))
-		return errUsage
+		return nil, "", nil, errUsage
 	}
 	log, err := f.log.logger(e.stderr)
 	if err != nil {
-		return err
+		return nil, "", nil, err
 	}
 	if f.concurrency < 1 {
-		return fmt.Errorf("--concurrency %d: want at least 1", f.concurrency)
+		return nil, "", nil, fmt.Errorf("--concurrency %d: want at least 1", f.concurrency)
 	}
+	return f, files[0], log, nil
+}
 
-	src, size, cleanup, err := openImport(files[0])
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	digest, err := importer.Digest(src)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", files[0], err)
-	}
-	if _, err := src.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("read %s: %w", files[0], err)
-	}
-
-	nc, err := nats.Connect(f.stream.natsURL, nats.Name("messages import"), nats.Timeout(f.timeout))
-	if err != nil {
-		return fmt.Errorf("nats %s: %w", f.stream.natsURL, err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
+// importer opens the event log and the import ledger beside it, and returns
+// an importer appending to them and the name of the log's stream.
+func (f *importFlags) importer(ctx context.Context, js jetstream.JetStream, e env) (*importer.Importer, string, error) {
 	octx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	store, err := eventstore.Open(octx, js, f.stream.cfg)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	cfg := store.Config()
 	ledger, err := importer.OpenLedger(octx, js, cfg.Stream+"_IMPORTS", cfg.Replicas)
 	if err != nil {
-		return fmt.Errorf("import ledger: %w", err)
+		return nil, "", fmt.Errorf("import ledger: %w", err)
 	}
 	im, err := importer.New(store, ledger, importer.Config{Concurrency: f.concurrency, Now: e.now, MaxReported: maxPrintedBadLines})
-	if err != nil {
-		return err
-	}
+	return im, cfg.Stream, err
+}
 
-	var in io.Reader = src
-	var bar *progressbar.ProgressBar
-	if !f.quiet && isTerminal(e.stderr) {
-		bar = progressbar.NewOptions64(size,
-			progressbar.OptionSetWriter(e.stderr),
-			progressbar.OptionSetDescription("importing"),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
-		in = io.TeeReader(src, bar)
+// importProgress returns src, read through a progress bar of size bytes on
+// w when show, and a function that finishes the bar.
+func importProgress(src io.Reader, size int64, show bool, w io.Writer) (io.Reader, func()) {
+	if !show {
+		return src, func() {}
 	}
-	log.Debug("importing", "file", files[0], "sha256", digest, "stream", cfg.Stream)
-	sum, err := im.Import(ctx, in, digest)
-	if bar != nil {
-		_ = bar.Finish()
-	}
+	bar := progressbar.NewOptions64(size,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription("importing"),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)
+	return io.TeeReader(src, bar), func() { _ = bar.Finish() }
+}
+
+// report prints what an import of file did, sum, and why it stopped, err,
+// and returns the command's error.
+func (f *importFlags) report(e env, file string, sum importer.Summary, err error) error {
 	for _, b := range sum.BadLines {
 		fmt.Fprintln(e.stderr, b)
 	}
@@ -136,22 +148,21 @@ func runImport(ctx context.Context, args []string, e env) error {
 			importer.Summary
 			Seconds float64 `json:"seconds"`
 			Error   string  `json:"error,omitempty"`
-		}{File: files[0], Summary: sum, Seconds: sum.Elapsed.Seconds()}
+		}{File: file, Summary: sum, Seconds: sum.Elapsed.Seconds()}
 		if err != nil {
 			out.Error = err.Error()
 		}
-		enc := json.NewEncoder(e.stdout)
-		if jerr := enc.Encode(out); jerr != nil {
+		if jerr := json.NewEncoder(e.stdout).Encode(out); jerr != nil {
 			return jerr
 		}
 	case !f.quiet:
-		fmt.Fprintln(e.stdout, summaryLine(files[0], sum))
+		fmt.Fprintln(e.stdout, summaryLine(file, sum))
 	}
 	if err != nil {
 		return err
 	}
 	if sum.Bad > 0 {
-		return fmt.Errorf("import %s: %d bad lines", files[0], sum.Bad)
+		return fmt.Errorf("import %s: %d bad lines", file, sum.Bad)
 	}
 	return nil
 }
@@ -171,10 +182,28 @@ func summaryLine(file string, s importer.Summary) string {
 }
 
 // openImport opens the file to import, or for "-" copies standard input to a
-// temporary file: an import reads its input twice, once for the digest that
-// identifies it and once to append it, so that a re-run of the same content
-// is recognised from its first line.
-func openImport(name string) (src *os.File, size int64, cleanup func(), err error) {
+// temporary file, and returns it with its size and digest: an import reads
+// its input twice, once for the digest that identifies it and once to append
+// it, so that a re-run of the same content is recognised from its first
+// line.
+func openImport(name string) (src *os.File, size int64, digest string, cleanup func(), err error) {
+	src, size, cleanup, err = openInput(name)
+	if err != nil {
+		return nil, 0, "", nil, err
+	}
+	digest, err = importer.Digest(src)
+	if err == nil {
+		_, err = src.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		cleanup()
+		return nil, 0, "", nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return src, size, digest, cleanup, nil
+}
+
+// openInput opens the named file, or for "-" a copy of standard input.
+func openInput(name string) (src *os.File, size int64, cleanup func(), err error) {
 	if name != "-" {
 		f, err := os.Open(name)
 		if err != nil {

@@ -19,7 +19,6 @@ import (
 	"github.com/messages-io/messages/reducers"
 	"github.com/messages-io/messages/web"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	oklogrun "github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -214,8 +213,7 @@ func serve(ctx context.Context, log *slog.Logger, r roles, f serviceFlags, natsU
 
 func (s *service) openEvents(ctx context.Context, url string, cfg eventstore.Config, r roles) error {
 	s.ncClosed = make(chan struct{})
-	nc, err := nats.Connect(url,
-		nats.Name("messages "+r.String()),
+	nc, js, err := dialJetStream(url, r.String(),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
@@ -231,13 +229,9 @@ func (s *service) openEvents(ctx context.Context, url string, cfg eventstore.Con
 		nats.ClosedHandler(func(*nats.Conn) { close(s.ncClosed) }),
 	)
 	if err != nil {
-		return fmt.Errorf("nats %s: %w", url, err)
+		return err
 	}
 	s.nc = nc
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
 	s.events, err = retryStart(ctx, s.log, "event store at "+url, func(ctx context.Context) (*eventstore.Store, error) {
 		return eventstore.Open(ctx, js, cfg)
 	})
