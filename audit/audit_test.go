@@ -514,13 +514,30 @@ func unsetCount(t *testing.T, c *mongo.Collection, key, day string) {
 	}
 }
 
-// unsetSlotted takes message id out of the slot named slot.
+// unsetSlotted takes message id out of the slot named slot: out of the run
+// of the leaf that holds it, where each message is its id, its sequence and
+// a comma.
 func unsetSlotted(t *testing.T, c *mongo.Collection, slot, id string) {
 	t.Helper()
-	res, err := c.UpdateOne(testkit.Context(t), bson.M{"_id": slot}, bson.M{"$unset": bson.M{"m." + id: ""}})
-	if err != nil || res.ModifiedCount != 1 {
-		t.Fatalf("unset %s in %s: %v, %+v", id, slot, err, res)
+	var leaf struct {
+		Runs map[string]string `bson:"r"`
 	}
+	if err := c.FindOne(testkit.Context(t), bson.M{"_id": slot}).Decode(&leaf); err != nil {
+		t.Fatalf("read %s: %v", slot, err)
+	}
+	for name, run := range leaf.Runs {
+		at := strings.Index(run, id)
+		if at < 0 {
+			continue
+		}
+		end := at + strings.Index(run[at:], ",") + 1
+		res, err := c.UpdateOne(testkit.Context(t), bson.M{"_id": slot}, bson.M{"$set": bson.M{"r." + name: run[:at] + run[end:]}})
+		if err != nil || res.ModifiedCount != 1 {
+			t.Fatalf("unset %s in %s: %v, %+v", id, slot, err, res)
+		}
+		return
+	}
+	t.Fatalf("slot %s does not hold %s", slot, id)
 }
 
 func set(t *testing.T, c *mongo.Collection, id string, fields bson.M) {

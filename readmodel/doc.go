@@ -31,7 +31,11 @@
 // lives in one slot; a dense hour splits down to seconds and below. A slot
 // holds ids rather than whole messages so that it stays a few kilobytes:
 // a store that rewrites a document to change it, as FerretDB does, rewrites
-// little per message folded.
+// little per message folded. A leaf packs its ids into strings, one run per
+// write that added some, because such a store also converts a document
+// field by field: a leaf of a few strings reads and writes several times
+// faster than one of a field per message. Reading a leaf merges its runs;
+// rewriting it leaves one.
 //
 // A page walks the tree of its key newest first, from the cursor or the end
 // of the range down, skipping whole children outside the range by their
@@ -69,8 +73,10 @@
 //     inner; a split cut short leaves the parent a leaf with its ids,
 //     and slots below it that no walk reaches and the next split
 //     overwrites.
-//   - A batch none of whose messages was stored before writes its leaves
-//     without reading them, trusting the numbers of their parents: a leaf
+//   - A batch none of whose messages was stored before adds its ids to
+//     its leaves as new runs, without reading them, trusting the numbers
+//     of their parents. A run is named by the least sequence in it, so
+//     writing it again rewrites the same field: a leaf
 //     with messages its parent does not count yet holds messages of an
 //     attempt that died after storing every message of its batch (slots
 //     are written only then), and those come back in batches that find

@@ -8,10 +8,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
 )
 
 // LeafCap is the most messages one slot holds before it splits. A slot
@@ -51,21 +53,79 @@ func childPrefix(prefix, id string) string {
 // slot is one stored slot: a leaf holds message ids, an inner slot the
 // number of messages under each of its children.
 type slot struct {
-	ID    string           `bson:"_id"`
-	Inner bool             `bson:"i,omitempty"`
-	Msgs  map[string]entry `bson:"m,omitempty"`
+	ID    string `bson:"_id"`
+	Inner bool   `bson:"i,omitempty"`
+	// Runs holds a leaf's messages packed (see pack), one string per write
+	// that added some, under a name of that write (see runName).
+	Runs map[string]string `bson:"r,omitempty"`
 	// Kids maps the characters that follow Prefix in a child's prefix to
 	// the number of messages under that child.
 	Kids map[string]int64 `bson:"c,omitempty"`
+	// Msgs is the messages of the leaf's runs, under their ids.
+	Msgs map[string]entry `bson:"-"`
 }
 
 // entry is a message as a slot holds it, under its id: the sequence of the
 // event that placed it. The message itself is read by its id.
 type entry struct {
-	Seq int64 `bson:"s"`
+	Seq int64
 }
 
 func entryOf(c Change) entry { return entry{Seq: int64(c.Sequence)} }
+
+// pack writes entries as one string, each as its id, its sequence in base
+// 36 and a comma, in id order. A store that converts a document field by
+// field, as FerretDB does, reads and rewrites a leaf of one string several
+// times faster than one of a field per message.
+func pack(entries map[string]entry) string {
+	var b strings.Builder
+	b.Grow(len(entries) * (idLen + 6))
+	for _, id := range slices.Sorted(maps.Keys(entries)) {
+		b.WriteString(id)
+		b.WriteString(strconv.FormatInt(entries[id].Seq, 36))
+		b.WriteByte(',')
+	}
+	return b.String()
+}
+
+// unpack adds the entries packed in run to into.
+func unpack(run string, into map[string]entry) error {
+	for run != "" {
+		item, rest, ok := strings.Cut(run, ",")
+		if !ok || len(item) <= idLen {
+			return fmt.Errorf("malformed slot entry %q", item)
+		}
+		seq, err := strconv.ParseInt(item[idLen:], 36, 64)
+		if err != nil {
+			return fmt.Errorf("malformed slot entry %q: %w", item, err)
+		}
+		id := item[:idLen]
+		if e, ok := into[id]; !ok || seq < e.Seq {
+			into[id] = entry{Seq: seq}
+		}
+		run = rest
+	}
+	return nil
+}
+
+// runName names the run of entries: by the least sequence among them. A
+// message is placed by one event, and a run adds messages no other run of
+// the leaf holds, so two runs of one leaf never share a name; a run
+// written again keeps its name and changes nothing.
+func runName(entries map[string]entry) string {
+	least := int64(-1)
+	for _, e := range entries {
+		if least < 0 || e.Seq < least {
+			least = e.Seq
+		}
+	}
+	return strconv.FormatInt(least, 36)
+}
+
+// leaf is the stored form of a leaf holding entries: one run.
+func leaf(id string, entries map[string]entry) slot {
+	return slot{ID: id, Runs: map[string]string{runName(entries): pack(entries)}}
+}
 
 // total is how many messages the slot holds, under its children or itself.
 func (s slot) total() int64 {
@@ -82,20 +142,29 @@ func (s slot) total() int64 {
 // readSlot returns the slot of key at prefix; a slot not stored is an empty
 // leaf.
 func (s *Store) readSlot(ctx context.Context, key, prefix string) (slot, error) {
-	var sl slot
-	err := s.slots.FindOne(ctx, bson.M{"_id": slotID(key, prefix)}).Decode(&sl)
+	sl := slot{ID: slotID(key, prefix)}
+	err := s.slots.FindOne(ctx, bson.M{"_id": sl.ID}).Decode(&sl)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return slot{ID: slotID(key, prefix)}, nil
+		return sl, nil
 	}
 	if err != nil {
-		return slot{}, fmt.Errorf("slot %s: %w", slotID(key, prefix), unavailable(err))
+		return slot{}, fmt.Errorf("slot %s: %w", sl.ID, unavailable(err))
+	}
+	if sl.Inner {
+		return sl, nil
+	}
+	sl.Msgs = map[string]entry{}
+	for _, run := range sl.Runs {
+		if err := unpack(run, sl.Msgs); err != nil {
+			return slot{}, fmt.Errorf("slot %s: %w", sl.ID, err)
+		}
 	}
 	return sl, nil
 }
 
 // addSlots places the messages of fresh changes in the slots of their tag
 // and of all tags in partition. When new, none of them was stored before
-// this attempt, so none is in any slot yet.
+// this attempt, so none is in any slot yet. The keys are placed at once.
 func (s *Store) addSlots(ctx context.Context, partition int, fresh []Change, new bool) error {
 	byKey := map[string]map[string]entry{}
 	add := func(key, id string, e entry) {
@@ -109,12 +178,14 @@ func (s *Store) addSlots(ctx context.Context, partition int, fresh []Change, new
 		add(c.Message.Tag, c.Message.ID, e)
 		add(allKey(partition), c.Message.ID, e)
 	}
-	for _, key := range slices.Sorted(maps.Keys(byKey)) {
-		if _, err := s.place(ctx, key, "", byKey[key], new, -1); err != nil {
+	g, gctx := errgroup.WithContext(ctx)
+	for key, entries := range byKey {
+		g.Go(func() error {
+			_, err := s.place(gctx, key, "", entries, new, -1)
 			return err
-		}
+		})
 	}
-	return nil
+	return g.Wait()
 }
 
 // place adds entries, all under prefix, to the slots of key, and returns how
@@ -122,55 +193,71 @@ func (s *Store) addSlots(ctx context.Context, partition int, fresh []Change, new
 // their parent, so a reader, who walks down from the root, meets a slot only
 // once everything under it is stored; and every number written is a count
 // of what is stored, never an increment, so writing the same entries again
-// changes nothing.
+// changes nothing. The children of one slot are placed at once.
 //
 // When new, no entry is in any slot yet, and held, unless negative, is the
 // number of messages the slot holds as its parent counts it; that number
 // is exact then (see the package doc), and it also tells a leaf, which
 // never holds more than leafCap, from an inner slot, which always does. A
-// leaf that the entries do not fill is then written without being read.
+// leaf that the entries do not fill then gets them as one more run,
+// without being read.
 func (s *Store) place(ctx context.Context, key, prefix string, entries map[string]entry, new bool, held int64) (int64, error) {
+	id := slotID(key, prefix)
 	if new && held >= 0 && held+int64(len(entries)) <= int64(s.leafCap) {
-		set := bson.M{}
-		for id, e := range entries {
-			set["m."+id] = e
-		}
-		if err := s.writeSlot(ctx, slotID(key, prefix), bson.M{"$set": set}); err != nil {
+		run := bson.M{"r." + runName(entries): pack(entries)}
+		if err := s.writeSlot(ctx, id, bson.M{"$set": run}); err != nil {
 			return 0, err
 		}
 		return held + int64(len(entries)), nil
 	}
-	sl, err := s.readSlot(ctx, key, prefix)
+	var sl slot
+	err := s.foldOp(ctx, func() (err error) {
+		sl, err = s.readSlot(ctx, key, prefix)
+		return err
+	})
 	if err != nil {
 		return 0, err
 	}
 	if !sl.Inner {
-		set := bson.M{}
-		merged := make(map[string]entry, len(sl.Msgs)+len(entries))
-		maps.Copy(merged, sl.Msgs)
+		merged := maps.Clone(sl.Msgs)
+		if merged == nil {
+			merged = make(map[string]entry, len(entries))
+		}
+		added := false
 		for id, e := range entries {
 			if _, ok := merged[id]; !ok {
-				merged[id] = e
-				set["m."+id] = e
+				merged[id], added = e, true
 			}
 		}
 		if len(merged) > s.leafCap {
 			return s.split(ctx, key, prefix, merged)
 		}
-		if len(set) > 0 {
-			if err := s.writeSlot(ctx, sl.ID, bson.M{"$set": set}); err != nil {
+		if added {
+			if err := s.replaceSlot(ctx, leaf(id, merged)); err != nil {
 				return 0, err
 			}
 		}
 		return int64(len(merged)), nil
 	}
-	raise := bson.M{}
-	for q, group := range groupByChild(prefix, entries) {
+	groups := groupByChild(prefix, entries)
+	placed := make(map[string]int64, len(groups))
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for q, group := range groups {
 		suffix := q[len(prefix):]
-		n, err := s.place(ctx, key, q, group, new, sl.Kids[suffix])
-		if err != nil {
-			return 0, err
-		}
+		g.Go(func() error {
+			n, err := s.place(gctx, key, q, group, new, sl.Kids[suffix])
+			mu.Lock()
+			placed[suffix] = n
+			mu.Unlock()
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, err
+	}
+	raise := bson.M{}
+	for suffix, n := range placed {
 		if n > sl.Kids[suffix] {
 			sl.Kids[suffix] = n
 			raise["c."+suffix] = n
@@ -179,7 +266,7 @@ func (s *Store) place(ctx context.Context, key, prefix string, entries map[strin
 	// A count only grows: $max keeps a writer that read an older state from
 	// lowering a newer one. A batch delivered again changes none.
 	if len(raise) > 0 {
-		if err := s.writeSlot(ctx, sl.ID, bson.M{"$max": raise, "$set": bson.M{"i": true}}); err != nil {
+		if err := s.writeSlot(ctx, id, bson.M{"$max": raise, "$set": bson.M{"i": true}}); err != nil {
 			return 0, err
 		}
 	}
@@ -219,18 +306,23 @@ func (s *Store) placed(ctx context.Context, key, prefix string, ids []string, se
 }
 
 // split stores entries, too many for one slot, under the children of the
-// slot at prefix, then makes that slot an inner one counting them.
+// slot at prefix, at once, then makes that slot an inner one counting them.
 func (s *Store) split(ctx context.Context, key, prefix string, entries map[string]entry) (int64, error) {
-	kids := map[string]int64{}
-	for q, group := range groupByChild(prefix, entries) {
-		if len(group) > s.leafCap {
-			if _, err := s.split(ctx, key, q, group); err != nil {
-				return 0, err
-			}
-		} else if err := s.replaceSlot(ctx, slot{ID: slotID(key, q), Msgs: group}); err != nil {
-			return 0, err
-		}
+	groups := groupByChild(prefix, entries)
+	kids := make(map[string]int64, len(groups))
+	g, gctx := errgroup.WithContext(ctx)
+	for q, group := range groups {
 		kids[q[len(prefix):]] = int64(len(group))
+		g.Go(func() error {
+			if len(group) > s.leafCap {
+				_, err := s.split(gctx, key, q, group)
+				return err
+			}
+			return s.replaceSlot(gctx, leaf(slotID(key, q), group))
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, err
 	}
 	inner := slot{ID: slotID(key, prefix), Inner: true, Kids: kids}
 	if err := s.replaceSlot(ctx, inner); err != nil {
@@ -251,18 +343,39 @@ func groupByChild(prefix string, entries map[string]entry) map[string]map[string
 	return groups
 }
 
-func (s *Store) writeSlot(ctx context.Context, id string, update bson.M) error {
-	if _, err := s.slots.UpdateOne(ctx, bson.M{"_id": id}, update, options.UpdateOne().SetUpsert(true)); err != nil {
-		return fmt.Errorf("slot %s: %w", id, unavailable(err))
+// maxFoldOps bounds the slot reads and writes of folding that run at once,
+// over every partition of a store: enough to keep a store that converts
+// documents on several cores busy, few enough not to crowd out queries.
+const maxFoldOps = 4
+
+// foldOp runs op, one slot read or write of folding, once fewer than
+// maxFoldOps others run.
+func (s *Store) foldOp(ctx context.Context, op func() error) error {
+	select {
+	case s.foldOps <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return nil
+	defer func() { <-s.foldOps }()
+	return op()
+}
+
+func (s *Store) writeSlot(ctx context.Context, id string, update bson.M) error {
+	return s.foldOp(ctx, func() error {
+		if _, err := s.slots.UpdateOne(ctx, bson.M{"_id": id}, update, options.UpdateOne().SetUpsert(true)); err != nil {
+			return fmt.Errorf("slot %s: %w", id, unavailable(err))
+		}
+		return nil
+	})
 }
 
 func (s *Store) replaceSlot(ctx context.Context, sl slot) error {
-	if _, err := s.slots.ReplaceOne(ctx, bson.M{"_id": sl.ID}, sl, options.Replace().SetUpsert(true)); err != nil {
-		return fmt.Errorf("slot %s: %w", sl.ID, unavailable(err))
-	}
-	return nil
+	return s.foldOp(ctx, func() error {
+		if _, err := s.slots.ReplaceOne(ctx, bson.M{"_id": sl.ID}, sl, options.Replace().SetUpsert(true)); err != nil {
+			return fmt.Errorf("slot %s: %w", sl.ID, unavailable(err))
+		}
+		return nil
+	})
 }
 
 // idRange is a range of message ids [lo, hi); an empty lo or hi leaves that

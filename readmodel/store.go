@@ -43,6 +43,9 @@ type Store struct {
 	slots       *mongo.Collection
 	// leafCap is the most messages a slot holds: LeafCap but in tests.
 	leafCap int
+	// foldOps holds a token for each slot read or write of folding under
+	// way (see foldOp).
+	foldOps chan struct{}
 	// spanMu guards spanned, the part of the count span this store has
 	// written.
 	spanMu  sync.Mutex
@@ -75,6 +78,7 @@ func openStore(_ context.Context, db *mongo.Database, gen int) (*Store, error) {
 		counts:      db.Collection(prefix + countsCollection),
 		slots:       db.Collection(prefix + slotsCollection),
 		leafCap:     LeafCap,
+		foldOps:     make(chan struct{}, maxFoldOps),
 	}
 	return s, nil
 }
