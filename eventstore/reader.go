@@ -118,6 +118,16 @@ func (s *Store) Consumer(ctx context.Context, partition int, cfg ConsumerConfig)
 	return &PartitionConsumer{store: s, cons: cons, partition: partition, cfg: cfg}, nil
 }
 
+// Acknowledged returns the sequence through which every event of the
+// partition has been acknowledged: the consumer's ack floor.
+func (c *PartitionConsumer) Acknowledged(ctx context.Context) (uint64, error) {
+	info, err := c.cons.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("partition %d: %w", c.partition, unavailable(err))
+	}
+	return info.AckFloor.Stream, nil
+}
+
 // Partition is the partition the consumer delivers.
 func (c *PartitionConsumer) Partition() int { return c.partition }
 

@@ -21,6 +21,9 @@ type Source interface {
 	Partition() int
 	Next(ctx context.Context, after uint64, max int) (*eventstore.Batch, error)
 	Catchup(ctx context.Context, after uint64, max int) (*eventstore.Batch, error)
+	// Acknowledged is the sequence through which every event of the
+	// partition has been acknowledged.
+	Acknowledged(ctx context.Context) (uint64, error)
 	Close(ctx context.Context)
 }
 
@@ -224,24 +227,45 @@ func (r *Reducer) Run(ctx context.Context) error {
 // that generation's checkpoint and first catches up on the events the
 // generation lacks, reading them from the log. It returns false when ctx
 // ended first.
+//
+// At start, those are the events acknowledged beyond the checkpoint, which
+// JetStream will not deliver again. A store that may lose its last commits
+// in a power loss, as SQLite does with synchronous=NORMAL, keeps a prefix of
+// what it was told, so its checkpoint can fall behind the acknowledgements;
+// the events between are read again from the log here, and folded once, as
+// any batch delivered again is.
 func (r *Reducer) moveTo(ctx context.Context, sink Sink) bool {
+	first := r.sink == nil
+	// through is how far to read from the log; zero reads to its end. It
+	// is read before the checkpoint, which is written before events are
+	// acknowledged, so that a reducer folding the partition elsewhere
+	// meanwhile cannot make the checkpoint look behind.
+	var through uint64
+	if first {
+		var err error
+		if through, err = retry(ctx, r, "read acknowledged", r.src.Acknowledged); err != nil {
+			return false
+		}
+	}
 	cp, err := retry(ctx, r, "read checkpoint", func(ctx context.Context) (uint64, error) {
 		return sink.Checkpoint(ctx, r.src.Partition())
 	})
 	if err != nil {
 		return false
 	}
-	first := r.sink == nil
 	if first {
 		r.setLimit(r.limit)
 	}
 	r.sink, r.checkpoint = sink, cp
 	r.metrics.checkpoint.WithLabelValues(r.partition).Set(float64(cp))
 	r.log.Info("folding", "checkpoint", cp, "generation", generation(sink))
-	if first {
+	if first && through <= cp {
 		return true
 	}
-	for ctx.Err() == nil {
+	if first {
+		r.log.Warn("the read model lacks acknowledged events; reading them again", "checkpoint", cp, "acknowledged", through)
+	}
+	for ctx.Err() == nil && (through == 0 || r.checkpoint < through) {
 		b, err := retry(ctx, r, "catch up", func(ctx context.Context) (*eventstore.Batch, error) {
 			return r.src.Catchup(ctx, r.checkpoint, r.limit)
 		})
