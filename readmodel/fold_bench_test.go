@@ -27,11 +27,8 @@ import (
 // every tag's count over an instant-edged range, and the newest page.
 // FOLD_EVENTS sets the size (default 24000).
 func BenchmarkFold(b *testing.B) {
-	n := 24000
-	if v, err := strconv.Atoi(os.Getenv("FOLD_EVENTS")); err == nil && v > 0 {
-		n = v
-	}
-	const partitions, tags, batch = 8, 50, 4000
+	n, tags, batch, leafCap := envInt("FOLD_EVENTS", 24000), envInt("FOLD_TAGS", 50), envInt("FOLD_BATCH", 4000), envInt("FOLD_LEAF", readmodel.LeafCap)
+	const partitions = 8
 	rng := rand.New(rand.NewPCG(1, 2))
 	entropy := rand.NewChaCha8([32]byte{3})
 	year := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -53,7 +50,7 @@ func BenchmarkFold(b *testing.B) {
 			}
 			byPartition := make([][]readmodel.Change, partitions)
 			for _, m := range msgs {
-				p := int(m.Tag[1]) % partitions
+				p := int(m.Tag[len(m.Tag)-1]) % partitions
 				byPartition[p] = append(byPartition[p], readmodel.Change{Message: m, Sequence: uint64(len(byPartition[p]) + 1)})
 			}
 			for range b.N {
@@ -62,6 +59,7 @@ func BenchmarkFold(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				readmodel.SetLeafCap(store, leafCap)
 				b.StartTimer()
 				start := time.Now()
 				var writing sync.Mutex
@@ -90,6 +88,13 @@ func BenchmarkFold(b *testing.B) {
 			}
 		})
 	}
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }
 
 // checkFolded compares the model with the history it was folded from.
