@@ -119,10 +119,16 @@ func StartMongo(cfg MongoConfig) (*Mongo, error) {
 	}
 	// Tables already there are indexed before the first client connects.
 	indexed := indexIDs(context.Background(), dir)
+	// In WAL mode with synchronous=NORMAL, SQLite syncs at checkpoints
+	// rather than at every commit: the database stays consistent, but a
+	// power loss can take its last commits. The read model then holds a
+	// prefix of its writes, with a checkpoint behind what the reducers
+	// acknowledged, and a reducer reads those events again from the log
+	// when it starts (see package reducers). Folding is about twice as fast.
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: cfg.Listen},
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
+		SQLiteURL: "file:" + dir + "/?_pragma=synchronous(normal)",
 		Logger:    logger,
 	})
 	if err != nil {
