@@ -75,9 +75,16 @@ func TestCountsSurviveACrashBeforeTheAck(t *testing.T) {
 	}
 
 	crashed := make(chan struct{})
-	events, stop, done := start(func(nc *nats.Conn) reducers.Sink {
+	_, stop, done := start(func(nc *nats.Conn) reducers.Sink {
 		return &crashAfterApply{Sink: rm, nc: nc, crashed: crashed}
 	})
+	// Events are appended on a connection of their own, which the crash
+	// leaves open.
+	_, js := testkit.JetStream(t, ns)
+	events, err := eventstore.Open(testkit.Context(t), js, eventstore.Config{Stream: "EV", Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	f := fixture{events: events, rm: rm}
 	day := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 40 {
