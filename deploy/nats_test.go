@@ -39,8 +39,9 @@ func natsConfigs(t *testing.T) map[string]*server.Options {
 }
 
 // TestNATSConfigs checks that each node's configuration names the node as its
-// file does, runs JetStream on a file store, and routes to every node of one
-// cluster on the ports the compose stack uses.
+// file does, runs JetStream on a file store fsynced before every
+// acknowledgement, and routes to every node of one cluster on the ports the
+// compose stack uses.
 func TestNATSConfigs(t *testing.T) {
 	configs := natsConfigs(t)
 	for name, o := range configs {
@@ -64,6 +65,11 @@ func TestNATSConfigs(t *testing.T) {
 			if !slices.Contains(routes, peer+":6222") {
 				t.Errorf("%s: routes %v lack %s:6222", name, routes, peer)
 			}
+		}
+		// An acknowledged append must survive a power loss: fsynced before
+		// the acknowledgement, not within the default two minutes.
+		if !o.SyncAlways {
+			t.Errorf("%s: sync_interval %v, want always", name, o.SyncInterval)
 		}
 		if o.LameDuckDuration <= o.LameDuckGracePeriod {
 			t.Errorf("%s: lame duck %v, grace period %v: want the duration past the grace period", name, o.LameDuckDuration, o.LameDuckGracePeriod)

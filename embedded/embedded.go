@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,51 @@ type NATSConfig struct {
 	ServerName string
 	// Cluster joins the server to a JetStream cluster when set.
 	Cluster *ClusterConfig
+	// Sync is when the server writes JetStream's files through to disk.
+	Sync Sync
+}
+
+// Sync is a NATS server's fsync policy for JetStream's file store, its
+// sync_interval setting. JetStream acknowledges an append once the event is
+// written to its files, which survives the server process's crash; only an
+// fsync makes it survive the machine's (a power loss or a kernel panic).
+// With Always every append is fsynced before it is acknowledged; otherwise
+// the files are fsynced every Interval, and a machine that goes down loses
+// what was acknowledged since the last one, unless a replica on another
+// machine holds it.
+type Sync struct {
+	// Always fsyncs every write before it is acknowledged.
+	Always bool
+	// Interval is the time between two fsyncs when not Always; 0 is the
+	// server's default, DefaultSyncInterval.
+	Interval time.Duration
+}
+
+// DefaultSyncInterval is nats-server's own sync_interval.
+const DefaultSyncInterval = 2 * time.Minute
+
+// ParseSync reads a fsync policy as nats-server's sync_interval takes it:
+// "always", or a duration such as 2m or 500ms.
+func ParseSync(v string) (Sync, error) {
+	if strings.EqualFold(v, "always") {
+		return Sync{Always: true}, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return Sync{}, fmt.Errorf("sync %q: want always or a positive duration such as 2m", v)
+	}
+	return Sync{Interval: d}, nil
+}
+
+// String is the policy as ParseSync reads it.
+func (s Sync) String() string {
+	switch {
+	case s.Always:
+		return "always"
+	case s.Interval == 0:
+		return DefaultSyncInterval.String()
+	}
+	return s.Interval.String()
 }
 
 // ClusterConfig places an embedded NATS server in a cluster of its peers.
@@ -53,6 +99,10 @@ func StartNATS(cfg NATSConfig) (*server.Server, error) {
 		StoreDir:   cfg.StoreDir,
 		NoSigs:     true,
 		NoLog:      true,
+		SyncAlways: cfg.Sync.Always,
+	}
+	if cfg.Sync.Interval > 0 {
+		opts.SyncInterval = cfg.Sync.Interval
 	}
 	if cfg.Cluster != nil {
 		chost, cport, err := splitHostPort(cfg.Cluster.Listen)

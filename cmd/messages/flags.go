@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -8,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/messages-io/messages/embedded"
 	"github.com/messages-io/messages/eventstore"
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // envName is the environment variable that sets a flag: --nats-url is
@@ -132,4 +135,32 @@ func (s *serverFlags) register(fs *flag.FlagSet, addr string) {
 	fs.StringVar(&s.addr, "addr", addr, "HTTP listen address")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for requests in flight")
 	fs.BoolVar(&s.pprof, "pprof", false, "serve the Go runtime's profiles under /debug/pprof/ (keep the address private)")
+}
+
+// syncFlag is the embedded NATS server's fsync policy: always, or a
+// duration between fsyncs.
+type syncFlag struct{ embedded.Sync }
+
+func (s *syncFlag) String() string { return s.Sync.String() }
+
+func (s *syncFlag) Set(v string) error {
+	p, err := embedded.ParseSync(v)
+	if err != nil {
+		return errors.New("want always or a duration such as 2m")
+	}
+	s.Sync = p
+	return nil
+}
+
+// syncMeaning says what an acknowledgement of the running server ns
+// promises under its fsync policy.
+func syncMeaning(ns *server.Server) string {
+	cfg := ns.JetStreamConfig()
+	if cfg == nil {
+		return "unknown: JetStream is off"
+	}
+	if cfg.SyncAlways {
+		return "always: a 201 is on disk"
+	}
+	return "every " + cfg.SyncInterval.String() + ": a 201 survives a crash of this process, not of the machine, until the next fsync"
 }

@@ -62,6 +62,9 @@ func runDev(ctx context.Context, args []string, e env) error {
 	dataDir := fs.String("data-dir", "./data", "directory of the embedded servers' data; kept across restarts")
 	natsListen := fs.String("nats-listen", "127.0.0.1:4222", "address of the embedded NATS server")
 	mongoListen := fs.String("mongo-listen", "127.0.0.1:27017", "address of the embedded MongoDB-wire server (FerretDB)")
+	var sync syncFlag
+	fs.Var(&sync, "nats-sync", "when the embedded NATS server fsyncs the log (its sync_interval): always, before every 201, "+
+		"or a duration between fsyncs, within which a machine crash or power loss can lose acknowledged messages")
 	if err := parse(fs, c, args, e); err != nil {
 		return err
 	}
@@ -76,6 +79,7 @@ func runDev(ctx context.Context, args []string, e env) error {
 		Listen:     *natsListen,
 		StoreDir:   filepath.Join(*dataDir, "nats"),
 		ServerName: "messages-dev",
+		Sync:       sync.Sync,
 	})
 	if err != nil {
 		return err
@@ -94,7 +98,8 @@ func runDev(ctx context.Context, args []string, e env) error {
 	}
 	defer mongo.Close()
 	addrs := Addrs{NATS: ns.ClientURL(), Mongo: mongo.URI()}
-	fmt.Fprintf(e.stdout, "messages dev: data in %s\n  NATS     %s\n  MongoDB  %s (FerretDB over SQLite)\n", *dataDir, addrs.NATS, addrs.Mongo)
+	fmt.Fprintf(e.stdout, "messages dev: data in %s\n  NATS     %s (fsync %s)\n  MongoDB  %s (FerretDB over SQLite)\n",
+		*dataDir, addrs.NATS, syncMeaning(ns), addrs.Mongo)
 	ready := e.ready
 	e.ready = func(a Addrs) {
 		fmt.Fprintf(e.stdout, "  API      %s\n", httpURL(a.API))
