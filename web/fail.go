@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -108,6 +109,10 @@ type Failure struct {
 	RetryAfter time.Duration
 	// The detail of the problem document for each kind.
 	NotFound, Unavailable, OutcomeUnknown, UpstreamTimeout, BadGateway, Internal string
+	// UnavailableType is the problem type of a KindUnavailable answer that
+	// promises more than its status, such as that the caller's writes will
+	// be visible after Retry-After. Default about:blank.
+	UnavailableType string
 }
 
 // Answer answers r, which failed with err, and returns what err meant to
@@ -125,7 +130,7 @@ func (f Failure) Answer(w http.ResponseWriter, r *http.Request, err error) Kind 
 		level = slog.LevelDebug
 		WriteProblem(w, r, http.StatusNotFound, f.NotFound)
 	case KindUnavailable:
-		WriteUnavailable(w, r, f.RetryAfter, f.Unavailable)
+		WriteUnavailableType(w, r, cmp.Or(f.UnavailableType, "about:blank"), f.RetryAfter, f.Unavailable)
 	case KindOutcomeUnknown:
 		WriteUnavailableType(w, r, OutcomeUnknownType, f.RetryAfter, f.OutcomeUnknown)
 	case KindUpstreamTimeout:

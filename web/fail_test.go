@@ -172,3 +172,23 @@ func TestStatusRecorderRecorded(t *testing.T) {
 		})
 	}
 }
+
+func TestFailureUnavailableType(t *testing.T) {
+	f := failure(discard())
+	f.UnavailableType = "urn:example:problem:behind"
+	for _, tt := range []struct {
+		err    error
+		status int
+		typ    string
+	}{
+		{fmt.Errorf("wait: %w", context.DeadlineExceeded), http.StatusServiceUnavailable, "urn:example:problem:behind"},
+		{fault.ErrOutcomeUnknown, http.StatusServiceUnavailable, web.OutcomeUnknownType},
+		{errors.New("broken"), http.StatusInternalServerError, "about:blank"},
+	} {
+		rec := httptest.NewRecorder()
+		f.Answer(rec, httptest.NewRequest(http.MethodGet, "/v1/things", nil), tt.err)
+		if p := readProblem(t, rec.Result(), tt.status); p.Type != tt.typ {
+			t.Errorf("%v: problem type %q, want %q", tt.err, p.Type, tt.typ)
+		}
+	}
+}

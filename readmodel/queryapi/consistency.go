@@ -56,20 +56,25 @@ func (a *API) await(w http.ResponseWriter, r *http.Request) (*readmodel.Progress
 	start := time.Now()
 	p, err := a.folds.wait(ctx, need)
 	a.metrics.tokenWait.Observe(time.Since(start).Seconds())
-	switch {
-	case err == nil:
+	if err == nil {
 		return &p, true
-	case r.Context().Err() != nil:
-		return nil, false // abandoned; web.Observe records 499
-	case errors.Is(err, context.DeadlineExceeded) && p.Folded != nil:
-		a.metrics.tokenTimeouts.Inc()
-		web.WriteUnavailableType(w, r, NotYetConsistentType, a.cfg.RetryAfter,
-			fmt.Sprintf("the read model has not folded these writes within %s: %s", a.cfg.ConsistencyWait, behind(p, need)))
-		return nil, false
-	default:
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || p.Folded == nil {
 		a.fail(w, r, err)
 		return nil, false
 	}
+	// The read model answers, and is behind the writes named.
+	kind := web.Failure{
+		Log:             a.log,
+		What:            "consistent read",
+		RetryAfter:      a.cfg.RetryAfter,
+		UnavailableType: NotYetConsistentType,
+		Unavailable:     fmt.Sprintf("the read model has not folded these writes within %s: %s", a.cfg.ConsistencyWait, behind(p, need)),
+	}.Answer(w, r, err)
+	if kind == web.KindUnavailable {
+		a.metrics.tokenTimeouts.Inc()
+	}
+	return nil, false
 }
 
 func tokenError(err error) string {
