@@ -61,12 +61,13 @@ func (f TokenFunc) Token(ctx context.Context) (string, error) { return f(ctx) }
 
 // Client calls the v1 API at one base URL. It is safe for concurrent use.
 type Client struct {
-	base   *url.URL
-	hc     *http.Client
-	tokens TokenSource
-	userID string
-	agent  string
-	retry  RetryPolicy
+	base    *url.URL
+	hc      *http.Client
+	tokens  TokenSource
+	userID  string
+	agent   string
+	retry   RetryPolicy
+	session *Session
 }
 
 // Option configures a Client.
@@ -218,8 +219,12 @@ func (c *Client) Post(ctx context.Context, m NewMessage, opts ...CallOption) (Me
 	if err := decode(res, &out); err != nil {
 		return Message{}, err
 	}
+	token := res.header.Get(consistencyTokenHeader)
 	if o.written != nil {
-		*o.written = res.header.Get(consistencyTokenHeader)
+		*o.written = token
+	}
+	if c.session != nil {
+		c.session.wrote(token)
 	}
 	return out, nil
 }
@@ -230,7 +235,7 @@ func (c *Client) Get(ctx context.Context, id string, opts ...CallOption) (Messag
 	if id == "" {
 		return Message{}, errors.New("messages: get: empty id")
 	}
-	res, err := c.send(ctx, http.MethodGet, c.endpoint(nil, "v1", "messages", id), nil, nil, options(opts))
+	res, err := c.read(ctx, c.endpoint(nil, "v1", "messages", id), options(opts))
 	if err != nil {
 		return Message{}, err
 	}
@@ -249,7 +254,7 @@ func (c *Client) Count(ctx context.Context, f Filter, opts ...CallOption) (int64
 	}
 	q.Del("limit")
 	q.Set("count", "1")
-	res, err := c.send(ctx, http.MethodGet, c.endpoint(q, "v1", "messages"), nil, nil, options(opts))
+	res, err := c.read(ctx, c.endpoint(q, "v1", "messages"), options(opts))
 	if err != nil {
 		return 0, err
 	}
@@ -273,7 +278,7 @@ func (c *Client) List(ctx context.Context, f Filter, opts ...CallOption) iter.Se
 		o := options(opts)
 		next := c.endpoint(q, "v1", "messages")
 		for next != nil {
-			res, err := c.send(ctx, http.MethodGet, next, nil, nil, o)
+			res, err := c.read(ctx, next, o)
 			if err != nil {
 				yield(Message{}, err)
 				return

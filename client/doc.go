@@ -26,6 +26,19 @@
 // user and key within its duplicate window, and answers a repeat with that
 // message.
 //
+// # Reading your own writes
+//
+// The read side is eventually consistent: a message posted shows in reads
+// a moment later. Each post's answer carries a consistency token, and a
+// read that sends it back reflects that write. A client made WithSession
+// does that by itself: its reads carry the tokens of its posts that no read
+// has yet confirmed. ConsistencyToken and ReadAfter do the same for one
+// call, for tokens carried elsewhere.
+//
+//	c, err := client.New(url, client.WithToken(tok), client.WithSession(&client.Session{}))
+//	m, err := c.Post(ctx, client.NewMessage{Text: "Hello", Tag: "go"})
+//	m, err = c.Get(ctx, m.ID) // found, at once
+//
 // # Pages
 //
 // List is an iterator. It asks for the first page when the loop starts and

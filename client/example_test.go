@@ -127,3 +127,26 @@ func ExampleProblem() {
 	// tag must be 1-64 characters of A-Z a-z 0-9 _ - (one leading # allowed)
 	// 404 Not Found
 }
+
+func ExampleWithSession() {
+	// A session: what this client posts, its reads show at once.
+	c, err := client.New(baseURL, client.WithUserID("alice"), client.WithSession(&client.Session{}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	m, err := c.Post(ctx, client.NewMessage{Text: "Read your writes", Tag: "session"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	got, err := c.Get(ctx, m.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	n, err := c.Count(ctx, client.Filter{Tag: "session"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(got.Text, n)
+	// Output: Read your writes 1
+}
