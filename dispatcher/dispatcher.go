@@ -73,6 +73,17 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// DefaultConfig holds the options a zero Config takes.
+func DefaultConfig() Config {
+	var c Config
+	c.setDefaults()
+	return c
+}
+
+// DefaultAddr is the address the write API listens on unless told
+// otherwise.
+const DefaultAddr = ":8081"
+
 // Validate reports the first option out of range.
 func (c Config) Validate() error {
 	if c.AppendTimeout < 0 || c.ResendAfter < 0 || c.RetryAfter < 0 {

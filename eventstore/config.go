@@ -62,6 +62,13 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// DefaultConfig is the stream a zero Config describes.
+func DefaultConfig() Config {
+	var c Config
+	c.setDefaults()
+	return c
+}
+
 // ErrInvalidConfig means a Config that no stream can take.
 var ErrInvalidConfig = errors.New("invalid event store configuration")
 

@@ -59,6 +59,13 @@ func (c *ConsumerConfig) setDefaults() {
 	}
 }
 
+// DefaultConsumerConfig holds the options a zero ConsumerConfig takes.
+func DefaultConsumerConfig() ConsumerConfig {
+	var c ConsumerConfig
+	c.setDefaults()
+	return c
+}
+
 // Validate reports the first option out of range.
 func (c ConsumerConfig) Validate() error {
 	switch {

@@ -131,6 +131,16 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// DefaultConfig holds the options a zero Config takes.
+func DefaultConfig() Config {
+	var c Config
+	c.setDefaults()
+	return c
+}
+
+// DefaultAddr is the address the gateway listens on unless told otherwise.
+const DefaultAddr = ":8000"
+
 // Validate reports the first option missing or out of range.
 func (c Config) Validate() error {
 	switch {

@@ -77,6 +77,13 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// DefaultConfig holds the options a zero Config takes.
+func DefaultConfig() Config {
+	var c Config
+	c.setDefaults()
+	return c
+}
+
 // Validate reports the first option out of range.
 func (c Config) Validate() error {
 	switch {

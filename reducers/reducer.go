@@ -95,6 +95,17 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// DefaultConfig holds the options a zero Config takes.
+func DefaultConfig() Config {
+	var c Config
+	c.setDefaults()
+	return c
+}
+
+// DefaultAddr is the address a reducer process serves its health and
+// metrics on unless told otherwise.
+const DefaultAddr = ":8083"
+
 // Validate reports the first option out of range.
 func (c Config) Validate() error {
 	switch {

@@ -12,6 +12,7 @@ import (
 	"github.com/messages-io/messages/embedded"
 	"github.com/messages-io/messages/eventstore"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // envName is the environment variable that sets a flag: --nats-url is
@@ -101,14 +102,25 @@ type streamFlags struct {
 }
 
 func (s *streamFlags) register(fs *flag.FlagSet, withURL bool) {
+	def := eventstore.DefaultConfig()
 	if withURL {
-		fs.StringVar(&s.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
+		registerNATSURL(fs, &s.natsURL)
 	}
-	fs.StringVar(&s.cfg.Stream, "stream", "MESSAGES", "JetStream stream holding the event log")
-	fs.StringVar(&s.cfg.SubjectPrefix, "subject-prefix", "messages.events", "subject prefix of events: <prefix>.<partition>.<type>")
-	fs.IntVar(&s.cfg.Partitions, "partitions", 8, "partitions of the log, 1-1024; fixed when the stream is created")
-	fs.IntVar(&s.cfg.Replicas, "replicas", 1, "stream replicas, 1-5: 1 for one server, 3 or 5 in a cluster")
-	fs.DurationVar(&s.cfg.DuplicateWindow, "dedup-window", 10*time.Minute, "how long a repeated append or Idempotency-Key is recognised; at least 1s and longer than --append-timeout")
+	registerStream(fs, &s.cfg.Stream)
+	fs.StringVar(&s.cfg.SubjectPrefix, "subject-prefix", def.SubjectPrefix, "subject prefix of events: <prefix>.<partition>.<type>")
+	fs.IntVar(&s.cfg.Partitions, "partitions", def.Partitions, "partitions of the log, 1-1024; fixed when the stream is created")
+	fs.IntVar(&s.cfg.Replicas, "replicas", def.Replicas, "stream replicas, 1-5: 1 for one server, 3 or 5 in a cluster")
+	fs.DurationVar(&s.cfg.DuplicateWindow, "dedup-window", def.DuplicateWindow, "how long a repeated append or Idempotency-Key is recognised; at least 1s and longer than --append-timeout")
+}
+
+// registerNATSURL adds --nats-url, the NATS servers of the event log.
+func registerNATSURL(fs *flag.FlagSet, url *string) {
+	fs.StringVar(url, "nats-url", nats.DefaultURL, "NATS server URL(s), comma-separated")
+}
+
+// registerStream adds --stream, the stream of the event log.
+func registerStream(fs *flag.FlagSet, stream *string) {
+	fs.StringVar(stream, "stream", eventstore.DefaultConfig().Stream, "JetStream stream holding the event log")
 }
 
 // storeFlags describe the read model.

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/messages-io/messages/gateway"
 	"github.com/messages-io/messages/web"
-	oklogrun "github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -32,12 +32,12 @@ func (t *tokenFlags) register(fs *flag.FlagSet, mint bool) {
 	if mint {
 		fs.StringVar(&t.issuer, "issuer", "", "iss of the token, for a gateway that checks it")
 		fs.StringVar(&t.audience, "audience", "", "aud of the token, for a gateway that checks it")
-		fs.StringVar(&t.roleClaim, "role-claim", "roles", "claim that lists the token's roles")
+		fs.StringVar(&t.roleClaim, "role-claim", gateway.DefaultConfig().RoleClaim, "claim that lists the token's roles")
 		return
 	}
 	fs.StringVar(&t.issuer, "issuer", "", "the iss every token must carry; empty: not checked")
 	fs.StringVar(&t.audience, "audience", "", "an aud every token must carry; empty: not checked")
-	fs.StringVar(&t.roleClaim, "role-claim", "roles", "claim that lists a token's roles: an array of strings, or one string of roles separated by spaces")
+	fs.StringVar(&t.roleClaim, "role-claim", gateway.DefaultConfig().RoleClaim, "claim that lists a token's roles: an array of strings, or one string of roles separated by spaces")
 }
 
 // listFlag is a comma-separated list.
@@ -96,22 +96,24 @@ type gatewayFlags struct {
 
 func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	g.log.register(fs)
-	g.server.register(fs, ":8000")
+	def := gateway.DefaultConfig()
+	g.server.register(fs, gateway.DefaultAddr)
 	g.token.register(fs, false)
-	g.cfg.Dispatchers = listFlag{"http://127.0.0.1:8080"}
-	g.cfg.Queries = listFlag{"http://127.0.0.1:8080"}
+	dev := "http://" + net.JoinHostPort("127.0.0.1", strings.TrimPrefix(devAddr, ":"))
+	g.cfg.Dispatchers = listFlag{dev}
+	g.cfg.Queries = listFlag{dev}
 	fs.Var((*listFlag)(&g.cfg.Dispatchers), "dispatcher-urls", "base URLs of the dispatchers, comma-separated; POSTs go to the healthy ones in turn")
 	fs.Var((*listFlag)(&g.cfg.Queries), "query-urls", "base URLs of the query instances, comma-separated; GETs go to the healthy ones in turn")
 	fs.StringVar(&g.cfg.JWKS, "jwks", "", "file or http(s) URL of a JWK set whose keys verify RS256 and ES256 tokens, by kid")
-	fs.DurationVar(&g.cfg.JWKSRefresh, "jwks-refresh", 5*time.Minute, "how often the JWK set is read again; a token with an unknown kid reads it at once, at most every 30s")
+	fs.DurationVar(&g.cfg.JWKSRefresh, "jwks-refresh", def.JWKSRefresh, "how often the JWK set is read again; a token with an unknown kid reads it at once, at most every 30s")
 	fs.DurationVar(&g.cfg.Leeway, "clock-skew", 30*time.Second, "clock difference allowed when checking a token's exp and nbf")
 	fs.Float64Var(&g.cfg.Rate, "rate", 20, "requests per second allowed to each user; 0: no limit")
 	fs.IntVar(&g.cfg.Burst, "burst", 40, "requests each user may make at once, beyond the rate")
-	fs.Float64Var(&g.cfg.AuthFailureRate, "auth-failure-rate", 1, "failed authentications per second allowed to each client address; past them it gets 429 and its tokens are not checked; -1: no limit")
-	fs.IntVar(&g.cfg.AuthFailureBurst, "auth-failure-burst", 20, "failed authentications each client address may make at once, beyond the rate")
+	fs.Float64Var(&g.cfg.AuthFailureRate, "auth-failure-rate", def.AuthFailureRate, "failed authentications per second allowed to each client address; past them it gets 429 and its tokens are not checked; -1: no limit")
+	fs.IntVar(&g.cfg.AuthFailureBurst, "auth-failure-burst", def.AuthFailureBurst, "failed authentications each client address may make at once, beyond the rate")
 	fs.Var((*prefixListFlag)(&g.cfg.TrustedProxies), "trusted-proxies", "addresses or CIDR prefixes of proxies in front of the gateway, comma-separated; behind them the client address is the rightmost untrusted hop of X-Forwarded-For")
-	fs.DurationVar(&g.cfg.UpstreamTimeout, "upstream-timeout", 10*time.Second, "how long a request waits for a dispatcher or query instance before answering 504")
-	fs.DurationVar(&g.cfg.HealthInterval, "health-interval", 2*time.Second, "how often each upstream's /readyz is checked")
+	fs.DurationVar(&g.cfg.UpstreamTimeout, "upstream-timeout", def.UpstreamTimeout, "how long a request waits for a dispatcher or query instance before answering 504")
+	fs.DurationVar(&g.cfg.HealthInterval, "health-interval", def.HealthInterval, "how often each upstream's /readyz is checked")
 	fs.StringVar(&g.cfg.CountRole, "count-role", "", "role a token needs for count=1; empty: counts are open to every token")
 }
 
@@ -143,28 +145,17 @@ func runGateway(ctx context.Context, args []string, e env) error {
 	if f.server.pprof {
 		rt.Profiling()
 	}
-	srv, err := web.Listen(f.server.addr, gw.Handler(rt))
+	g, err := serveHTTP(ctx, log, f.server, gw.Handler(rt))
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", f.server.addr, err)
+		return err
 	}
-	addr := srv.Addr().String()
-	log.Info("serving", "roles", "gateway", "addr", addr,
+	log.Info("serving", "roles", "gateway", "addr", g.Addr,
 		"dispatchers", cfg.Dispatchers, "queries", cfg.Queries, "hs256", len(cfg.Secret) > 0, "jwks", cfg.JWKS)
-	fmt.Fprintf(e.stdout, "messages gateway: %s\n", httpURL(addr))
+	fmt.Fprintf(e.stdout, "messages gateway: %s\n", httpURL(g.Addr))
 	if e.ready != nil {
-		e.ready(Addrs{API: addr})
+		e.ready(Addrs{API: g.Addr})
 	}
-
-	var g oklogrun.Group
-	stop, cancel := context.WithCancel(ctx)
-	defer cancel()
-	g.Add(func() error { <-stop.Done(); return nil }, func(error) { cancel() })
-	g.Add(srv.Serve, func(error) {
-		if err := srv.Shutdown(f.server.shutdownTimeout); err != nil {
-			log.Warn("shutdown", "err", err)
-		}
-	})
-	g.Add(func() error { return gw.Run(stop) }, func(error) { cancel() })
+	g.Add(func() error { return gw.Run(g.stop) }, func(error) { g.cancel() })
 	err = g.Run()
 	log.Info("stopped", "roles", "gateway")
 	return err

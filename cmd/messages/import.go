@@ -31,7 +31,7 @@ type importFlags struct {
 func (f *importFlags) register(fs *flag.FlagSet) {
 	f.log.register(fs)
 	f.stream.register(fs, true)
-	fs.IntVar(&f.concurrency, "concurrency", 256, "appends waiting for the event store at once")
+	fs.IntVar(&f.concurrency, "concurrency", importer.DefaultConfig().Concurrency, "appends waiting for the event store at once")
 	fs.BoolVar(&f.json, "json", false, "print the summary as one JSON object")
 	fs.BoolVar(&f.quiet, "quiet", false, "print no progress bar and no summary; bad lines and errors still go to standard error")
 	fs.DurationVar(&f.timeout, "connect-timeout", 10*time.Second, "how long to wait for NATS and the stream")

@@ -43,7 +43,7 @@ func runReplay(ctx context.Context, args []string, e env) error {
 	dryRun := fs.Bool("dry-run", false, "build and verify the new generation without switching")
 	dropOld := fs.Bool("drop-old", false, "drop the replaced generation after the switch")
 	noVerify := fs.Bool("no-verify", false, "switch without comparing the new generation with the log")
-	batch := fs.Int("batch-size", 1000, "most events written at once per partition")
+	batch := fs.Int("batch-size", replay.DefaultBatchSize, "most events written at once per partition")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
 	if err := parse(fs, c, args, e); err != nil {
 		return err

@@ -8,7 +8,10 @@ import (
 	"net"
 	"path/filepath"
 
+	"github.com/messages-io/messages/dispatcher"
 	"github.com/messages-io/messages/embedded"
+	"github.com/messages-io/messages/readmodel/queryapi"
+	"github.com/messages-io/messages/reducers"
 )
 
 func roleCommand(name string) command {
@@ -40,16 +43,20 @@ func runRole(ctx context.Context, name string, r roles, addr string, args []stri
 }
 
 func runDispatcher(ctx context.Context, args []string, e env) error {
-	return runRole(ctx, "dispatcher", roles{dispatch: true}, ":8081", args, e)
+	return runRole(ctx, "dispatcher", roles{dispatch: true}, dispatcher.DefaultAddr, args, e)
 }
 
 func runReducer(ctx context.Context, args []string, e env) error {
-	return runRole(ctx, "reducer", roles{reduce: true}, ":8083", args, e)
+	return runRole(ctx, "reducer", roles{reduce: true}, reducers.DefaultAddr, args, e)
 }
 
 func runQuery(ctx context.Context, args []string, e env) error {
-	return runRole(ctx, "query", roles{query: true}, ":8082", args, e)
+	return runRole(ctx, "query", roles{query: true}, queryapi.DefaultAddr, args, e)
 }
+
+// devAddr is the address of the API of `messages dev`, which a gateway
+// started beside it reaches by default.
+const devAddr = ":8080"
 
 // runDev runs every role in one process on embedded NATS and FerretDB, both
 // listening so that other commands and tools can connect.
@@ -58,7 +65,7 @@ func runDev(ctx context.Context, args []string, e env) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	all := roles{dispatch: true, reduce: true, query: true}
 	var f serviceFlags
-	f.register(fs, all, ":8080", false)
+	f.register(fs, all, devAddr, false)
 	dataDir := fs.String("data-dir", "./data", "directory of the embedded servers' data; kept across restarts")
 	natsListen := fs.String("nats-listen", "127.0.0.1:4222", "address of the embedded NATS server")
 	mongoListen := fs.String("mongo-listen", "127.0.0.1:27017", "address of the embedded MongoDB-wire server (FerretDB)")

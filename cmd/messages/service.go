@@ -19,7 +19,6 @@ import (
 	"github.com/messages-io/messages/reducers"
 	"github.com/messages-io/messages/web"
 	"github.com/nats-io/nats.go"
-	oklogrun "github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -70,21 +69,22 @@ func (s *serviceFlags) register(fs *flag.FlagSet, r roles, addr string, withURLs
 	if r.reduce || r.query {
 		s.store.register(fs, withURLs)
 	}
+	dispatch, query, reducer, consumer := dispatcher.DefaultConfig(), queryapi.DefaultConfig(), reducers.DefaultConfig(), eventstore.DefaultConsumerConfig()
 	if r.dispatch {
-		fs.DurationVar(&s.dispatch.AppendTimeout, "append-timeout", 3*time.Second, "how long a POST waits for the event store before answering 503")
+		fs.DurationVar(&s.dispatch.AppendTimeout, "append-timeout", dispatch.AppendTimeout, "how long a POST waits for the event store before answering 503")
 	}
 	if r.query {
-		fs.DurationVar(&s.query.Timeout, "query-timeout", 5*time.Second, "how long a GET waits for the read model before answering 503")
-		fs.DurationVar(&s.query.ConsistencyWait, "consistency-wait", queryapi.DefaultConsistencyWait,
+		fs.DurationVar(&s.query.Timeout, "query-timeout", query.Timeout, "how long a GET waits for the read model before answering 503")
+		fs.DurationVar(&s.query.ConsistencyWait, "consistency-wait", query.ConsistencyWait,
 			"how long a GET with a Consistency-Token waits for the read model to fold it before answering 503; at most 10s")
 	}
 	if r.reduce {
-		fs.IntVar(&s.reducer.BatchSize, "batch-size", reducers.DefaultBatchSize, "most events a reducer folds in one write")
-		fs.StringVar(&s.consumer.Name, "consumer", "reducer", "name prefix of the durable consumers, one per partition")
-		fs.DurationVar(&s.consumer.AckWait, "ack-wait", 30*time.Second, "how long an unacknowledged event waits before redelivery")
-		fs.DurationVar(&s.consumer.PinnedTTL, "takeover-after", eventstore.DefaultPinnedTTL,
+		fs.IntVar(&s.reducer.BatchSize, "batch-size", reducer.BatchSize, "most events a reducer folds in one write")
+		fs.StringVar(&s.consumer.Name, "consumer", consumer.Name, "name prefix of the durable consumers, one per partition")
+		fs.DurationVar(&s.consumer.AckWait, "ack-wait", consumer.AckWait, "how long an unacknowledged event waits before redelivery")
+		fs.DurationVar(&s.consumer.PinnedTTL, "takeover-after", consumer.PinnedTTL,
 			"how long a reducer may fall silent before another takes its partition over; a reducer restarted after a crash waits this long (more than 2s)")
-		fs.IntVar(&s.reducer.MaxAttempts, "max-attempts", 5, "times an event that cannot be folded is tried before it is parked")
+		fs.IntVar(&s.reducer.MaxAttempts, "max-attempts", reducer.MaxAttempts, "times an event that cannot be folded is tried before it is parked")
 		fs.DurationVar(&s.stallAfter, "stall-after", time.Minute, "a partition with events waiting and no progress for this long fails /readyz")
 		fs.StringVar(&s.onPoison, "on-poison", "park", "for an event that cannot be folded: park it in the dead-letter stream and move on, or halt the partition")
 		s.writes = autoWrites
@@ -168,25 +168,15 @@ func serve(ctx context.Context, log *slog.Logger, r roles, f serviceFlags, natsU
 			return err
 		}
 	}
-	srv, err := web.Listen(f.server.addr, rt.Root())
+	g, err := serveHTTP(ctx, log, f.server, rt.Root())
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", f.server.addr, err)
+		return err
 	}
-	addrs.API = srv.Addr().String()
+	addrs.API = g.Addr
 	log.Info("serving", "roles", r.String(), "addr", addrs.API)
 	if e.ready != nil {
 		e.ready(addrs)
 	}
-
-	var g oklogrun.Group
-	stop, cancel := context.WithCancel(ctx)
-	defer cancel()
-	g.Add(func() error { <-stop.Done(); return nil }, func(error) { cancel() })
-	g.Add(srv.Serve, func(error) {
-		if err := srv.Shutdown(f.server.shutdownTimeout); err != nil {
-			log.Warn("shutdown", "err", err)
-		}
-	})
 	if s.rm != nil {
 		// Follow a switch of the read model's generation by a replay.
 		fctx, stopFollowing := context.WithCancel(ctx)

@@ -79,6 +79,17 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// DefaultConfig holds the options a zero Config takes.
+func DefaultConfig() Config {
+	var c Config
+	c.setDefaults()
+	return c
+}
+
+// DefaultAddr is the address the query API listens on unless told
+// otherwise.
+const DefaultAddr = ":8082"
+
 // API serves the read side of /v1/messages.
 type API struct {
 	rm  Reader
