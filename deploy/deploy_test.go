@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,16 +14,29 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/messages-io/messages/dispatcher"
+	"github.com/messages-io/messages/gateway"
+	"github.com/messages-io/messages/readmodel/queryapi"
+	"github.com/messages-io/messages/reducers"
 	"gopkg.in/yaml.v3"
 )
 
 // The roles of the messages binary that run as servers, with the port each
-// listens on by default.
+// listens on by default: the service's own defaults.
 var rolePorts = map[string]string{
-	"gateway":    "8000",
-	"dispatcher": "8081",
-	"query":      "8082",
-	"reducer":    "8083",
+	"gateway":    port(gateway.DefaultAddr),
+	"dispatcher": port(dispatcher.DefaultAddr),
+	"query":      port(queryapi.DefaultAddr),
+	"reducer":    port(reducers.DefaultAddr),
+}
+
+// port is the port of a listen address.
+func port(addr string) string {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil || p == "" {
+		panic("no port in listen address " + addr)
+	}
+	return p
 }
 
 // TestFilesParse reads every YAML and JSON file under deploy/ in full,

@@ -50,8 +50,8 @@ func serviceMetrics(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	_, err := gateway.New(testkit.Logger(), reg, gateway.Config{
-		Dispatchers: []string{"http://dispatcher:8081"},
-		Queries:     []string{"http://query:8082"},
+		Dispatchers: []string{"http://dispatcher:" + rolePorts["dispatcher"]},
+		Queries:     []string{"http://query:" + rolePorts["query"]},
 		Secret:      []byte(strings.Repeat("s", gateway.MinSecretBytes)),
 	})
 	if err != nil {
