@@ -29,8 +29,8 @@ type logSource struct {
 }
 
 func (l *logSource) register(fs *flag.FlagSet) {
-	fs.StringVar(&l.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
-	fs.StringVar(&l.stream, "stream", "MESSAGES", "JetStream stream holding the event log")
+	registerNATSURL(fs, &l.natsURL)
+	registerStream(fs, &l.stream)
 	fs.DurationVar(&l.timeout, "connect-timeout", 10*time.Second, "how long to wait for the servers to answer at start")
 }
 
@@ -244,48 +244,20 @@ func runEventsGet(ctx context.Context, args []string, e env) error {
 	return printEvent(e.stdout, rec)
 }
 
-// errFound stops a scan of the log at the event looked for.
-var errFound = errors.New("found")
-
 // findMessageEvent returns the first event of the message with id: at the
 // sequence the read model gives, or else found by scanning the log.
 func findMessageEvent(ctx context.Context, store *eventstore.Store, sf storeFlags, gen int, timeout time.Duration, id string, e env) (eventstore.Record, error) {
 	seq, err := sequenceInModel(ctx, sf, gen, timeout, id)
-	if err == nil {
-		rec, err := store.Get(ctx, seq)
-		if rec.ID == id {
-			return rec, nil
-		}
-		if err != nil && !errors.Is(err, eventstore.ErrNotFound) && rec.Sequence == 0 {
-			return eventstore.Record{}, err
-		}
-	} else if !errors.Is(err, readmodel.ErrNotFound) {
+	if err != nil && !errors.Is(err, readmodel.ErrNotFound) {
 		fmt.Fprintf(e.stderr, "messages events get: read model: %v; scanning the log\n", err)
-	}
-	end, err := store.LastSequence(ctx)
-	if err != nil {
-		return eventstore.Record{}, err
 	}
 	progress, done := progressBar(e.stderr, "scanning the log")
 	defer done()
-	var found eventstore.Record
-	err = store.Read(ctx, 1, func(rec eventstore.Record) error {
-		if progress != nil && rec.Sequence%256 == 0 {
-			progress(rec.Sequence, end)
-		}
-		if rec.ID == id {
-			found = rec
-			return errFound
-		}
-		return nil
-	})
-	switch {
-	case errors.Is(err, errFound):
-		return found, nil
-	case err != nil:
-		return eventstore.Record{}, err
+	rec, err := store.FindMessage(ctx, id, seq, progress)
+	if errors.Is(err, eventstore.ErrNotFound) {
+		return rec, fmt.Errorf("no event of message %s in the log", id)
 	}
-	return eventstore.Record{}, fmt.Errorf("no event of message %s in the log", id)
+	return rec, err
 }
 
 // sequenceInModel asks the read model for the sequence of the event that
