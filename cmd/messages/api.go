@@ -139,16 +139,17 @@ func oneLine(s string) string {
 
 func runPost(ctx context.Context, args []string, e env) error {
 	c := roleCommand("post")
-	newFlags := func() (*flag.FlagSet, *apiFlags, *string, *string) {
+	newFlags := func() (*flag.FlagSet, *apiFlags, *string, *string, *bool) {
 		fs := flag.NewFlagSet("post", flag.ContinueOnError)
 		var f apiFlags
 		f.register(fs)
 		tag := fs.String("tag", "", "the message's tag: 1-64 of A-Z a-z 0-9 _ - (one leading # allowed) (required)")
 		key := fs.String("idempotency-key", "", "the post's Idempotency-Key; a post repeated with it within the duplicate window stores nothing new (default: one generated)")
-		return fs, &f, tag, key
+		wait := fs.Bool("wait", true, "return once reads show the message (a read with its consistency token), so that a list or count after it shows it")
+		return fs, &f, tag, key, wait
 	}
-	flagArgs, words := splitArgs(args, func() *flag.FlagSet { fs, _, _, _ := newFlags(); return fs })
-	fs, f, tag, key := newFlags()
+	flagArgs, words := splitArgs(args, func() *flag.FlagSet { fs, _, _, _, _ := newFlags(); return fs })
+	fs, f, tag, key, wait := newFlags()
 	if err := parse(fs, c, flagArgs, e); err != nil {
 		return err
 	}
@@ -160,7 +161,8 @@ func runPost(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return fmt.Errorf("post: %w", err)
 	}
-	var opts []client.CallOption
+	var token string
+	opts := []client.CallOption{client.ConsistencyToken(&token)}
 	if *key != "" {
 		opts = append(opts, client.IdempotencyKey(*key))
 	}
@@ -172,7 +174,15 @@ func runPost(ctx context.Context, args []string, e env) error {
 	if err := p.print(m); err != nil {
 		return err
 	}
-	return p.flush()
+	if err := p.flush(); err != nil {
+		return err
+	}
+	if *wait {
+		if _, err := cl.Get(ctx, m.ID, client.ReadAfter(token)); err != nil {
+			return fmt.Errorf("post: stored as %s, but reads do not show it yet: %w", m.ID, err)
+		}
+	}
+	return nil
 }
 
 // filterFlags select messages for list and count.
