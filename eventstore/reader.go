@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/messages-io/messages/event"
@@ -155,7 +156,10 @@ type Batch struct {
 
 type delivery struct {
 	msg jetstream.Msg
-	seq uint64
+	seq uint64 // stream sequence of the event
+	// consumerSeq is the delivery's place among the consumer's deliveries;
+	// a redelivery gets a new one.
+	consumerSeq uint64
 }
 
 // Next waits until events after sequence after are available or ctx ends,
@@ -184,7 +188,7 @@ func (c *PartitionConsumer) Next(ctx context.Context, after uint64, max int) (*B
 			return nil, fmt.Errorf("partition %d: %w: %v", c.partition, event.ErrMalformed, err)
 		}
 		seq := meta.Sequence.Stream
-		b.msgs = append(b.msgs, delivery{msg: m, seq: seq})
+		b.msgs = append(b.msgs, delivery{msg: m, seq: seq, consumerSeq: meta.Sequence.Consumer})
 		b.Pending = meta.NumPending
 		// A delivery that does not directly follow the previous one went
 		// elsewhere in between: to a pull request this reducer gave up, for
@@ -316,16 +320,37 @@ func (c *PartitionConsumer) done() {
 	c.endFetch()
 }
 
-// Ack acknowledges every delivery up to sequence through: JetStream will not
-// deliver those events again.
+// Ack acknowledges the deliveries of the events up to sequence through, as
+// far as it can without acknowledging a delivery that Release will hand
+// back; JetStream delivers the others again, and Next skips them.
+//
+// The consumer acknowledges all: one acknowledgement takes every event up to
+// its stream sequence off the pending list, and moves the consumer's floor
+// of delivery sequences up to its own. JetStream ignores a negative
+// acknowledgement under that floor, so the event waits out the whole
+// AckWait before it is delivered again. Redeliveries may come out of log
+// order (after a change of pinned reducer, for one): acknowledging event 2
+// delivered after event 3 would make the release of event 3 void. Ack
+// therefore acknowledges the latest delivery at or before through that
+// precedes every delivery after through.
 func (b *Batch) Ack(ctx context.Context, through uint64) error {
-	for i := len(b.msgs) - 1; i >= 0; i-- {
-		if b.msgs[i].seq <= through {
-			if err := b.msgs[i].msg.DoubleAck(ctx); err != nil {
-				return fmt.Errorf("ack %d: %w", b.msgs[i].seq, unavailable(err))
-			}
-			return nil
+	floor := uint64(math.MaxUint64) // the first delivery Release hands back
+	for _, d := range b.msgs {
+		if d.seq > through {
+			floor = min(floor, d.consumerSeq)
 		}
+	}
+	var last *delivery
+	for i, d := range b.msgs {
+		if d.seq <= through && d.consumerSeq < floor && (last == nil || d.consumerSeq > last.consumerSeq) {
+			last = &b.msgs[i]
+		}
+	}
+	if last == nil {
+		return nil
+	}
+	if err := last.msg.DoubleAck(ctx); err != nil {
+		return fmt.Errorf("ack %d: %w", last.seq, unavailable(err))
 	}
 	return nil
 }
