@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/messages-io/messages/fault"
 	"strconv"
 	"sync"
 	"time"
@@ -18,10 +19,10 @@ import (
 // Sentinel errors of the package; callers test them with errors.Is.
 var (
 	// ErrNotFound means no such message is in the read model.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = fault.New("not found", fault.ErrNotFound)
 	// ErrUnavailable means the database could not be reached or did not
 	// answer in time.
-	ErrUnavailable = errors.New("read model unavailable")
+	ErrUnavailable = fault.New("read model unavailable", fault.ErrUnavailable)
 )
 
 // Collection names of one generation, after its prefix.

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/julienschmidt/httprouter"
-	"github.com/messages-io/messages/fault"
 	"github.com/messages-io/messages/message"
 	"github.com/messages-io/messages/position"
 	"github.com/messages-io/messages/readmodel"
@@ -199,21 +198,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		NotFound:    "no such message",
 		Unavailable: "the read model did not answer; retry later",
 		Internal:    "the query failed",
-	}.Answer(w, r, readError(err))
-}
-
-// readError gives the read model's sentinels the kinds of package fault that
-// they mean.
-func readError(err error) error {
-	for _, kind := range [...]struct{ own, fault error }{
-		{readmodel.ErrNotFound, fault.ErrNotFound},
-		{readmodel.ErrUnavailable, fault.ErrUnavailable},
-	} {
-		if errors.Is(err, kind.own) {
-			return fmt.Errorf("%w: %w", kind.fault, err)
-		}
-	}
-	return err
+	}.Answer(w, r, err)
 }
 
 // Query is a parsed GET /v1/messages.
