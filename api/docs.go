@@ -409,7 +409,7 @@ func (d *docReader) schemaText(n *yaml.Node) template.HTML {
 			for _, a := range alts.Content {
 				part := string(d.schemaText(a))
 				if desc := d.str(a, "description"); desc != "" {
-					part += " — " + string(markdown(desc))
+					part += " — " + inline(desc)
 				}
 				parts = append(parts, part)
 			}

@@ -110,6 +110,9 @@ func TestDocsPage(t *testing.T) {
 				t.Errorf("the section of %s does not show %q", op.id, w)
 			}
 		}
+		if strings.HasPrefix(op.path, "/v1/") && !strings.Contains(text, "Example {") && !strings.Contains(text, "Example list [") {
+			t.Errorf("the section of %s shows no example", op.id)
+		}
 	}
 	for _, example := range []string{`"tag": "#CQRS"`, `"text": "Hello, event sourcing!"`, `"createdAt": "2026-11-22T09:34:58.667Z"`} {
 		if !strings.Contains(strings.ReplaceAll(string(body), "&#34;", `"`), example) {
