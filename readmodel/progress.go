@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/messages-io/messages/message"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -69,4 +70,24 @@ func (s *Store) Progress(ctx context.Context, partitions ...int) (Progress, erro
 // Progress reads the checkpoints of the active generation.
 func (l *Live) Progress(ctx context.Context, partitions ...int) (Progress, error) {
 	return l.Current().Progress(ctx, partitions...)
+}
+
+// Stored returns the message with id and the sequence of the event that
+// stored it: another event of the same id, such as a repeated import, was
+// not folded into it.
+func (s *Store) Stored(ctx context.Context, id string) (message.Message, uint64, error) {
+	var d doc
+	err := s.messages.FindOne(ctx, bson.M{"_id": id}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return message.Message{}, 0, fmt.Errorf("message %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return message.Message{}, 0, fmt.Errorf("message %s: %w", id, unavailable(err))
+	}
+	return d.message(), uint64(d.Seq), nil
+}
+
+// Stored reads a message of the active generation with its sequence.
+func (l *Live) Stored(ctx context.Context, id string) (message.Message, uint64, error) {
+	return l.Current().Stored(ctx, id)
 }

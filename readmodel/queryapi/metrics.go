@@ -28,3 +28,35 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	reg.MustRegister(m.tokenWait, m.tokenTimeouts)
 	return m
 }
+
+// feedMetrics are the series of live streams.
+type feedMetrics struct {
+	open    prometheus.Gauge
+	sent    prometheus.Counter
+	dropped prometheus.Counter
+}
+
+func newFeedMetrics(reg prometheus.Registerer) *feedMetrics {
+	m := &feedMetrics{
+		open: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "messages",
+			Subsystem: "query",
+			Name:      "streams_open",
+			Help:      "Live streams (text/event-stream) open.",
+		}),
+		sent: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "messages",
+			Subsystem: "query",
+			Name:      "stream_events_sent_total",
+			Help:      "Messages sent on live streams.",
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "messages",
+			Subsystem: "query",
+			Name:      "streams_dropped_total",
+			Help:      "Live streams disconnected because their client did not keep up.",
+		}),
+	}
+	reg.MustRegister(m.open, m.sent, m.dropped)
+	return m
+}

@@ -57,6 +57,8 @@ type Config struct {
 	PollInterval time.Duration
 	// Registerer takes the query API's metrics; nil registers them nowhere.
 	Registerer prometheus.Registerer
+	// Streams serves and bounds live streams.
+	Streams StreamConfig
 }
 
 func (c *Config) setDefaults() {
@@ -76,6 +78,7 @@ func (c *Config) setDefaults() {
 	if c.Registerer == nil {
 		c.Registerer = prometheus.NewRegistry()
 	}
+	c.Streams.setDefaults()
 }
 
 // DefaultConfig holds the options a zero Config takes.
@@ -141,6 +144,10 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
+	if wantsStream(r) {
+		a.stream(w, r)
+		return
+	}
 	params, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		web.WriteProblem(w, r, http.StatusBadRequest, "the query string is malformed: "+err.Error())

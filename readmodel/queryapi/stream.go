@@ -1,0 +1,250 @@
+package queryapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/messages-io/messages/message"
+	"github.com/messages-io/messages/position"
+	"github.com/messages-io/messages/web"
+)
+
+// StreamConfig bounds the live streams of GET /v1/messages with Accept:
+// text/event-stream.
+type StreamConfig struct {
+	// Feed serves the streams; without one, a stream is answered 503.
+	Feed *Feed
+	// PerUser and Total bound the streams open at once, for one user and
+	// for the instance: over them a stream is answered 429 or 503.
+	// Defaults 8 and 10000.
+	PerUser, Total int
+	// Heartbeat is how often an idle stream sends a comment, so that
+	// proxies and clients see it alive. Default 15s.
+	Heartbeat time.Duration
+	// Retry is the reconnection delay a stream tells its client. Default
+	// 2s.
+	Retry time.Duration
+	// WriteTimeout bounds each write to a stream's client; a client that
+	// takes longer is disconnected. Default 10s.
+	WriteTimeout time.Duration
+}
+
+func (c *StreamConfig) setDefaults() {
+	if c.PerUser == 0 {
+		c.PerUser = 8
+	}
+	if c.Total == 0 {
+		c.Total = 10000
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = 15 * time.Second
+	}
+	if c.Retry == 0 {
+		c.Retry = 2 * time.Second
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+}
+
+// LastEventIDHeader is where a reconnecting EventSource sends the id of the
+// last event it received.
+const LastEventIDHeader = "Last-Event-ID"
+
+// wantsStream reports whether r asks for a live stream: its Accept names
+// text/event-stream.
+func wantsStream(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		for _, part := range strings.Split(v, ",") {
+			if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == "text/event-stream" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// stream serves a live stream of the messages that become visible, under
+// the tag of the query or all: each as an event "message" whose data is
+// the message as GET answers it and whose id is the stream's position.
+func (a *API) stream(w http.ResponseWriter, r *http.Request) {
+	params, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		web.WriteProblem(w, r, http.StatusBadRequest, "the query string is malformed: "+err.Error())
+		return
+	}
+	var tag string
+	for name, vals := range params {
+		switch {
+		case name != "tag" && knownParams[name]:
+			web.WriteProblem(w, r, http.StatusBadRequest, fmt.Sprintf("%s does not apply to a stream; it takes only tag", name))
+			return
+		case name != "tag":
+			web.WriteProblem(w, r, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q; a stream takes only tag", name))
+			return
+		case len(vals) > 1:
+			web.WriteProblem(w, r, http.StatusBadRequest, fmt.Sprintf("parameter tag given %d times", len(vals)))
+			return
+		}
+		if tag, err = message.NormalizeTag(vals[0]); err != nil {
+			web.WriteProblem(w, r, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	cfg := a.cfg.Streams
+	f := cfg.Feed
+	if f == nil {
+		web.WriteUnavailable(w, r, a.cfg.RetryAfter, "this query instance serves no live streams")
+		return
+	}
+	layout := f.layoutOf()
+	if layout.Partitions == 0 {
+		web.WriteUnavailable(w, r, a.cfg.RetryAfter, errNotStarted.Error()+"; retry later")
+		return
+	}
+	pos, ok := startAt(w, r, f, layout)
+	if !ok {
+		return
+	}
+	s, err := f.subscribe(tag, web.UserID(r.Context()), cfg.PerUser, cfg.Total)
+	switch {
+	case errors.Is(err, errUserStreams):
+		web.SetRetryAfter(w.Header(), 5*a.cfg.RetryAfter)
+		web.WriteProblem(w, r, http.StatusTooManyRequests, fmt.Sprintf("%s: at most %d at once; close one or retry later", err, cfg.PerUser))
+		return
+	case err != nil:
+		web.WriteUnavailable(w, r, a.cfg.RetryAfter, err.Error()+"; retry later")
+		return
+	}
+	defer f.closeStream(s)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
+	// A stream outlives the server's read and write timeouts; each write
+	// has a deadline of its own.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	out := sseWriter{w: w, rc: rc, timeout: cfg.WriteTimeout}
+	if err := out.write(fmt.Sprintf("retry: %d\nid: %s\n\n", cfg.Retry.Milliseconds(), pos)); err != nil {
+		return
+	}
+	send := func(it item) error {
+		pos.After[it.part] = it.seq
+		if err := out.write(fmt.Sprintf("event: message\nid: %s\ndata: %s\n\n", pos, it.data)); err != nil {
+			return err
+		}
+		f.metrics.sent.Inc()
+		return nil
+	}
+	replay, ok, err := f.attach(s, pos)
+	if err == nil && !ok {
+		replay, err = f.catchUp(ctx, s, &pos, send)
+	}
+	if err != nil {
+		a.endStream(r, s, err)
+		return
+	}
+	for _, it := range replay {
+		if send(it) != nil {
+			return
+		}
+	}
+	beat := time.NewTicker(cfg.Heartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case it := <-s.items:
+			if err := send(it); err != nil {
+				a.endStream(r, s, err)
+				return
+			}
+		case <-beat.C:
+			if err := out.write(": heartbeat\n\n"); err != nil {
+				return
+			}
+		case <-ctx.Done():
+			a.endStream(r, s, ctx.Err())
+			return
+		}
+	}
+}
+
+// endStream logs why a stream ended, unless its client left.
+func (a *API) endStream(r *http.Request, s *stream, err error) {
+	select {
+	case <-s.done:
+		err = s.err
+	default:
+	}
+	if err == nil || r.Context().Err() != nil {
+		return
+	}
+	a.log.Info("stream ended", "err", err, "tag", s.tag, "user_id", s.user, "request_id", web.RequestID(r.Context()))
+}
+
+// startAt returns where a stream starts: after the position of
+// Last-Event-ID, or after the writes of Consistency-Token, or now. It
+// answers 400 itself for a start that is malformed or of another log.
+func startAt(w http.ResponseWriter, r *http.Request, f *Feed, layout position.Layout) (position.Position, bool) {
+	if id := strings.TrimSpace(r.Header.Get(LastEventIDHeader)); id != "" {
+		pos, err := position.ParsePosition(id, layout)
+		if errors.Is(err, position.ErrMalformed) {
+			// A consistency token may serve as a start too.
+			if tok, terr := position.ParseToken(id, layout); terr == nil {
+				return position.At(layout, tok.Sequence), true
+			}
+		}
+		if err != nil {
+			web.WriteProblem(w, r, http.StatusBadRequest, "Last-Event-ID: "+layoutError(err))
+			return position.Position{}, false
+		}
+		return pos, true
+	}
+	if values := r.Header.Values(position.TokenHeader); len(values) > 0 {
+		need, err := position.ParseTokens(values, layout)
+		if err != nil {
+			web.WriteProblem(w, r, http.StatusBadRequest, "Consistency-Token: "+tokenError(err))
+			return position.Position{}, false
+		}
+		var after uint64
+		for _, seq := range need {
+			after = max(after, seq)
+		}
+		return position.At(layout, after), true
+	}
+	return f.now(), true
+}
+
+// sseWriter writes a stream's events, each flushed at once within its own
+// deadline.
+type sseWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (s sseWriter) write(text string) error {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
+	if _, err := s.w.Write([]byte(text)); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
