@@ -77,6 +77,8 @@ func (s *serviceFlags) register(fs *flag.FlagSet, r roles, addr string, withURLs
 		fs.DurationVar(&s.query.Timeout, "query-timeout", query.Timeout, "how long a GET waits for the read model before answering 503")
 		fs.DurationVar(&s.query.ConsistencyWait, "consistency-wait", query.ConsistencyWait,
 			"how long a GET with a Consistency-Token waits for the read model to fold it before answering 503; at most 10s")
+		fs.IntVar(&s.query.Streams.PerUser, "streams-per-user", 8, "live streams (text/event-stream) one user may hold open at once")
+		fs.IntVar(&s.query.Streams.Total, "streams", 10000, "live streams this process holds open at once")
 	}
 	if r.reduce {
 		fs.IntVar(&s.reducer.BatchSize, "batch-size", reducer.BatchSize, "most events a reducer folds in one write")
@@ -98,6 +100,9 @@ func (s *serviceFlags) register(fs *flag.FlagSet, r roles, addr string, withURLs
 func (s serviceFlags) validate(r roles) error {
 	if w := s.query.ConsistencyWait; r.query && (w <= 0 || w > queryapi.MaxConsistencyWait) {
 		return fmt.Errorf("--consistency-wait %s: want more than 0 and at most %s", w, queryapi.MaxConsistencyWait)
+	}
+	if r.query && (s.query.Streams.PerUser < 1 || s.query.Streams.Total < 1) {
+		return errors.New("--streams-per-user and --streams: want at least 1")
 	}
 	if !r.dispatch && !r.reduce {
 		return nil
@@ -125,6 +130,7 @@ type service struct {
 	mongo    *mongo.Client
 	rm       *readmodel.Live
 	reducers []*reducers.Reducer // the reducer of partition i at index i
+	feed     *queryapi.Feed
 	metrics  *reducers.Metrics
 }
 
@@ -160,6 +166,9 @@ func serve(ctx context.Context, log *slog.Logger, r roles, f serviceFlags, natsU
 	if r.query {
 		f.query.Layout = s.layout(f.stream.cfg)
 		f.query.Registerer = s.reg
+		if err := s.openFeed(natsURL, f.stream.cfg, &f.query); err != nil {
+			return err
+		}
 		queryapi.New(s.rm, log.With("component", "query"), f.query).Routes(rt)
 		api.Routes(rt) // the OpenAPI document, beside the API it describes
 	}
@@ -182,6 +191,13 @@ func serve(ctx context.Context, log *slog.Logger, r roles, f serviceFlags, natsU
 		fctx, stopFollowing := context.WithCancel(ctx)
 		defer stopFollowing()
 		g.Add(func() error { return s.rm.Follow(fctx, time.Second) }, func(error) { stopFollowing() })
+	}
+	if s.feed != nil {
+		// Live streams close at once when the process is told to stop, so
+		// that their clients reconnect elsewhere.
+		fctx, stopFeed := context.WithCancel(ctx)
+		defer stopFeed()
+		g.Add(func() error { return s.feed.Run(fctx) }, func(error) { stopFeed() })
 	}
 	if len(s.reducers) > 0 {
 		// Reducers stop on their own context: they finish their batch after
