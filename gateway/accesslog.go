@@ -31,6 +31,7 @@ func identityFrom(ctx context.Context) identity {
 type exchange struct {
 	user     string // the verified user
 	upstream string // host:port of the upstream last asked
+	stream   bool   // a live stream, passed through as it came
 }
 
 func exchangeFrom(ctx context.Context) *exchange {
@@ -53,8 +54,10 @@ func (g *Gateway) accessLog(next http.Handler) http.Handler {
 		defer func() {
 			status := rec.Recorded(r)
 			v := recover()
-			if v != nil {
-				status = 0 // the response was cut short
+			if v != nil && !(v == http.ErrAbortHandler && x.stream && status == http.StatusOK) {
+				// The response was cut short; a live stream ends so
+				// whenever its client or upstream leaves.
+				status = 0
 			}
 			level := slog.LevelInfo
 			if !strings.HasPrefix(r.URL.Path, "/v1/") {
@@ -63,7 +66,7 @@ func (g *Gateway) accessLog(next http.Handler) http.Handler {
 			g.log.Log(r.Context(), level, "access",
 				"method", r.Method, "path", r.URL.Path, "status", status, "duration", time.Since(start),
 				"request_id", web.RequestID(r.Context()), "user_id", x.user, "upstream", x.upstream,
-				"remote", r.RemoteAddr)
+				"remote", r.RemoteAddr, "stream", x.stream)
 			if v != nil {
 				panic(v)
 			}

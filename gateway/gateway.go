@@ -68,8 +68,10 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 
 	// UpstreamTimeout bounds each request to an upstream, past it the answer
-	// is 504. Default 10s.
-	UpstreamTimeout time.Duration
+	// is 504. Default 10s. A live stream must begin within it, and may then
+	// last as long as it is not silent for StreamIdleTimeout (default 60s;
+	// the query API sends a heartbeat every 15s).
+	UpstreamTimeout, StreamIdleTimeout time.Duration
 	// HealthInterval is how often each upstream's /readyz is checked.
 	// Default 2s; each check waits at most HealthTimeout (default 1.5s).
 	HealthInterval, HealthTimeout time.Duration
@@ -97,6 +99,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.UpstreamTimeout == 0 {
 		c.UpstreamTimeout = 10 * time.Second
+	}
+	if c.StreamIdleTimeout == 0 {
+		c.StreamIdleTimeout = time.Minute
 	}
 	if c.HealthInterval == 0 {
 		c.HealthInterval = 2 * time.Second
@@ -152,7 +157,7 @@ func (c Config) Validate() error {
 		return errors.New("gateway: the rate must not be negative, and the burst must be at least 1")
 	case c.AuthFailureRate > 0 && c.AuthFailureBurst < 1:
 		return errors.New("gateway: the burst of failed authentications must be at least 1")
-	case c.JWKSRefresh < 0 || c.JWKSMinRefresh < 0 || c.Leeway < 0 || c.UpstreamTimeout < 0 ||
+	case c.JWKSRefresh < 0 || c.JWKSMinRefresh < 0 || c.Leeway < 0 || c.UpstreamTimeout < 0 || c.StreamIdleTimeout < 0 ||
 		c.HealthInterval < 0 || c.HealthTimeout < 0 || c.RetryAfter < 0:
 		return errors.New("gateway: durations must not be negative")
 	case slices.ContainsFunc(c.TrustedProxies, func(p netip.Prefix) bool { return !p.IsValid() }):
@@ -433,6 +438,10 @@ func (g *Gateway) proxy(p *pool) http.Handler {
 		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if streaming(r) {
+			g.proxyStream(rp, p, w, r)
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), g.cfg.UpstreamTimeout)
 		defer cancel()
 		rp.ServeHTTP(w, r.WithContext(ctx))

@@ -113,6 +113,7 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&g.cfg.AuthFailureBurst, "auth-failure-burst", def.AuthFailureBurst, "failed authentications each client address may make at once, beyond the rate")
 	fs.Var((*prefixListFlag)(&g.cfg.TrustedProxies), "trusted-proxies", "addresses or CIDR prefixes of proxies in front of the gateway, comma-separated; behind them the client address is the rightmost untrusted hop of X-Forwarded-For")
 	fs.DurationVar(&g.cfg.UpstreamTimeout, "upstream-timeout", def.UpstreamTimeout, "how long a request waits for a dispatcher or query instance before answering 504")
+	fs.DurationVar(&g.cfg.StreamIdleTimeout, "stream-idle-timeout", def.StreamIdleTimeout, "how long a live stream (text/event-stream) may pass nothing, not even a heartbeat, before the gateway closes it")
 	fs.DurationVar(&g.cfg.HealthInterval, "health-interval", def.HealthInterval, "how often each upstream's /readyz is checked")
 	fs.StringVar(&g.cfg.CountRole, "count-role", "", "role a token needs for count=1; empty: counts are open to every token")
 }
