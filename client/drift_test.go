@@ -378,6 +378,7 @@ func TestClientKeepsTheDocument(t *testing.T) {
 // and why.
 var notSent = map[string]string{
 	"If-None-Match": "conditional reads are for a cache in front; the client reads afresh",
+	"Last-Event-ID": "live streams are for EventSource and curl -N; the client does not stream",
 }
 
 // pathParam matches a path template's parameter.
