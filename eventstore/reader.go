@@ -80,6 +80,14 @@ func (c ConsumerConfig) Validate() error {
 	return nil
 }
 
+// ErrNotHeld is what Next returns once when the consumer has lost its
+// partition: its pin lapsed or went to another reducer. It stands by from
+// then on, and Next delivers again once it holds the partition.
+var ErrNotHeld = errors.New("the partition is held by another reducer")
+
+// pinIDHeader carries the pin of the consumer a message was delivered to.
+const pinIDHeader = "Nats-Pin-Id"
+
 // priorityGroup is the pull group whose single pinned member folds a
 // partition: JetStream delivers a partition's events to one reducer at a time
 // and hands it to another when that one falls silent.
@@ -95,6 +103,9 @@ type PartitionConsumer struct {
 	pending   jetstream.MessageBatch
 	// endFetch releases the pending pull request's context.
 	endFetch context.CancelFunc
+	// pinned is set by a delivery to this consumer as the partition's
+	// pinned member, and cleared when JetStream refuses its pin.
+	pinned bool
 }
 
 // Consumer makes sure the durable consumer of partition exists and returns it.
@@ -288,12 +299,17 @@ func (c *PartitionConsumer) receive(ctx context.Context, max int) ([]jetstream.M
 				// A pull request ends when it expires, when another
 				// reducer holds the partition, or with the context of the
 				// call that made it; then the next one is sent.
+				if errors.Is(err, jetstream.ErrPinIDMismatch) && c.pinned {
+					c.pinned = false
+					return nil, ErrNotHeld
+				}
 				if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, jetstream.ErrPinIDMismatch) &&
 					!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 					return nil, fmt.Errorf("fetch partition %d: %w", c.partition, unavailable(err))
 				}
 				continue
 			}
+			c.pinned = c.pinned || m.Headers().Get(pinIDHeader) != ""
 			msgs = append(msgs, m)
 		case <-ctx.Done():
 			return nil, ctx.Err()

@@ -104,6 +104,14 @@ func (m *Metrics) Serve(partition int) {
 	m.halted.WithLabelValues(p).Set(0)
 }
 
+// standBy drops the series of a partition another process now holds, and
+// starts its counters again at 0, as Serve does.
+func (m *Metrics) standBy(partition string) {
+	p, _ := strconv.Atoi(partition)
+	m.Release(p)
+	m.Serve(p)
+}
+
 // Release drops every series of a partition this process no longer folds, so
 // that it does not go on reporting a stale lag, checkpoint, batch limit or
 // halt for a partition another process now owns.

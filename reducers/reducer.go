@@ -152,6 +152,8 @@ type Reducer struct {
 	// still be running.
 	limit, failed, fast int
 	settle              bool
+	// standingBy is set while another reducer holds the partition.
+	standingBy bool
 }
 
 // New returns a reducer folding src into the read model generation that
@@ -218,11 +220,18 @@ func (r *Reducer) Run(ctx context.Context) error {
 			return nil
 		}
 		b, err := retry(ctx, r, "fetching events", func(ctx context.Context) (*eventstore.Batch, error) {
-			return r.src.Next(ctx, r.checkpoint, r.limit)
+			for {
+				b, err := r.src.Next(ctx, r.checkpoint, r.limit)
+				if !errors.Is(err, eventstore.ErrNotHeld) {
+					return b, err
+				}
+				r.standBy()
+			}
 		})
 		if err != nil || ctx.Err() != nil {
 			return nil
 		}
+		r.hold()
 		r.metrics.lag.WithLabelValues(r.partition).Set(float64(b.Pending))
 		r.lag.Store(b.Pending)
 		r.busy.Store(true)
@@ -232,6 +241,34 @@ func (r *Reducer) Run(ctx context.Context) error {
 			r.progressAt.Store(time.Now().UnixNano())
 		}
 	}
+}
+
+// standBy stops reporting the partition as this reducer's once another
+// holds it: its lag, checkpoint, checkpoint age, batch limit and halt are
+// the holder's to report, and its counters start again from 0, as those of
+// a reducer that never held it. Nor does the partition count as stalled or
+// halted here any longer.
+func (r *Reducer) standBy() {
+	if r.standingBy {
+		return
+	}
+	r.standingBy = true
+	r.metrics.standBy(r.partition)
+	r.lag.Store(0)
+	r.halted.Store(nil)
+	r.log.Info("another reducer holds the partition; standing by")
+}
+
+// hold reports the partition as this reducer's again once it is delivered
+// events after standing by.
+func (r *Reducer) hold() {
+	if !r.standingBy {
+		return
+	}
+	r.standingBy = false
+	r.metrics.age.track(r.partition, r.checkpointAge)
+	r.setLimit(r.limit)
+	r.log.Info("holds the partition again")
 }
 
 // moveTo makes sink the generation the reducer folds into: it continues from

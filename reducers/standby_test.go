@@ -1,0 +1,145 @@
+package reducers_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/messages-io/messages/eventstore"
+	"github.com/messages-io/messages/internal/testkit"
+	"github.com/messages-io/messages/readmodel"
+	"github.com/messages-io/messages/reducers"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// stallUntil is a read model whose writes, once stall is set, wait until
+// released says so, as writes slower than the takeover setting do.
+type stallUntil struct {
+	reducers.Sink
+	stall    atomic.Bool
+	released func() bool
+}
+
+func (s *stallUntil) Apply(ctx context.Context, partition int, changes []readmodel.Change, through uint64) error {
+	for s.stall.Load() && !s.released() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return s.Sink.Apply(ctx, partition, changes, through)
+}
+
+// A reducer whose partition another reducer took over (its pin lapsed in a
+// slow write) stops reporting the partition's lag, checkpoint, checkpoint
+// age, batch limit and halt, which are the holder's to report; its counters
+// start again from 0, and the holder reports every series.
+func TestReducerThatLostItsPinStopsReportingThePartition(t *testing.T) {
+	f := setup(t, 1)
+	ctx := testkit.Context(t)
+	// pin is the partition's pinned client, "" while none is.
+	pin := func() string {
+		c, err := f.js.Consumer(ctx, "EV", "t-p0")
+		if err != nil {
+			return ""
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return ""
+		}
+		for _, g := range info.PriorityGroups {
+			return g.PinnedClientID
+		}
+		return ""
+	}
+
+	type reducer struct {
+		reg  *prometheus.Registry
+		sink *stallUntil
+	}
+	var firstPin string
+	start := func() reducer {
+		src, err := f.events.Consumer(ctx, 0, eventstore.ConsumerConfig{Name: "t", FetchWait: 300 * time.Millisecond, PinnedTTL: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg := prometheus.NewRegistry()
+		metrics := reducers.NewMetrics(reg)
+		metrics.Serve(0)
+		sink := &stallUntil{Sink: f.rm, released: func() bool {
+			p := pin()
+			return p != "" && p != firstPin
+		}}
+		r, err := reducers.New(src, func() reducers.Sink { return sink }, testkit.Logger(), metrics,
+			reducers.Config{BatchSize: 16, RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { _ = r.Run(rctx) })
+		t.Cleanup(func() { cancel(); wg.Wait() })
+		return reducer{reg: reg, sink: sink}
+	}
+	gauges := []string{"messages_reducer_lag_events", "messages_reducer_checkpoint_sequence",
+		"messages_reducer_checkpoint_age_seconds", "messages_reducer_batch_limit_events", "messages_reducer_partition_halted"}
+	reports := func(r reducer, applied float64) error {
+		got := partitionSeries(t, r.reg, "0")
+		for _, name := range gauges {
+			if _, ok := got[name]; !ok {
+				return fmt.Errorf("series %v, want %s", got, name)
+			}
+		}
+		if got["messages_reducer_events_applied_total"] < applied {
+			return fmt.Errorf("series %v, want at least %v applied", got, applied)
+		}
+		return nil
+	}
+
+	a := start()
+	f.post(t, "go", "1", time.Now())
+	testkit.Eventually(t, 30*time.Second, 20*time.Millisecond, func() error { return reports(a, 1) })
+	firstPin = pin()
+	if firstPin == "" {
+		t.Fatal("no reducer is pinned")
+	}
+
+	// The next write of a lasts until b holds the partition: b takes over
+	// once a's pin lapses and an event comes.
+	a.sink.stall.Store(true)
+	b := start()
+	f.post(t, "go", "2", time.Now())
+	testkit.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if p := pin(); p == "" || p == firstPin {
+			f.post(t, "go", "more", time.Now())
+			return fmt.Errorf("pinned %q, the first pin %q", p, firstPin)
+		}
+		return nil
+	})
+	// a learns it lost the partition when its pull is refused, which
+	// JetStream answers as it delivers the next event.
+	testkit.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
+		got := partitionSeries(t, a.reg, "0")
+		for _, name := range gauges[:4] {
+			if _, ok := got[name]; ok {
+				f.post(t, "go", "more", time.Now())
+				return fmt.Errorf("a, standing by, still reports %v", got)
+			}
+		}
+		return nil
+	})
+	got := partitionSeries(t, a.reg, "0")
+	if v, ok := got["messages_reducer_partition_halted"]; !ok || v != 0 {
+		t.Errorf("a standing by: halted %v (reported %v), want 0", v, ok)
+	}
+	for _, name := range []string{"messages_reducer_events_applied_total", "messages_reducer_dead_letters_total"} {
+		if v, ok := got[name]; !ok || v != 0 {
+			t.Errorf("a standing by: %s %v (reported %v), want 0", name, v, ok)
+		}
+	}
+	testkit.Eventually(t, 30*time.Second, 20*time.Millisecond, func() error { return reports(b, 1) })
+}
