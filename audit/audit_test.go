@@ -36,7 +36,7 @@ var tags = []string{"go", "nats", "rust", "sql"}
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	_, js := testkit.JetStream(t, testkit.NATS(t))
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	events, err := eventstore.Open(ctx, js, eventstore.Config{Stream: "EV", Partitions: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func (f *fixture) append(t *testing.T, m message.Message, msgID string) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := f.events.Append(testkit.Context(t), eventstore.Append{Event: ev, PartitionKey: m.Tag, MsgID: msgID})
+	res, err := f.events.Append(t.Context(), eventstore.Append{Event: ev, PartitionKey: m.Tag, MsgID: msgID})
 	if err != nil || res.Duplicate {
 		t.Fatalf("append: %+v, %v", res, err)
 	}
@@ -92,7 +92,7 @@ func (f *fixture) append(t *testing.T, m message.Message, msgID string) uint64 {
 // Events after through are left out; unfoldable events are passed over.
 func (f *fixture) model(t *testing.T, through uint64) *readmodel.Store {
 	t.Helper()
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	s, err := f.gens.Create(ctx, t.Name())
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func (f *fixture) model(t *testing.T, through uint64) *readmodel.Store {
 // them, as a reducer does in the middle of a batch.
 func (f *fixture) fold(t *testing.T, s *readmodel.Store, after, through uint64, checkpoint bool) {
 	t.Helper()
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	changes := map[int][]readmodel.Change{}
 	last := map[int]uint64{}
 	err := f.events.Read(ctx, after+1, func(rec eventstore.Record) error {
@@ -138,7 +138,7 @@ func (f *fixture) collection(s *readmodel.Store, name string) *mongo.Collection 
 
 func compare(t *testing.T, f *fixture, s *readmodel.Store, opts audit.Options) audit.Report {
 	t.Helper()
-	rep, err := audit.Compare(testkit.Context(t), f.events, s, opts)
+	rep, err := audit.Compare(t.Context(), f.events, s, opts)
 	if err != nil {
 		t.Fatalf("compare: %v", err)
 	}
@@ -163,7 +163,7 @@ func TestCompareFindsEveryCorruption(t *testing.T) {
 	f := newFixture(t)
 	f.logMessages(t, 40)
 	const events, unique = 43, 40
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	m5, m6, m7, m1 := f.msgs[5], f.msgs[6], f.msgs[7], f.msgs[1]
 	stray := message.Message{ID: ulid.MustNew(ulid.Timestamp(m5.CreatedAt), ulid.DefaultEntropy()).String(), UserID: "x", Text: "never logged", Tag: "go", CreatedAt: m5.CreatedAt}
 	goDay := day(f.msgs[0]) // f.msgs[0] is under go
@@ -349,7 +349,7 @@ func TestCompareIgnoresWhatIsInFlight(t *testing.T) {
 	f := newFixture(t)
 	f.logMessages(t, 24)
 	s := f.model(t, 0)
-	before, err := f.events.LastSequence(testkit.Context(t))
+	before, err := f.events.LastSequence(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +412,7 @@ func TestCompareIgnoresWhatIsInFlight(t *testing.T) {
 func TestCompareReportsUnfoldableEvents(t *testing.T) {
 	f := newFixture(t)
 	f.logMessages(t, 8)
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	bad := event.Event{ID: ulid.Make().String(), Type: "message.edited", Version: 1, OccurredAt: time.Now().UTC(), UserID: "u", Data: json.RawMessage(`{}`)}
 	res, err := f.events.Append(ctx, eventstore.Append{Event: bad, PartitionKey: "go"})
 	if err != nil {
@@ -434,7 +434,7 @@ func TestCompareReportsUnfoldableEvents(t *testing.T) {
 func TestCompareAnEmptyModel(t *testing.T) {
 	f := newFixture(t)
 	f.logMessages(t, 6)
-	s, err := f.gens.Create(testkit.Context(t), "empty")
+	s, err := f.gens.Create(t.Context(), "empty")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,7 +492,7 @@ func TestDiffString(t *testing.T) {
 
 func deleteOne(t *testing.T, c *mongo.Collection, id string) {
 	t.Helper()
-	res, err := c.DeleteOne(testkit.Context(t), bson.M{"_id": id})
+	res, err := c.DeleteOne(t.Context(), bson.M{"_id": id})
 	if err != nil || res.DeletedCount != 1 {
 		t.Fatalf("delete %s from %s: %v, %+v", id, c.Name(), err, res)
 	}
@@ -508,7 +508,7 @@ func countField(key, day string) (id, field string) {
 func unsetCount(t *testing.T, c *mongo.Collection, key, day string) {
 	t.Helper()
 	id, field := countField(key, day)
-	res, err := c.UpdateOne(testkit.Context(t), bson.M{"_id": id}, bson.M{"$unset": bson.M{field: ""}})
+	res, err := c.UpdateOne(t.Context(), bson.M{"_id": id}, bson.M{"$unset": bson.M{field: ""}})
 	if err != nil || res.ModifiedCount != 1 {
 		t.Fatalf("unset %s of %s in %s: %v, %+v", field, id, c.Name(), err, res)
 	}
@@ -522,7 +522,7 @@ func unsetSlotted(t *testing.T, c *mongo.Collection, slot, id string) {
 	var leaf struct {
 		Runs map[string]string `bson:"r"`
 	}
-	if err := c.FindOne(testkit.Context(t), bson.M{"_id": slot}).Decode(&leaf); err != nil {
+	if err := c.FindOne(t.Context(), bson.M{"_id": slot}).Decode(&leaf); err != nil {
 		t.Fatalf("read %s: %v", slot, err)
 	}
 	for name, run := range leaf.Runs {
@@ -531,7 +531,7 @@ func unsetSlotted(t *testing.T, c *mongo.Collection, slot, id string) {
 			continue
 		}
 		end := at + strings.Index(run[at:], ",") + 1
-		res, err := c.UpdateOne(testkit.Context(t), bson.M{"_id": slot}, bson.M{"$set": bson.M{"r." + name: run[:at] + run[end:]}})
+		res, err := c.UpdateOne(t.Context(), bson.M{"_id": slot}, bson.M{"$set": bson.M{"r." + name: run[:at] + run[end:]}})
 		if err != nil || res.ModifiedCount != 1 {
 			t.Fatalf("unset %s in %s: %v, %+v", id, slot, err, res)
 		}
@@ -542,7 +542,7 @@ func unsetSlotted(t *testing.T, c *mongo.Collection, slot, id string) {
 
 func set(t *testing.T, c *mongo.Collection, id string, fields bson.M) {
 	t.Helper()
-	res, err := c.UpdateOne(testkit.Context(t), bson.M{"_id": id}, bson.M{"$set": fields})
+	res, err := c.UpdateOne(t.Context(), bson.M{"_id": id}, bson.M{"$set": fields})
 	if err != nil || res.MatchedCount != 1 {
 		t.Fatalf("update %s in %s: %v, %+v", id, c.Name(), err, res)
 	}
@@ -550,7 +550,7 @@ func set(t *testing.T, c *mongo.Collection, id string, fields bson.M) {
 
 func insert(t *testing.T, c *mongo.Collection, m message.Message, seq int64) {
 	t.Helper()
-	_, err := c.InsertOne(testkit.Context(t), bson.M{"_id": m.ID, "userId": m.UserID, "text": m.Text, "tag": m.Tag, "createdAt": m.CreatedAt, "seq": seq})
+	_, err := c.InsertOne(t.Context(), bson.M{"_id": m.ID, "userId": m.UserID, "text": m.Text, "tag": m.Tag, "createdAt": m.CreatedAt, "seq": seq})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func TestSampleLag(t *testing.T) {
 		seqs:   [][]uint64{{1, 3, 5, 7}, {2, 4, 6}, {8}},
 		stored: map[uint64]time.Time{3: now.Add(-time.Minute), 5: now.Add(-30 * time.Second), 8: now.Add(-time.Second)},
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	first, err := audit.SampleLag(ctx, events, fakeModel{0: 1, 1: 6}, nil)
 	if err != nil {
 		t.Fatal(err)

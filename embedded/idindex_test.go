@@ -13,7 +13,7 @@ import (
 // A lookup by _id alone is served by an index, not a scan of the table, in a
 // collection made after the server started.
 func TestLookupByIDUsesIndex(t *testing.T) {
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	db := testkit.Database(t)
 	coll := db.Collection("points")
 	docs := make([]any, 100)

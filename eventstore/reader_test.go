@@ -39,7 +39,7 @@ func seqs(bs []*eventstore.Batch) string {
 
 func next(t *testing.T, c *eventstore.PartitionConsumer, after uint64, max int) *eventstore.Batch {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(testkit.Context(t), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	b, err := c.Next(ctx, after, max)
 	if err != nil {
@@ -63,7 +63,7 @@ func TestConsumerDeliversOnePartitionInOrder(t *testing.T) {
 			appendN(t, s, other, 1)
 		}
 	}
-	c, err := s.Consumer(testkit.Context(t), s.Partition("a"), eventstore.ConsumerConfig{Name: "t"})
+	c, err := s.Consumer(t.Context(), s.Partition("a"), eventstore.ConsumerConfig{Name: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestConsumerDeliversOnePartitionInOrder(t *testing.T) {
 			got = append(got, r.Sequence)
 			after = r.Sequence
 		}
-		if err := b.Ack(testkit.Context(t), after); err != nil {
+		if err := b.Ack(t.Context(), after); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -96,7 +96,7 @@ func TestConsumerFillsGapsLeftByADeadReducer(t *testing.T) {
 	s := open(t, js, eventstore.Config{Stream: "EV", Partitions: 1})
 	cfg := eventstore.ConsumerConfig{Name: "t", AckWait: time.Minute, PinnedTTL: time.Second, FetchWait: 500 * time.Millisecond}
 	appendN(t, s, "a", 3)
-	dead, err := s.Consumer(testkit.Context(t), 0, cfg)
+	dead, err := s.Consumer(t.Context(), 0, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestConsumerFillsGapsLeftByADeadReducer(t *testing.T) {
 	}
 	// It dies holding 1-3; 4-6 arrive.
 	appendN(t, s, "a", 3)
-	heir, err := s.Consumer(testkit.Context(t), 0, cfg)
+	heir, err := s.Consumer(t.Context(), 0, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestBatchAckAndRelease(t *testing.T) {
 	_, js := testkit.JetStream(t, testkit.NATS(t))
 	s := open(t, js, eventstore.Config{Stream: "EV", Partitions: 1})
 	appendN(t, s, "a", 4)
-	c, err := s.Consumer(testkit.Context(t), 0, eventstore.ConsumerConfig{Name: "t", AckWait: time.Second, FetchWait: 300 * time.Millisecond})
+	c, err := s.Consumer(t.Context(), 0, eventstore.ConsumerConfig{Name: "t", AckWait: time.Second, FetchWait: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestBatchAckAndRelease(t *testing.T) {
 	}
 	// Acknowledge 1-2, release 3-4: only 3-4 come again.
 	for _, b := range bs {
-		if err := b.Ack(testkit.Context(t), 2); err != nil {
+		if err := b.Ack(t.Context(), 2); err != nil {
 			t.Fatal(err)
 		}
 		b.Release(2)
@@ -155,11 +155,11 @@ func TestBatchAckAndRelease(t *testing.T) {
 		if b.Skipped != 0 {
 			t.Errorf("skipped %d", b.Skipped)
 		}
-		if err := b.Ack(testkit.Context(t), 4); err != nil {
+		if err := b.Ack(t.Context(), 4); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(testkit.Context(t), 2500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 2500*time.Millisecond)
 	defer cancel()
 	if b, err := c.Next(ctx, 4, 4); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("after acking everything Next = %v, %v; want nothing until the deadline", b, err)
@@ -170,7 +170,7 @@ func TestConsumerSkipsEventsAtOrBeforeTheCheckpoint(t *testing.T) {
 	_, js := testkit.JetStream(t, testkit.NATS(t))
 	s := open(t, js, eventstore.Config{Stream: "EV", Partitions: 1})
 	appendN(t, s, "a", 5)
-	c, err := s.Consumer(testkit.Context(t), 0, eventstore.ConsumerConfig{Name: "t"})
+	c, err := s.Consumer(t.Context(), 0, eventstore.ConsumerConfig{Name: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}

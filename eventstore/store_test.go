@@ -17,7 +17,7 @@ import (
 
 func open(t *testing.T, js jetstream.JetStream, cfg eventstore.Config) *eventstore.Store {
 	t.Helper()
-	s, err := eventstore.Open(testkit.Context(t), js, cfg)
+	s, err := eventstore.Open(t.Context(), js, cfg)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -41,7 +41,7 @@ func appendN(t *testing.T, s *eventstore.Store, key string, n int) []uint64 {
 	t.Helper()
 	var seqs []uint64
 	for i := range n {
-		res, err := s.Append(testkit.Context(t), eventstore.Append{Event: newEvent(t, fmt.Sprint(key, i)), PartitionKey: key})
+		res, err := s.Append(t.Context(), eventstore.Append{Event: newEvent(t, fmt.Sprint(key, i)), PartitionKey: key})
 		if err != nil {
 			t.Fatalf("append: %v", err)
 		}
@@ -52,7 +52,7 @@ func appendN(t *testing.T, s *eventstore.Store, key string, n int) []uint64 {
 
 func TestOpenMakesAnAppendOnlyStream(t *testing.T) {
 	_, js := testkit.JetStream(t, testkit.NATS(t))
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	open(t, js, eventstore.Config{Stream: "EV", Partitions: 4, DuplicateWindow: time.Minute})
 	info, err := js.Stream(ctx, "EV")
 	if err != nil {
@@ -105,7 +105,7 @@ func TestConfigValidate(t *testing.T) {
 		if err := cfg.Validate(); !errors.Is(err, eventstore.ErrInvalidConfig) {
 			t.Errorf("%+v.Validate() = %v, want ErrInvalidConfig", cfg, err)
 		}
-		if _, err := eventstore.Open(testkit.Context(t), js, cfg); !errors.Is(err, eventstore.ErrInvalidConfig) {
+		if _, err := eventstore.Open(t.Context(), js, cfg); !errors.Is(err, eventstore.ErrInvalidConfig) {
 			t.Errorf("Open(%+v) = %v, want ErrInvalidConfig", cfg, err)
 		}
 	}
@@ -125,7 +125,7 @@ func TestConfigValidate(t *testing.T) {
 func TestOpenTellsRejectionFromUnavailability(t *testing.T) {
 	ns := testkit.NATS(t)
 	_, js := testkit.JetStream(t, ns)
-	_, err := eventstore.Open(testkit.Context(t), js, eventstore.Config{Stream: "EV", Replicas: 3})
+	_, err := eventstore.Open(t.Context(), js, eventstore.Config{Stream: "EV", Replicas: 3})
 	if !errors.Is(err, eventstore.ErrRejected) || errors.Is(err, eventstore.ErrUnavailable) {
 		t.Errorf("open with 3 replicas on one server: %v, want ErrRejected only", err)
 	}
@@ -143,7 +143,7 @@ func TestOpenTellsRejectionFromUnavailability(t *testing.T) {
 func TestAppendIsAcknowledgedAndDeduplicated(t *testing.T) {
 	_, js := testkit.JetStream(t, testkit.NATS(t))
 	s := open(t, js, eventstore.Config{Stream: "EV"})
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	ev := newEvent(t, "hello")
 	ev.CorrelationID = "req-1"
 	first, err := s.Append(ctx, eventstore.Append{Event: ev, PartitionKey: "go", MsgID: "k1"})
@@ -187,7 +187,7 @@ func TestPartitionKeepsAKeyTogether(t *testing.T) {
 	}
 	seqs := appendN(t, s, "go", 3)
 	for _, seq := range seqs {
-		rec, err := s.Get(testkit.Context(t), seq)
+		rec, err := s.Get(t.Context(), seq)
 		if err != nil || rec.Partition != s.Partition("go") {
 			t.Errorf("event %d in partition %d (%v), want %d", seq, rec.Partition, err, s.Partition("go"))
 		}
@@ -208,7 +208,7 @@ func TestAppendWhenServerIsDown(t *testing.T) {
 		}
 		return nil
 	})
-	ctx, cancel := context.WithTimeout(testkit.Context(t), time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
 	_, err := s.Append(ctx, eventstore.Append{Event: newEvent(t, "x"), PartitionKey: "k"})
 	if !errors.Is(err, eventstore.ErrUnavailable) || errors.Is(err, eventstore.ErrOutcomeUnknown) {
@@ -228,7 +228,7 @@ func TestAppendWithoutAcknowledgement(t *testing.T) {
 	waitLast := func(t *testing.T, want uint64) {
 		t.Helper()
 		testkit.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
-			last, err := watch.LastSequence(testkit.Context(t))
+			last, err := watch.LastSequence(t.Context())
 			if err == nil && last != want {
 				err = fmt.Errorf("last sequence %d, want %d", last, want)
 			}
@@ -236,7 +236,7 @@ func TestAppendWithoutAcknowledgement(t *testing.T) {
 		})
 	}
 	appendWithin := func(d time.Duration, a eventstore.Append) (eventstore.Appended, error) {
-		ctx, cancel := context.WithTimeout(testkit.Context(t), d)
+		ctx, cancel := context.WithTimeout(t.Context(), d)
 		defer cancel()
 		return s.Append(ctx, a)
 	}
@@ -283,7 +283,7 @@ func TestAppendRefusesMalformedEvents(t *testing.T) {
 		{ID: "1", Type: "x", Data: []byte(`{}`)},
 		{ID: "1", Type: "x", Version: 1},
 	} {
-		if _, err := s.Append(testkit.Context(t), eventstore.Append{Event: ev}); !errors.Is(err, event.ErrMalformed) {
+		if _, err := s.Append(t.Context(), eventstore.Append{Event: ev}); !errors.Is(err, event.ErrMalformed) {
 			t.Errorf("append %+v: err = %v, want ErrMalformed", ev, err)
 		}
 	}
@@ -295,7 +295,7 @@ func TestReadReplaysFromASequence(t *testing.T) {
 	appendN(t, s, "a", 5)
 	appendN(t, s, "b", 5)
 	var got []uint64
-	err := s.Read(testkit.Context(t), 4, func(r eventstore.Record) error {
+	err := s.Read(t.Context(), 4, func(r eventstore.Record) error {
 		if r.Err != nil {
 			return r.Err
 		}
@@ -313,7 +313,7 @@ func TestReadReplaysFromASequence(t *testing.T) {
 	}
 	stop := errors.New("stop")
 	n := 0
-	err = s.Read(testkit.Context(t), 0, func(eventstore.Record) error { n++; return stop })
+	err = s.Read(t.Context(), 0, func(eventstore.Record) error { n++; return stop })
 	if !errors.Is(err, stop) || n != 1 {
 		t.Errorf("read stopping at once: n=%d err=%v", n, err)
 	}

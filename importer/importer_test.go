@@ -28,7 +28,7 @@ type env struct {
 func connect(t testing.TB, ns *server.Server) env {
 	t.Helper()
 	_, js := testkit.JetStream(t, ns)
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	store, err := eventstore.Open(ctx, js, eventstore.Config{Stream: "EV", Partitions: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +55,7 @@ func run(t *testing.T, im *importer.Importer, content string) (importer.Summary,
 	if err != nil {
 		t.Fatal(err)
 	}
-	return im.Import(testkit.Context(t), strings.NewReader(content), digest)
+	return im.Import(t.Context(), strings.NewReader(content), digest)
 }
 
 // line is one good import line for message i.
@@ -76,7 +76,7 @@ func goodLines(n int) string {
 func stored(t *testing.T, s *eventstore.Store) []eventstore.Record {
 	t.Helper()
 	var recs []eventstore.Record
-	if err := s.Read(testkit.Context(t), 0, func(r eventstore.Record) error {
+	if err := s.Read(t.Context(), 0, func(r eventstore.Record) error {
 		recs = append(recs, r)
 		return r.Err
 	}); err != nil {
@@ -87,7 +87,7 @@ func stored(t *testing.T, s *eventstore.Store) []eventstore.Record {
 
 func lastSeq(t *testing.T, s *eventstore.Store) uint64 {
 	t.Helper()
-	seq, err := s.LastSequence(testkit.Context(t))
+	seq, err := s.LastSequence(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestImportCarriesOnAfterAFailure(t *testing.T) {
 		t.Errorf("appended %d before the failure, want about 200", sum.Appended)
 	}
 	digest, _ := importer.Digest(strings.NewReader(content))
-	done, err := e.ledger.Imported(testkit.Context(t), digest)
+	done, err := e.ledger.Imported(t.Context(), digest)
 	if err != nil || done < 150 || done > sum.Appended {
 		t.Errorf("ledger records %d lines done (%v), want a prefix of the %d appended", done, err, sum.Appended)
 	}
@@ -259,7 +259,7 @@ func TestImportStopsWithItsContext(t *testing.T) {
 	e := connect(t, testkit.NATS(t))
 	content := goodLines(2000)
 	digest, _ := importer.Digest(strings.NewReader(content))
-	ctx, cancel := context.WithCancel(testkit.Context(t))
+	ctx, cancel := context.WithCancel(t.Context())
 	slow := &failingLog{Log: e.store, after: 1 << 30, onAppend: func(n int) {
 		if n == 100 {
 			cancel()
@@ -272,7 +272,7 @@ func TestImportStopsWithItsContext(t *testing.T) {
 	if sum.Appended < 100 || sum.Appended > 120 {
 		t.Errorf("appended %d after canceling at the 100th, want no more than those in flight", sum.Appended)
 	}
-	done, _ := e.ledger.Imported(testkit.Context(t), digest)
+	done, _ := e.ledger.Imported(t.Context(), digest)
 	if done < 90 || done > sum.Appended {
 		t.Errorf("ledger records %d, want the prefix of the %d appended", done, sum.Appended)
 	}

@@ -73,7 +73,7 @@ func batch() []readmodel.Change {
 // messages themselves, for every tag, day and edge.
 func checkCounts(t *testing.T, s *readmodel.Store, wantTotal int64) {
 	t.Helper()
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	// d is the hour of the day-th day from firstDay on.
 	d := func(day, hour int) time.Time {
 		return firstDay.AddDate(0, 0, day-1).Add(time.Duration(hour) * time.Hour)
@@ -120,7 +120,7 @@ func TestCountsAreExactlyOnceWhateverFails(t *testing.T) {
 
 	// How many commands does a batch take when nothing fails?
 	probe := newCrashingClient(t, uri)
-	s, err := readmodel.Open(testkit.Context(t), probe.client.Database("probe"))
+	s, err := readmodel.Open(t.Context(), probe.client.Database("probe"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestCountsAreExactlyOnceWhateverFails(t *testing.T) {
 	// is cut in the middle of splits too.
 	readmodel.SetLeafCap(s, 3)
 	before := probe.commands.Load()
-	if err := s.Apply(testkit.Context(t), 0, changes, 40); err != nil {
+	if err := s.Apply(t.Context(), 0, changes, 40); err != nil {
 		t.Fatal(err)
 	}
 	total := probe.commands.Load() - before
@@ -140,7 +140,7 @@ func TestCountsAreExactlyOnceWhateverFails(t *testing.T) {
 	for at := int64(1); at <= total; at++ {
 		t.Run(fmt.Sprintf("crash at command %d of %d", at, total), func(t *testing.T) {
 			c := newCrashingClient(t, uri)
-			s, err := readmodel.Open(testkit.Context(t), c.client.Database(fmt.Sprintf("crash%d", at)))
+			s, err := readmodel.Open(t.Context(), c.client.Database(fmt.Sprintf("crash%d", at)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +153,7 @@ func TestCountsAreExactlyOnceWhateverFails(t *testing.T) {
 				t.Fatalf("the batch succeeded although it was cut at command %d", at)
 			}
 			// Redelivered cut differently, then once more whole.
-			ctx = testkit.Context(t)
+			ctx = t.Context()
 			if err := s.Apply(ctx, 0, changes[:5], 18); err != nil {
 				t.Fatal(err)
 			}
@@ -174,7 +174,7 @@ func TestCountsAreExactlyOnceWhateverFails(t *testing.T) {
 // The counts of all tags add up every partition that folded any: here the
 // tags of the batch live in partitions 1 and 3, each folded on its own.
 func TestCountsOfAllTagsSpanPartitions(t *testing.T) {
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	s, err := readmodel.Open(ctx, testkit.Database(t))
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +197,7 @@ func TestCountsOfAllTagsSpanPartitions(t *testing.T) {
 // model of 100,000 messages costs about the database commands its first
 // delivery did, however large the batch: never a command per message.
 func TestRedeliveryCostsWhatTheFirstDeliveryDid(t *testing.T) {
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	c := newCrashingClient(t, testkit.Mongo(t).URI())
 	s, err := readmodel.Open(ctx, c.client.Database(fmt.Sprintf("redeliver%d", time.Now().UnixNano())))
 	if err != nil {

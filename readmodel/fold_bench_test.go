@@ -55,7 +55,7 @@ func BenchmarkFold(b *testing.B) {
 			}
 			for range b.N {
 				b.StopTimer()
-				store, err := readmodel.Open(testkit.Context(b), testkit.Database(b))
+				store, err := readmodel.Open(b.Context(), testkit.Database(b))
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -63,7 +63,7 @@ func BenchmarkFold(b *testing.B) {
 				b.StartTimer()
 				start := time.Now()
 				var writing sync.Mutex
-				g, ctx := errgroup.WithContext(testkit.Context(b))
+				g, ctx := errgroup.WithContext(b.Context())
 				for p, changes := range byPartition {
 					g.Go(func() error {
 						for lo := 0; lo < len(changes); lo += batch {

@@ -10,7 +10,7 @@ import (
 )
 
 func TestGenerationsSwitchAtomically(t *testing.T) {
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	db := testkit.Database(t)
 	gens, err := readmodel.OpenGenerations(ctx, db)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 // first duplicate) is followed by the whole batch: every message is stored
 // once and counted once.
 func TestApplyAfterScatteredPartialInsert(t *testing.T) {
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	s, err := Open(ctx, testkit.Database(t))
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/messages-io/messages/internal/testkit"
 	"github.com/messages-io/messages/message"
 	"github.com/messages-io/messages/readmodel"
 	"github.com/oklog/ulid/v2"
@@ -64,7 +63,7 @@ func bounds(msgs []message.Message) []time.Time {
 // and empty years, and every count, with edges on and around the
 // boundaries, answers exactly what the messages say.
 func TestSlotsAnswerEveryShape(t *testing.T) {
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	s := openStore(t)
 	readmodel.SetLeafCap(s, 3)
 	entropy := rand.NewChaCha8([32]byte{3})
@@ -121,7 +120,7 @@ func listAll(t *testing.T, s *readmodel.Store, f readmodel.Filter, limit int) []
 	var got []string
 	before := ""
 	for range 10000 {
-		page, err := s.List(testkit.Context(t), readmodel.Page{Filter: f, Before: before, Limit: limit})
+		page, err := s.List(t.Context(), readmodel.Page{Filter: f, Before: before, Limit: limit})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +139,7 @@ func listAll(t *testing.T, s *readmodel.Store, f readmodel.Filter, limit int) []
 // eachSlot calls fn with every stored slot document of s.
 func eachSlot(t *testing.T, s *readmodel.Store, fn func(bson.M)) {
 	t.Helper()
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	c := s.Database().Collection(fmt.Sprintf("g%d_slots", s.Generation()))
 	cur, err := c.Find(ctx, bson.M{})
 	if err != nil {
@@ -163,7 +162,7 @@ func eachSlot(t *testing.T, s *readmodel.Store, fn func(bson.M)) {
 // LeafCap of them, each of 1000 four-byte characters, and then one more,
 // which splits it.
 func TestFullSlotStaysSmall(t *testing.T) {
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	s := openStore(t)
 	at := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
 	text := strings.Repeat("😀", 1000)
@@ -209,7 +208,7 @@ func TestFullSlotStaysSmall(t *testing.T) {
 // A generation with counts but no slots, as a version without slots left
 // it, is told apart from one that has both.
 func TestUnslotted(t *testing.T) {
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	s := openStore(t)
 	if old, err := s.Unslotted(ctx); err != nil || old {
 		t.Fatalf("an empty model: unslotted %v, %v", old, err)

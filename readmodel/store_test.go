@@ -16,7 +16,7 @@ import (
 
 func openStore(t *testing.T) *readmodel.Store {
 	t.Helper()
-	s, err := readmodel.Open(testkit.Context(t), testkit.Database(t))
+	s, err := readmodel.Open(t.Context(), testkit.Database(t))
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -45,7 +45,7 @@ func changes(tag string, start time.Time, n int, seq uint64) []readmodel.Change 
 
 func count(t *testing.T, s *readmodel.Store, f readmodel.Filter) int64 {
 	t.Helper()
-	n, err := s.Count(testkit.Context(t), f)
+	n, err := s.Count(t.Context(), f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func count(t *testing.T, s *readmodel.Store, f readmodel.Filter) int64 {
 // every count unchanged.
 func TestApplyTwiceLeavesOneMessage(t *testing.T) {
 	s := openStore(t)
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	batch := changes("go", start, 6, 10)
 	if err := s.Apply(ctx, 0, batch[:4], 13); err != nil {
@@ -102,7 +102,7 @@ func TestApplyTwiceLeavesOneMessage(t *testing.T) {
 
 func TestGetMissing(t *testing.T) {
 	s := openStore(t)
-	if _, err := s.Get(testkit.Context(t), ulid.Make().String()); !errors.Is(err, readmodel.ErrNotFound) {
+	if _, err := s.Get(t.Context(), ulid.Make().String()); !errors.Is(err, readmodel.ErrNotFound) {
 		t.Errorf("get missing: err = %v, want ErrNotFound", err)
 	}
 }
@@ -111,7 +111,7 @@ func TestGetMissing(t *testing.T) {
 // messages directly.
 func TestListAndCountMatchTheMessages(t *testing.T) {
 	s := openStore(t)
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	rng := rand.New(rand.NewPCG(1, 2))
 	day0 := time.Date(2026, 1, 30, 0, 0, 0, 0, time.UTC)
 	var all []message.Message
@@ -177,12 +177,12 @@ func TestIDFloor(t *testing.T) {
 
 func TestUnreachableReadModel(t *testing.T) {
 	m := testkit.Mongo(t)
-	s, err := readmodel.Open(testkit.Context(t), testkit.DatabaseOn(t, m.URI()))
+	s, err := readmodel.Open(t.Context(), testkit.DatabaseOn(t, m.URI()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.Close()
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	if err := s.Ping(ctx); !errors.Is(err, readmodel.ErrUnavailable) {
 		t.Errorf("ping: %v, want ErrUnavailable", err)
 	}
@@ -198,7 +198,7 @@ func TestUnreachableReadModel(t *testing.T) {
 // and counts nothing, and moves the checkpoint.
 func TestApplyOnlyRepeatedIDs(t *testing.T) {
 	s := openStore(t)
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	first := changes("go", time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), 2, 10)
 	if err := s.Apply(ctx, 0, first, 11); err != nil {
 		t.Fatal(err)
@@ -227,7 +227,7 @@ func bound(t time.Time) readmodel.Bound {
 // older, so the range before it is empty, never the whole model.
 func TestBoundsInTheFirstYears(t *testing.T) {
 	s := openStore(t)
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	if err := s.Apply(ctx, 0, changes("go", time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), 3, 1), 3); err != nil {
 		t.Fatal(err)
 	}

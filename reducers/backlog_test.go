@@ -88,7 +88,7 @@ func TestSlowStoreStillShrinksTheBacklog(t *testing.T) {
 
 	start := time.Now()
 	testkit.Eventually(t, 60*time.Second, 100*time.Millisecond, func() error {
-		if cp, err := f.rm.Checkpoint(testkit.Context(t), 0); err != nil || cp != events {
+		if cp, err := f.rm.Checkpoint(t.Context(), 0); err != nil || cp != events {
 			return fmt.Errorf("checkpoint %d (%v), want %d; %d writes abandoned", cp, err, events, store.abandoned.Load())
 		}
 		return nil
@@ -103,7 +103,7 @@ func TestSlowStoreStillShrinksTheBacklog(t *testing.T) {
 	if n := store.contended.Load(); n != 0 {
 		t.Errorf("%d writes sent while a write given up still ran, want 0", n)
 	}
-	if n, err := f.rm.CountByScan(testkit.Context(t), readmodel.Filter{}); err != nil || n != events {
+	if n, err := f.rm.CountByScan(t.Context(), readmodel.Filter{}); err != nil || n != events {
 		t.Errorf("%d messages (%v), want %d", n, err, events)
 	}
 }

@@ -46,18 +46,18 @@ func (c *crashAfterApply) Apply(ctx context.Context, p int, ch []readmodel.Chang
 // that takes over; every count still equals the count of the messages.
 func TestCountsSurviveACrashBeforeTheAck(t *testing.T) {
 	ns := testkit.NATS(t)
-	rm, err := readmodel.Open(testkit.Context(t), testkit.Database(t))
+	rm, err := readmodel.Open(t.Context(), testkit.Database(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ccfg := eventstore.ConsumerConfig{Name: "t", AckWait: time.Second, PinnedTTL: time.Second, FetchWait: 300 * time.Millisecond}
 	start := func(sink func(*nats.Conn) reducers.Sink) (*eventstore.Store, context.CancelFunc, chan struct{}) {
 		nc, js := testkit.JetStream(t, ns)
-		events, err := eventstore.Open(testkit.Context(t), js, eventstore.Config{Stream: "EV", Partitions: 1})
+		events, err := eventstore.Open(t.Context(), js, eventstore.Config{Stream: "EV", Partitions: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
-		src, err := events.Consumer(testkit.Context(t), 0, ccfg)
+		src, err := events.Consumer(t.Context(), 0, ccfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,7 +81,7 @@ func TestCountsSurviveACrashBeforeTheAck(t *testing.T) {
 	// Events are appended on a connection of their own, which the crash
 	// leaves open.
 	_, js := testkit.JetStream(t, ns)
-	events, err := eventstore.Open(testkit.Context(t), js, eventstore.Config{Stream: "EV", Partitions: 1})
+	events, err := eventstore.Open(t.Context(), js, eventstore.Config{Stream: "EV", Partitions: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,15 +102,15 @@ func TestCountsSurviveACrashBeforeTheAck(t *testing.T) {
 	start(func(*nats.Conn) reducers.Sink { return rm })
 	// Folded through the last event: messages, counts and checkpoint.
 	testkit.Eventually(t, 30*time.Second, 20*time.Millisecond, func() error {
-		if cp, err := rm.Checkpoint(testkit.Context(t), 0); err != nil || cp != 40 {
+		if cp, err := rm.Checkpoint(t.Context(), 0); err != nil || cp != 40 {
 			return fmt.Errorf("checkpoint %d (%v), want 40", cp, err)
 		}
 		return nil
 	})
-	if n, _ := rm.CountByScan(testkit.Context(t), readmodel.Filter{}); n != 40 {
+	if n, _ := rm.CountByScan(t.Context(), readmodel.Filter{}); n != 40 {
 		t.Fatalf("%d messages, want 40", n)
 	}
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	for _, tag := range []string{"", "tag0", "tag1", "tag2"} {
 		for d := range 5 {
 			for _, f := range []readmodel.Filter{

@@ -65,7 +65,7 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 // folded, it is folded.
 func TestPoisonEventIsParkedAndRetried(t *testing.T) {
 	f := setup(t, 1)
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	var cured atomic.Bool
 	var tries atomic.Int64
 	project := func(rec eventstore.Record) (readmodel.Change, error) {
@@ -140,7 +140,7 @@ func TestPoisonEventIsParkedAndRetried(t *testing.T) {
 // the current version.
 func TestMixedSchemaVersionsFoldAlike(t *testing.T) {
 	f := setup(t, 1)
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	at := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
 	var want []message.Message
 	for i := range 6 {

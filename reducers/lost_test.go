@@ -18,7 +18,7 @@ import (
 // folds each once, without waiting for a new event to arrive.
 func TestReducerRefoldsAcknowledgedEventsTheModelLost(t *testing.T) {
 	f := setup(t, 1)
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	day := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
 	const total, kept = 30, 12
 	for i := range total {

@@ -29,7 +29,7 @@ type fixture struct {
 func setup(t *testing.T, partitions int) fixture {
 	t.Helper()
 	_, js := testkit.JetStream(t, testkit.NATS(t))
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	events, err := eventstore.Open(ctx, js, eventstore.Config{Stream: "EV", Partitions: partitions})
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +84,7 @@ func (f fixture) post(t *testing.T, tag, text string, at time.Time) message.Mess
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.events.Append(testkit.Context(t), eventstore.Append{Event: ev, PartitionKey: tag}); err != nil {
+	if _, err := f.events.Append(t.Context(), eventstore.Append{Event: ev, PartitionKey: tag}); err != nil {
 		t.Fatal(err)
 	}
 	return m
@@ -93,7 +93,7 @@ func (f fixture) post(t *testing.T, tag, text string, at time.Time) message.Mess
 func (f fixture) waitCount(t *testing.T, want int64) {
 	t.Helper()
 	testkit.Eventually(t, 20*time.Second, 20*time.Millisecond, func() error {
-		n, err := f.rm.Count(testkit.Context(t), readmodel.Filter{})
+		n, err := f.rm.Count(t.Context(), readmodel.Filter{})
 		if err != nil {
 			return err
 		}
@@ -114,13 +114,13 @@ func TestReducersFoldEveryPartition(t *testing.T) {
 	}
 	f.waitCount(t, 60)
 	for _, m := range posted {
-		got, err := f.rm.Get(testkit.Context(t), m.ID)
+		got, err := f.rm.Get(t.Context(), m.ID)
 		if err != nil || got != m {
 			t.Fatalf("read model has %+v (%v), want %+v", got, err, m)
 		}
 	}
 	// Each partition's checkpoint is the sequence of its last event.
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	for p := range 3 {
 		var last uint64
 		err := f.events.Read(ctx, 1, func(r eventstore.Record) error {
@@ -149,7 +149,7 @@ func TestRedeliveredEventsLeaveOneMessage(t *testing.T) {
 	at := time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)
 	m := message.Message{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), UserID: "u", Text: "twice", Tag: "go", CreatedAt: at}
 	ev, _ := message.CreatedEvent(m, "")
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	for _, id := range []string{"a", "b"} {
 		if _, err := f.events.Append(ctx, eventstore.Append{Event: ev, PartitionKey: "go", MsgID: id}); err != nil {
 			t.Fatal(err)
@@ -200,7 +200,7 @@ func TestRedeliveredEventsLeaveOneMessage(t *testing.T) {
 // are applied, it is never acknowledged, and nothing after it is applied.
 func TestPoisonEventHaltsItsPartition(t *testing.T) {
 	f := setup(t, 1)
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	good := f.post(t, "go", "before", time.Now())
 	if _, err := f.js.Publish(ctx, "messages.events.0.message.created", []byte(`{"id":"not json`)); err != nil {
 		t.Fatal(err)

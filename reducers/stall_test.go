@@ -79,7 +79,7 @@ func TestStalledReducerShowsAndRecovers(t *testing.T) {
 	}
 	down.Store(false)
 	testkit.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
-		if _, err := f.rm.Get(testkit.Context(t), m.ID); err != nil {
+		if _, err := f.rm.Get(t.Context(), m.ID); err != nil {
 			return err
 		}
 		return r.Stalled(300 * time.Millisecond)

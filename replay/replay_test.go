@@ -34,7 +34,7 @@ const partitions = 3
 // active generation, as the service does.
 func start(t *testing.T) *stack {
 	t.Helper()
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	_, js := testkit.JetStream(t, testkit.NATS(t))
 	events, err := eventstore.Open(ctx, js, eventstore.Config{Stream: "EV", Partitions: partitions})
 	if err != nil {
@@ -72,7 +72,7 @@ func start(t *testing.T) *stack {
 
 func (s *stack) post(t *testing.T, i int) {
 	t.Helper()
-	if err := s.append(testkit.Context(t), i); err != nil {
+	if err := s.append(t.Context(), i); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -98,7 +98,7 @@ func (s *stack) append(ctx context.Context, i int) error {
 // its counts.
 func (s *stack) settled(t *testing.T) *readmodel.Store {
 	t.Helper()
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	want := s.posted.Load()
 	testkit.Eventually(t, 30*time.Second, 25*time.Millisecond, func() error {
 		last, _ := s.events.LastSequence(ctx)
@@ -121,7 +121,7 @@ func (s *stack) settled(t *testing.T) *readmodel.Store {
 
 func (s *stack) hasEventsAfter(t *testing.T, p int, seq uint64) bool {
 	found := false
-	_ = s.events.Read(testkit.Context(t), seq+1, func(r eventstore.Record) error {
+	_ = s.events.Read(t.Context(), seq+1, func(r eventstore.Record) error {
 		if r.Partition == p {
 			found = true
 			return fmt.Errorf("found")
@@ -134,7 +134,7 @@ func (s *stack) hasEventsAfter(t *testing.T, p int, seq uint64) bool {
 // exact checks every count of gen against the messages themselves.
 func exact(t *testing.T, gen *readmodel.Store, total int64) {
 	t.Helper()
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	if n, err := gen.Count(ctx, readmodel.Filter{}); err != nil || n != total {
 		t.Errorf("count = %d (%v), want %d", n, err, total)
 	}
@@ -161,7 +161,7 @@ func TestReplaySwitchesUnderTraffic(t *testing.T) {
 	// Traffic goes on through the whole replay.
 	stop := make(chan struct{})
 	traffic := make(chan error, 1) // the first failed append, or nil
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	go func() {
 		for i := 150; ; i++ {
 			select {
@@ -178,7 +178,7 @@ func TestReplaySwitchesUnderTraffic(t *testing.T) {
 		}
 	}()
 	var phases sync.Map
-	res, err := replay.Run(testkit.Context(t), s.events, s.gens, testkit.Logger(), replay.Options{
+	res, err := replay.Run(t.Context(), s.events, s.gens, testkit.Logger(), replay.Options{
 		BatchSize:     50,
 		CatchUpRounds: 5,
 		Progress:      func(p replay.Progress) { phases.Store(p.Phase, true) },
@@ -200,7 +200,7 @@ func TestReplaySwitchesUnderTraffic(t *testing.T) {
 	if _, ok := phases.Load("switch"); !ok {
 		t.Error("no progress reported for the switch")
 	}
-	if gen, _ := s.gens.Active(testkit.Context(t)); gen != 2 {
+	if gen, _ := s.gens.Active(t.Context()); gen != 2 {
 		t.Fatalf("active generation %d, want 2", gen)
 	}
 	gen := s.settled(t)
@@ -217,7 +217,7 @@ func TestReplayDryRunDoesNotSwitch(t *testing.T) {
 		s.post(t, i)
 	}
 	s.settled(t)
-	res, err := replay.Run(testkit.Context(t), s.events, s.gens, testkit.Logger(), replay.Options{DryRun: true,
+	res, err := replay.Run(t.Context(), s.events, s.gens, testkit.Logger(), replay.Options{DryRun: true,
 		Verify: func(ctx context.Context, g *readmodel.Store) error {
 			exact(t, g, 30)
 			return nil
@@ -228,7 +228,7 @@ func TestReplayDryRunDoesNotSwitch(t *testing.T) {
 	if res.Switched {
 		t.Error("a dry run switched")
 	}
-	if gen, _ := s.gens.Active(testkit.Context(t)); gen != 1 {
+	if gen, _ := s.gens.Active(t.Context()); gen != 1 {
 		t.Errorf("active generation %d after a dry run, want 1", gen)
 	}
 }
@@ -241,7 +241,7 @@ func TestPartialReplayFromASequence(t *testing.T) {
 		s.post(t, i)
 	}
 	old := s.settled(t)
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	// Lose the messages of two late events, and corrupt a count.
 	msgs := s.db.Collection("g1_messages")
 	if _, err := msgs.DeleteMany(ctx, bson.M{"seq": bson.M{"$in": bson.A{int64(50), int64(55)}}}); err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -17,7 +16,7 @@ import (
 func cli(t *testing.T, environ map[string]string, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), args, env{
+	err := run(t.Context(), args, env{
 		getenv: func(k string) string { return environ[k] },
 		stdout: &out, stderr: &errOut,
 	})

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -216,7 +215,7 @@ func TestDevEndToEnd(t *testing.T) {
 func TestCommandLine(t *testing.T) {
 	var out, errOut bytes.Buffer
 	e := env{getenv: func(string) string { return "" }, stdout: &out, stderr: &errOut}
-	if err := run(context.Background(), []string{"--help"}, e); err != nil {
+	if err := run(t.Context(), []string{"--help"}, e); err != nil {
 		t.Errorf("--help: %v", err)
 	}
 	for _, c := range commands() {
@@ -225,13 +224,13 @@ func TestCommandLine(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if err := run(context.Background(), []string{"dev", "--help"}, e); err == nil || !strings.Contains(out.String(), "MESSAGES_DATA_DIR") {
+	if err := run(t.Context(), []string{"dev", "--help"}, e); err == nil || !strings.Contains(out.String(), "MESSAGES_DATA_DIR") {
 		t.Errorf("dev --help: %v, printed %q", err, out.String())
 	}
-	if err := run(context.Background(), []string{"nope"}, e); err != errUsage {
+	if err := run(t.Context(), []string{"nope"}, e); err != errUsage {
 		t.Errorf("unknown command: %v", err)
 	}
-	if err := run(context.Background(), []string{"query", "--no-such-flag"}, e); err != errUsage {
+	if err := run(t.Context(), []string{"query", "--no-such-flag"}, e); err != errUsage {
 		t.Errorf("unknown flag: %v", err)
 	}
 	badEnv := e
@@ -241,10 +240,10 @@ func TestCommandLine(t *testing.T) {
 		}
 		return ""
 	}
-	if err := run(context.Background(), []string{"reducer"}, badEnv); err == nil || !strings.Contains(err.Error(), "MESSAGES_PARTITIONS") {
+	if err := run(t.Context(), []string{"reducer"}, badEnv); err == nil || !strings.Contains(err.Error(), "MESSAGES_PARTITIONS") {
 		t.Errorf("bad environment value: %v", err)
 	}
-	if err := run(context.Background(), []string{"query", "--log-level", "loud"}, e); err == nil || !strings.Contains(err.Error(), "log-level") {
+	if err := run(t.Context(), []string{"query", "--log-level", "loud"}, e); err == nil || !strings.Contains(err.Error(), "log-level") {
 		t.Errorf("bad log level: %v", err)
 	}
 }

@@ -44,7 +44,7 @@ func TestDevNATSSync(t *testing.T) {
 	}
 
 	var out, errOut syncBuffer
-	err := run(context.Background(), []string{"dev", "--nats-sync", "never"}, env{getenv: func(string) string { return "" }, stdout: &out, stderr: &errOut})
+	err := run(t.Context(), []string{"dev", "--nats-sync", "never"}, env{getenv: func(string) string { return "" }, stdout: &out, stderr: &errOut})
 	if exitCode(err) != 2 || !strings.Contains(errOut.String(), "--nats-sync") || !strings.Contains(errOut.String(), "want always or a duration") {
 		t.Errorf("dev --nats-sync never: %v (exit status %d), printed %q", err, exitCode(err), errOut.String())
 	}

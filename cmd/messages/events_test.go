@@ -126,7 +126,7 @@ func TestEventsGet(t *testing.T) {
 func TestEventsStats(t *testing.T) {
 	f := newToolFixture(t)
 	f.postMany(t, 14)
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	type part struct{ events, first, last uint64 }
 	want := map[int]*part{}
 	for _, m := range f.msgs {
@@ -261,7 +261,7 @@ func (f *toolFixture) tail(t *testing.T, out *syncBuffer, args ...string) func()
 // is registered with the stream.
 func (f *toolFixture) waitForNewReader(t *testing.T) {
 	t.Helper()
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	testkit.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
 		stream, err := f.js.Stream(ctx, "MESSAGES")
 		if err != nil {
@@ -367,19 +367,19 @@ func TestEventsTail(t *testing.T) {
 func TestEventsCommandLine(t *testing.T) {
 	var out, errOut bytes.Buffer
 	e := env{getenv: func(string) string { return "" }, stdout: &out, stderr: &errOut}
-	if err := run(context.Background(), []string{"events"}, e); err != errUsage || !strings.Contains(errOut.String(), "Subcommands:") {
+	if err := run(t.Context(), []string{"events"}, e); err != errUsage || !strings.Contains(errOut.String(), "Subcommands:") {
 		t.Errorf("events without a subcommand: err %v, stderr %q", err, errOut.String())
 	}
-	if err := run(context.Background(), []string{"events", "--help"}, e); err != nil || !strings.Contains(out.String(), "messages events stats --json") {
+	if err := run(t.Context(), []string{"events", "--help"}, e); err != nil || !strings.Contains(out.String(), "messages events stats --json") {
 		t.Errorf("events --help: err %v, stdout %q", err, out.String())
 	}
 	errOut.Reset()
-	if err := run(context.Background(), []string{"events", "list"}, e); err != errUsage || !strings.Contains(errOut.String(), `unknown subcommand "list"`) {
+	if err := run(t.Context(), []string{"events", "list"}, e); err != errUsage || !strings.Contains(errOut.String(), `unknown subcommand "list"`) {
 		t.Errorf("events list: err %v, stderr %q", err, errOut.String())
 	}
 	for _, sub := range []string{"tail", "get", "stats"} {
 		out.Reset()
-		if err := run(context.Background(), []string{"events", sub, "--help"}, e); err == nil || !strings.Contains(out.String(), "Examples:\n  messages events "+sub) ||
+		if err := run(t.Context(), []string{"events", sub, "--help"}, e); err == nil || !strings.Contains(out.String(), "Examples:\n  messages events "+sub) ||
 			!strings.Contains(out.String(), "MESSAGES_NATS_URL") || !strings.Contains(out.String(), "--json") {
 			t.Errorf("events %s --help: err %v, printed:\n%s", sub, err, out.String())
 		}

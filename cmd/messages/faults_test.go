@@ -208,7 +208,7 @@ func readModelTexts(addr string) (map[string][]string, int, error) {
 // logTexts reads every message of the event log at natsURL, by text.
 func logTexts(t *testing.T, natsURL string, partitions int) map[string][]string {
 	t.Helper()
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	events, err := eventstore.Open(ctx, connectJetStream(t, natsURL), eventstore.Config{Partitions: partitions})
 	if err != nil {
 		t.Fatal(err)
@@ -356,7 +356,7 @@ func TestDevKilledUnderLoad(t *testing.T) {
 	}
 
 	var out, errOut strings.Builder
-	err := run(testkit.Context(t), []string{"verify", "--nats-url", "nats://" + natsAddr, "--mongo-uri", "mongodb://" + mongoAddr + "/",
+	err := run(t.Context(), []string{"verify", "--nats-url", "nats://" + natsAddr, "--mongo-uri", "mongodb://" + mongoAddr + "/",
 		"--mongo-db", "faults", "--caught-up"}, env{getenv: func(string) string { return "" }, stdout: &out, stderr: &errOut})
 	if err != nil {
 		t.Errorf("verify after the restart: %v\n%s%s", err, out.String(), errOut.String())

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -56,7 +55,7 @@ func startGatewayCmd(t *testing.T, dispatchers, queries string, args ...string) 
 func mintToken(t *testing.T, args ...string) string {
 	t.Helper()
 	var out bytes.Buffer
-	err := run(context.Background(), append([]string{"token"}, args...), env{getenv: secretEnv, stdout: &out, stderr: logWriter{t}})
+	err := run(t.Context(), append([]string{"token"}, args...), env{getenv: secretEnv, stdout: &out, stderr: logWriter{t}})
 	if err != nil {
 		t.Fatalf("messages token %s: %v", strings.Join(args, " "), err)
 	}
@@ -240,7 +239,7 @@ func TestTokenCommand(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			err := run(context.Background(), append([]string{"token"}, tt.args...), env{getenv: tt.getenv, stdout: &out, stderr: &errOut})
+			err := run(t.Context(), append([]string{"token"}, tt.args...), env{getenv: tt.getenv, stdout: &out, stderr: &errOut})
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("err = %v, want one about %q", err, tt.wantErr)
 			}
@@ -250,14 +249,14 @@ func TestTokenCommand(t *testing.T) {
 		})
 	}
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"token", "--help"}, env{getenv: secretEnv, stdout: &out, stderr: io.Discard}); err == nil ||
+	if err := run(t.Context(), []string{"token", "--help"}, env{getenv: secretEnv, stdout: &out, stderr: io.Discard}); err == nil ||
 		!strings.Contains(out.String(), "MESSAGES_JWT_SECRET") || !strings.Contains(out.String(), "--user") {
 		t.Errorf("token --help: %v, printed %q", err, out.String())
 	}
 }
 
 func TestGatewayCommandNeedsAKey(t *testing.T) {
-	err := run(context.Background(), []string{"gateway", "--addr", "127.0.0.1:0"}, env{getenv: func(string) string { return "" }, stdout: io.Discard, stderr: io.Discard})
+	err := run(t.Context(), []string{"gateway", "--addr", "127.0.0.1:0"}, env{getenv: func(string) string { return "" }, stdout: io.Discard, stderr: io.Discard})
 	if err == nil || !strings.Contains(err.Error(), "MESSAGES_JWT_SECRET") {
 		t.Errorf("gateway without a key: %v, want an error naming MESSAGES_JWT_SECRET", err)
 	}

@@ -22,7 +22,7 @@ import (
 func runImportCmd(t *testing.T, environ map[string]string, args ...string) (error, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	err := run(testkit.Context(t), append([]string{"import"}, args...), env{
+	err := run(t.Context(), append([]string{"import"}, args...), env{
 		getenv: func(k string) string { return environ[k] },
 		stdout: &stdout,
 		stderr: &stderr,
@@ -93,11 +93,11 @@ func TestImportCommand(t *testing.T) {
 	}
 
 	_, js := testkit.JetStream(t, ns)
-	st, err := eventstore.Open(testkit.Context(t), js, eventstore.Config{Partitions: 4})
+	st, err := eventstore.Open(t.Context(), js, eventstore.Config{Partitions: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if last, _ := st.LastSequence(testkit.Context(t)); last != 50 {
+	if last, _ := st.LastSequence(t.Context()); last != 50 {
 		t.Errorf("log holds %d events, want 50", last)
 	}
 
@@ -107,7 +107,7 @@ func TestImportCommand(t *testing.T) {
 	if err != nil || out != "" || errOut != "" {
 		t.Errorf("quiet clean import: err %v, stdout %q, stderr %q", err, out, errOut)
 	}
-	if last, _ := st.LastSequence(testkit.Context(t)); last != 60 {
+	if last, _ := st.LastSequence(t.Context()); last != 60 {
 		t.Errorf("log holds %d events, want 60 (the first 50 were there)", last)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/messages-io/messages/eventstore"
-	"github.com/messages-io/messages/internal/testkit"
 	"github.com/messages-io/messages/readmodel"
 	"github.com/messages-io/messages/reducers"
 )
@@ -93,7 +92,7 @@ func TestVerifyShowsLagAndFailsWhenBehind(t *testing.T) {
 // reducers do after their checkpoints.
 func (f *toolFixture) foldFrom(t *testing.T, s *readmodel.Store, from uint64) {
 	t.Helper()
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	changes := map[int][]readmodel.Change{}
 	last := map[int]uint64{}
 	err := f.events.Read(ctx, from, func(rec eventstore.Record) error {

@@ -35,7 +35,7 @@ func tool(t *testing.T, a Addrs, args ...string) (string, error) {
 		},
 		stdout: &out, stderr: &errOut,
 	}
-	err := run(context.Background(), args, e)
+	err := run(t.Context(), args, e)
 	return out.String() + errOut.String(), err
 }
 
@@ -67,7 +67,7 @@ func TestOperatingTheReadModel(t *testing.T) {
 	}
 	defer client.Disconnect(context.Background())
 	msgs := client.Database("messages").Collection("g1_messages")
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	if _, err := msgs.DeleteOne(ctx, bson.M{"text": "m3"}); err != nil {
 		t.Fatal(err)
 	}

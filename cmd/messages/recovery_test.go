@@ -92,7 +92,7 @@ func killWhileCatchingUp(t *testing.T, natsURL, mongoURI string, args []string) 
 	var events *eventstore.Store
 	js := connectJetStream(t, natsURL)
 	testkit.Eventually(t, 60*time.Second, 100*time.Millisecond, func() (err error) {
-		events, err = eventstore.Open(testkit.Context(t), js, eventstore.Config{Partitions: partitions})
+		events, err = eventstore.Open(t.Context(), js, eventstore.Config{Partitions: partitions})
 		return err
 	})
 	perTag := appendMessages(t, events, backlog)
@@ -129,7 +129,7 @@ func killWhileCatchingUp(t *testing.T, natsURL, mongoURI string, args []string) 
 	})
 	t.Logf("caught up %v after the restart; each partition's checkpoint first moved after %v", time.Since(restarted).Round(time.Millisecond), moved)
 
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	model, err := activeGeneration(ctx, db)
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +160,7 @@ func mongoClient(t *testing.T, uri string) *mongo.Client {
 // lastSequences returns the sequence of the last event of each partition.
 func lastSequences(t *testing.T, events *eventstore.Store) map[int]uint64 {
 	t.Helper()
-	st, err := events.Stats(testkit.Context(t))
+	st, err := events.Stats(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func TestRestartedReducerTakesOverSoon(t *testing.T) {
 	args := []string{"reducer", "--addr", "127.0.0.1:0", "--log-level", "warn", "--partitions", fmt.Sprint(partitions),
 		"--nats-url", natsURL, "--mongo-uri", store.URI(), "--mongo-db", "takeover"}
 	proc := startProcess(t, args...)
-	events, err := eventstore.Open(testkit.Context(t), connectJetStream(t, natsURL), eventstore.Config{Partitions: partitions})
+	events, err := eventstore.Open(t.Context(), connectJetStream(t, natsURL), eventstore.Config{Partitions: partitions})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestRestartedReducerTakesOverSoon(t *testing.T) {
 // FerretDB, which names itself when asked, for dev and reducer alike.
 func TestWriteConcurrencyAutoFindsFerretDB(t *testing.T) {
 	s := &service{log: testkit.Logger(), mongo: mongoClient(t, testkit.Mongo(t).URI())}
-	if !s.singleWriter(testkit.Context(t)) {
+	if !s.singleWriter(t.Context()) {
 		t.Error("the embedded FerretDB not recognised as a single-writer store")
 	}
 	var w writeConcurrency

@@ -36,7 +36,7 @@ func newToolFixture(t *testing.T) *toolFixture {
 	t.Helper()
 	ns := testkit.NATS(t)
 	_, js := testkit.JetStream(t, ns)
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	events, err := eventstore.Open(ctx, js, eventstore.Config{Partitions: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +59,7 @@ func (f *toolFixture) post(t *testing.T, tag, user string, at time.Time) message
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := f.events.Append(testkit.Context(t), eventstore.Append{Event: ev, PartitionKey: tag})
+	res, err := f.events.Append(t.Context(), eventstore.Append{Event: ev, PartitionKey: tag})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func (f *toolFixture) fold(t *testing.T, s *readmodel.Store) {
 // activeModel returns the active generation, folded from the whole log.
 func (f *toolFixture) activeModel(t *testing.T) *readmodel.Store {
 	t.Helper()
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 	gen, err := f.gens.Active(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +114,7 @@ func (f *toolFixture) runTool(t *testing.T, args ...string) (error, string, stri
 		"MESSAGES_MONGO_DB":  f.db.Name(),
 	}
 	var stdout, stderr bytes.Buffer
-	err := run(testkit.Context(t), args, env{getenv: func(k string) string { return environ[k] }, stdout: &stdout, stderr: &stderr})
+	err := run(t.Context(), args, env{getenv: func(k string) string { return environ[k] }, stdout: &stdout, stderr: &stderr})
 	return err, stdout.String(), stderr.String()
 }
 
@@ -122,7 +122,7 @@ func TestVerifyFindsDriftAndPassesAfterARebuild(t *testing.T) {
 	f := newToolFixture(t)
 	f.postMany(t, 20)
 	f.activeModel(t)
-	ctx := testkit.Context(t)
+	ctx := t.Context()
 
 	err, out, errOut := f.runTool(t, "verify")
 	if err != nil || out != "generation 1 agrees with the log: 20 events, 20 messages compared\n" || errOut != "" {
@@ -247,7 +247,7 @@ func TestVerifyCommandErrors(t *testing.T) {
 
 	var out bytes.Buffer
 	e := env{getenv: func(string) string { return "" }, stdout: &out, stderr: &out}
-	if err := run(testkit.Context(t), []string{"verify", "--help"}, e); err == nil {
+	if err := run(t.Context(), []string{"verify", "--help"}, e); err == nil {
 		t.Error("verify --help: no flag.ErrHelp")
 	}
 	for _, s := range []string{"Examples:", "messages verify --generation 3", "MESSAGES_MONGO_URI", "--max-diffs", "--json"} {

@@ -129,6 +129,9 @@ func Eventually(t testing.TB, timeout, interval time.Duration, f func() error) {
 }
 
 // Context returns a context canceled when the test ends.
+//
+// Deprecated: t.Context() is the test's own context; it ends before the
+// test's cleanups run.
 func Context(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())

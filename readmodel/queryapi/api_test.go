@@ -39,7 +39,7 @@ type api struct {
 // as the service wires it.
 func newAPI(t *testing.T, db *mongo.Database, cfg queryapi.Config) *api {
 	t.Helper()
-	store, err := readmodel.Open(testkit.Context(t), db)
+	store, err := readmodel.Open(t.Context(), db)
 	if err != nil {
 		t.Fatalf("open read model: %v", err)
 	}
@@ -71,7 +71,7 @@ func (a *api) put(t *testing.T, msgs ...message.Message) {
 		a.seq++
 		changes[i] = readmodel.Change{Message: m, Sequence: a.seq}
 	}
-	if err := a.store.Apply(testkit.Context(t), 0, changes, a.seq); err != nil {
+	if err := a.store.Apply(t.Context(), 0, changes, a.seq); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 }

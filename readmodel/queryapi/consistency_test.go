@@ -51,7 +51,7 @@ type folder struct {
 
 func newFolder(t *testing.T, cfg queryapi.Config) *folder {
 	t.Helper()
-	store, err := readmodel.Open(testkit.Context(t), testkit.Database(t))
+	store, err := readmodel.Open(t.Context(), testkit.Database(t))
 	if err != nil {
 		t.Fatalf("open read model: %v", err)
 	}
@@ -75,7 +75,7 @@ func (f *folder) write(m message.Message) (readmodel.Change, position.Token) {
 
 func (f *folder) fold(t *testing.T, c readmodel.Change) {
 	t.Helper()
-	if err := f.store.Apply(testkit.Context(t), testLayout.Partition(c.Message.Tag), []readmodel.Change{c}, c.Sequence); err != nil {
+	if err := f.store.Apply(t.Context(), testLayout.Partition(c.Message.Tag), []readmodel.Change{c}, c.Sequence); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 }
