@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/messages-io/messages/audit"
+	"github.com/messages-io/messages/eventstore"
 	"github.com/messages-io/messages/internal/backoff"
 	"github.com/messages-io/messages/readmodel"
 	"github.com/schollz/progressbar/v3"
@@ -44,65 +45,104 @@ Examples:
   messages verify --caught-up=30s                  # fail when folding lags
   messages verify --json | jq .diffCount`
 
+// verifyFlags configure `messages verify`.
+type verifyFlags struct {
+	src      logSource
+	store    storeFlags
+	gen      int
+	maxDiffs int
+	json     bool
+	caughtUp graceFlag
+	interval time.Duration
+}
+
+func (f *verifyFlags) register(fs *flag.FlagSet) {
+	f.src.register(fs)
+	f.store.register(fs, true)
+	fs.IntVar(&f.gen, "generation", 0, "read model generation to verify; the active one when 0")
+	fs.IntVar(&f.maxDiffs, "max-diffs", 100, "most differences printed; the rest are counted")
+	fs.BoolVar(&f.json, "json", false, "print the report as one JSON object")
+	fs.Var(&f.caughtUp, "caught-up", "fail with exit status 3 when an event has waited longer than this to be folded: --caught-up (10s) or --caught-up=DURATION")
+	fs.DurationVar(&f.interval, "sample-interval", 2*time.Second, "least time between the two readings of each partition's checkpoint that tell whether it moves")
+}
+
 // runVerify compares a read model generation with the event log.
 func runVerify(ctx context.Context, args []string, e env) error {
-	c := roleCommand("verify")
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	var src logSource
-	src.register(fs)
-	var sf storeFlags
-	sf.register(fs, true)
-	gen := fs.Int("generation", 0, "read model generation to verify; the active one when 0")
-	maxDiffs := fs.Int("max-diffs", 100, "most differences printed; the rest are counted")
-	asJSON := fs.Bool("json", false, "print the report as one JSON object")
-	var caughtUp graceFlag
-	fs.Var(&caughtUp, "caught-up", "fail with exit status 3 when an event has waited longer than this to be folded: --caught-up (10s) or --caught-up=DURATION")
-	interval := fs.Duration("sample-interval", 2*time.Second, "least time between the two readings of each partition's checkpoint that tell whether it moves")
-	if err := parse(fs, c, args, e); err != nil {
+	var f verifyFlags
+	f.register(fs)
+	if err := parse(fs, roleCommand("verify"), args, e); err != nil {
 		return err
 	}
-	if *maxDiffs < 1 {
-		return fmt.Errorf("--max-diffs %d: want at least 1", *maxDiffs)
+	if f.maxDiffs < 1 {
+		return fmt.Errorf("--max-diffs %d: want at least 1", f.maxDiffs)
 	}
-	if *interval <= 0 {
-		return fmt.Errorf("--sample-interval %v: want more than 0", *interval)
+	if f.interval <= 0 {
+		return fmt.Errorf("--sample-interval %v: want more than 0", f.interval)
 	}
-	events, closeLog, err := src.open(ctx, "verify")
+	events, closeLog, err := f.src.open(ctx, "verify")
 	if err != nil {
 		return err
 	}
 	defer closeLog()
-	model, closeModel, err := openModel(ctx, sf, *gen, src.timeout)
+	model, closeModel, err := openModel(ctx, f.store, f.gen, f.src.timeout)
 	if err != nil {
 		return err
 	}
 	defer closeModel()
-	first, err := audit.SampleLag(ctx, events, model, nil)
-	if err != nil {
-		return fmt.Errorf("lag: %w", err)
-	}
-
-	progress, done := progressBar(e.stderr, "verifying")
-	rep, err := audit.Verify(ctx, events, model, audit.Options{MaxDiffs: *maxDiffs, Progress: progress})
-	done()
+	v, err := f.verify(ctx, events, model, e)
 	if err != nil {
 		return err
 	}
-	if first.Pending() > 0 {
+	if err := v.print(e.stdout, &f); err != nil {
+		return err
+	}
+	return v.verdict(f.caughtUp)
+}
+
+// verification is what verify found: the comparison, and the lag of each
+// partition sampled before and after it.
+type verification struct {
+	stream, db  string
+	gen         int
+	rep         audit.Report
+	first, last audit.LagSample
+	behind      []audit.PartitionLag // with --caught-up
+}
+
+// verify samples the lag, compares model with the log, and samples the lag
+// again at least the sample interval after the first, when any partition
+// is behind.
+func (f *verifyFlags) verify(ctx context.Context, events *eventstore.Store, model *readmodel.Store, e env) (verification, error) {
+	v := verification{stream: events.Config().Stream, db: f.store.db, gen: model.Generation()}
+	var err error
+	if v.first, err = audit.SampleLag(ctx, events, model, nil); err != nil {
+		return v, fmt.Errorf("lag: %w", err)
+	}
+	progress, done := progressBar(e.stderr, "verifying")
+	v.rep, err = audit.Verify(ctx, events, model, audit.Options{MaxDiffs: f.maxDiffs, Progress: progress})
+	done()
+	if err != nil {
+		return v, err
+	}
+	if v.first.Pending() > 0 {
 		// Whether a partition behind moves needs time to tell.
-		if err := backoff.Sleep(ctx, *interval-time.Since(first.At)); err != nil {
-			return err
+		if err := backoff.Sleep(ctx, f.interval-time.Since(v.first.At)); err != nil {
+			return v, err
 		}
 	}
-	lag, err := audit.SampleLag(ctx, events, model, &first)
-	if err != nil {
-		return fmt.Errorf("lag: %w", err)
+	if v.last, err = audit.SampleLag(ctx, events, model, &v.first); err != nil {
+		return v, fmt.Errorf("lag: %w", err)
 	}
-	var behind []audit.PartitionLag
-	if caughtUp.set {
-		behind = lag.Behind(caughtUp.grace)
+	if f.caughtUp.set {
+		v.behind = v.last.Behind(f.caughtUp.grace)
 	}
-	if *asJSON {
+	return v, nil
+}
+
+// print writes the verification as f asks: one JSON object, or lines.
+func (v verification) print(w io.Writer, f *verifyFlags) error {
+	if f.json {
 		out := struct {
 			Stream     string `json:"stream"`
 			Database   string `json:"database"`
@@ -112,44 +152,47 @@ func runVerify(ctx context.Context, args []string, e env) error {
 			Lag []audit.PartitionLag `json:"lag"`
 			// CaughtUp is set with --caught-up only.
 			CaughtUp *bool `json:"caughtUp,omitempty"`
-		}{events.Config().Stream, sf.db, model.Generation(), rep.OK(), rep, lag.Partitions, nil}
-		if caughtUp.set {
-			ok := len(behind) == 0
+		}{v.stream, v.db, v.gen, v.rep.OK(), v.rep, v.last.Partitions, nil}
+		if f.caughtUp.set {
+			ok := len(v.behind) == 0
 			out.CaughtUp = &ok
 		}
-		if err := json.NewEncoder(e.stdout).Encode(out); err != nil {
-			return err
-		}
-	} else {
-		for _, d := range rep.Diffs {
-			fmt.Fprintln(e.stdout, d)
-		}
-		if more := rep.DiffCount - len(rep.Diffs); more > 0 {
-			fmt.Fprintf(e.stdout, "… and %s more\n", plural(more, "difference"))
-		}
-		fmt.Fprintln(e.stdout, verifySummary(model.Generation(), rep))
-		for _, p := range lag.Partitions {
-			if p.Pending > 0 {
-				fmt.Fprintln(e.stdout, lagLine(p, lag.At.Sub(first.At)))
-			}
-		}
+		return json.NewEncoder(w).Encode(out)
 	}
-	if !rep.OK() {
-		return fmt.Errorf("read model drifted from the log: %w", rep.Err())
+	for _, d := range v.rep.Diffs {
+		fmt.Fprintln(w, d)
 	}
-	if len(behind) > 0 {
-		var names []string
-		for _, p := range behind {
-			names = append(names, strconv.Itoa(p.Partition))
+	if more := v.rep.DiffCount - len(v.rep.Diffs); more > 0 {
+		fmt.Fprintf(w, "… and %s more\n", plural(more, "difference"))
+	}
+	fmt.Fprintln(w, verifySummary(v.gen, v.rep))
+	for _, p := range v.last.Partitions {
+		if p.Pending > 0 {
+			fmt.Fprintln(w, lagLine(p, v.last.At.Sub(v.first.At)))
 		}
-		in := "partition "
-		if len(names) > 1 {
-			in = "partitions "
-		}
-		return fmt.Errorf("%w: %s not folded; in %s%s, events have waited over %v",
-			errBehind, plural(int(lag.Pending()), "event"), in, strings.Join(names, ", "), caughtUp.grace)
 	}
 	return nil
+}
+
+// verdict is the command's error: a difference, else partitions behind for
+// longer than caughtUp allows.
+func (v verification) verdict(caughtUp graceFlag) error {
+	if !v.rep.OK() {
+		return fmt.Errorf("read model drifted from the log: %w", v.rep.Err())
+	}
+	if len(v.behind) == 0 {
+		return nil
+	}
+	var names []string
+	for _, p := range v.behind {
+		names = append(names, strconv.Itoa(p.Partition))
+	}
+	in := "partition "
+	if len(names) > 1 {
+		in = "partitions "
+	}
+	return fmt.Errorf("%w: %s not folded; in %s%s, events have waited over %v",
+		errBehind, plural(int(v.last.Pending()), "event"), in, strings.Join(names, ", "), caughtUp.grace)
 }
 
 // errBehind means the read model has events waiting longer than
