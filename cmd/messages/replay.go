@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/messages-io/messages/audit"
+	"github.com/messages-io/messages/eventstore"
 	"github.com/messages-io/messages/readmodel"
 	"github.com/messages-io/messages/replay"
 )
@@ -83,16 +84,7 @@ func runReplay(ctx context.Context, args []string, e env) error {
 	}
 	opts := replay.Options{From: from, DryRun: *dryRun, DropOld: *dropOld, BatchSize: *batch, Progress: replayProgress(e.stderr)}
 	if !*noVerify {
-		opts.Verify = func(ctx context.Context, gen *readmodel.Store) error {
-			rep, err := audit.Verify(ctx, events, gen, audit.Options{MaxDiffs: 20})
-			if err != nil {
-				return err
-			}
-			for _, d := range rep.Diffs {
-				fmt.Fprintln(e.stderr, d)
-			}
-			return rep.Err()
-		}
+		opts.Verify = verifyGeneration(events, e.stderr)
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	res, err := replay.Run(ctx, events, gens, log, opts)
@@ -102,24 +94,44 @@ func runReplay(ctx context.Context, args []string, e env) error {
 	if *asJSON {
 		return json.NewEncoder(e.stdout).Encode(res)
 	}
+	printReplay(e.stdout, res, from)
+	return nil
+}
+
+// verifyGeneration compares a generation with events before a switch: it
+// prints the first differences on w, and fails on any.
+func verifyGeneration(events *eventstore.Store, w io.Writer) func(context.Context, *readmodel.Store) error {
+	return func(ctx context.Context, gen *readmodel.Store) error {
+		rep, err := audit.Verify(ctx, events, gen, audit.Options{MaxDiffs: 20})
+		if err != nil {
+			return err
+		}
+		for _, d := range rep.Diffs {
+			fmt.Fprintln(w, d)
+		}
+		return rep.Err()
+	}
+}
+
+// printReplay says in one line what a replay from sequence from did.
+func printReplay(w io.Writer, res replay.Result, from uint64) {
 	verb := "switched to"
 	if !res.Switched {
 		verb = "built, not switched to,"
 	}
-	fmt.Fprintf(e.stdout, "%s generation %d (replacing %d): %s folded through sequence %d in %s (%.0f events/s)",
+	fmt.Fprintf(w, "%s generation %d (replacing %d): %s folded through sequence %d in %s (%.0f events/s)",
 		verb, res.Generation, res.Replaced, plural(int(res.Events), "event"), res.Through,
 		res.Elapsed.Round(time.Millisecond), res.EventsPerS)
 	if res.CopiedFirst > 0 {
-		fmt.Fprintf(e.stdout, ", %s copied from before sequence %d", plural(int(res.CopiedFirst), "message"), from)
+		fmt.Fprintf(w, ", %s copied from before sequence %d", plural(int(res.CopiedFirst), "message"), from)
 	}
 	if res.Parked > 0 {
-		fmt.Fprintf(e.stdout, ", %s parked", plural(res.Parked, "event"))
+		fmt.Fprintf(w, ", %s parked", plural(res.Parked, "event"))
 	}
 	if res.DroppedOld {
-		fmt.Fprintf(e.stdout, "; generation %d dropped", res.Replaced)
+		fmt.Fprintf(w, "; generation %d dropped", res.Replaced)
 	}
-	fmt.Fprintln(e.stdout)
-	return nil
+	fmt.Fprintln(w)
 }
 
 // replayProgress shows a replay's progress on a terminal: phase, events
