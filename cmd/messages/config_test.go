@@ -1,34 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/messages-io/messages/internal/testkit"
 )
-
-// lockedBuffer collects a command's output from the goroutines that log.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // A stream configuration that cannot work ends the command at once with a
 // one-line reason and exit status 1, whether the flags say so by themselves
@@ -51,7 +31,7 @@ func TestStreamConfigThatCannotWorkExits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			var stderr lockedBuffer
+			var stderr syncBuffer
 			args := append([]string{"dispatcher", "--nats-url", url, "--addr", "127.0.0.1:0", "--stream", "CFG"}, tt.args...)
 			start := time.Now()
 			err := run(ctx, args, env{getenv: func(string) string { return "" }, stdout: &stderr, stderr: &stderr})
@@ -81,7 +61,7 @@ func TestUnavailableEventStoreIsWaitedFor(t *testing.T) {
 	ln.Close() // nothing listens there now
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	var stderr lockedBuffer
+	var stderr syncBuffer
 	start := time.Now()
 	err = run(ctx, []string{"dispatcher", "--nats-url", url, "--addr", "127.0.0.1:0"},
 		env{getenv: func(string) string { return "" }, stdout: &stderr, stderr: &stderr})

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -209,24 +208,6 @@ func TestEventsStats(t *testing.T) {
 			t.Errorf("events stats printed:\n%s\nwant it to match %q", out, re)
 		}
 	}
-}
-
-// syncBuffer is a buffer one goroutine writes while another reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // tail runs `messages events tail args…` until the returned function stops
