@@ -74,28 +74,9 @@ func wantsStream(r *http.Request) bool {
 // the tag of the query or all: each as an event "message" whose data is
 // the message as GET answers it and whose id is the stream's position.
 func (a *API) stream(w http.ResponseWriter, r *http.Request) {
-	params, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		web.WriteProblem(w, r, http.StatusBadRequest, "the query string is malformed: "+err.Error())
+	tag, ok := streamTag(w, r)
+	if !ok {
 		return
-	}
-	var tag string
-	for name, vals := range params {
-		switch {
-		case name != "tag" && knownParams[name]:
-			web.WriteProblem(w, r, http.StatusBadRequest, fmt.Sprintf("%s does not apply to a stream; it takes only tag", name))
-			return
-		case name != "tag":
-			web.WriteProblem(w, r, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q; a stream takes only tag", name))
-			return
-		case len(vals) > 1:
-			web.WriteProblem(w, r, http.StatusBadRequest, fmt.Sprintf("parameter tag given %d times", len(vals)))
-			return
-		}
-		if tag, err = message.NormalizeTag(vals[0]); err != nil {
-			web.WriteProblem(w, r, http.StatusBadRequest, err.Error())
-			return
-		}
 	}
 	cfg := a.cfg.Streams
 	f := cfg.Feed
@@ -132,7 +113,44 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 		}
 	}()
+	a.follow(ctx, w, r, s, pos)
+}
 
+// streamTag reads the tag of a stream's query, "" for all; it answers 400
+// and returns false for a query a stream does not take.
+func streamTag(w http.ResponseWriter, r *http.Request) (string, bool) {
+	params, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		web.WriteProblem(w, r, http.StatusBadRequest, "the query string is malformed: "+err.Error())
+		return "", false
+	}
+	var tag string
+	for name, vals := range params {
+		switch {
+		case name != "tag" && knownParams[name]:
+			web.WriteProblem(w, r, http.StatusBadRequest, fmt.Sprintf("%s does not apply to a stream; it takes only tag", name))
+			return "", false
+		case name != "tag":
+			web.WriteProblem(w, r, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q; a stream takes only tag", name))
+			return "", false
+		case len(vals) > 1:
+			web.WriteProblem(w, r, http.StatusBadRequest, fmt.Sprintf("parameter tag given %d times", len(vals)))
+			return "", false
+		}
+		if tag, err = message.NormalizeTag(vals[0]); err != nil {
+			web.WriteProblem(w, r, http.StatusBadRequest, err.Error())
+			return "", false
+		}
+	}
+	return tag, true
+}
+
+// follow writes the stream s from pos until it or its client ends: first
+// what it missed since pos, then each message as it becomes visible, with
+// a heartbeat between.
+func (a *API) follow(ctx context.Context, w http.ResponseWriter, r *http.Request, s *stream, pos position.Position) {
+	cfg := a.cfg.Streams
+	f := cfg.Feed
 	// A stream outlives the server's read and write timeouts; each write
 	// has a deadline of its own.
 	rc := http.NewResponseController(w)
