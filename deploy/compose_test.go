@@ -82,7 +82,7 @@ func TestCompose(t *testing.T) {
 	}
 
 	natsURLs := "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222"
-	for _, name := range append(slices.Clone(byRole["dispatcher"]), byRole["reducer"]...) {
+	for _, name := range slices.Concat(byRole["dispatcher"], byRole["reducer"], byRole["query"]) {
 		env := p.Services[name].Environment
 		if got := value(env, "MESSAGES_NATS_URL"); got != natsURLs {
 			t.Errorf("%s: NATS %q, want every node: %s", name, got, natsURLs)
