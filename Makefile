@@ -67,6 +67,14 @@ bench: build ## measure the service on this machine into BENCH.md and bench.png 
 	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS) | tee bin/bench-go.txt
 	$(GO) run ./cmd/bench -bin $(BIN) -gobench bin/bench-go.txt -sizes $(BENCH_SIZES) -runs $(BENCH_RUNS) -out BENCH.md -chart bench.png
 
+# The soak: SOAK_FOR of steady POSTs (1,000/s) and reads against the roles
+# as processes, each sampled every 10 s.
+SOAK_FOR ?= 10m
+
+.PHONY: soak
+soak: build ## SOAK_FOR (default 10m) of 1,000 POSTs/s with reads; memory, goroutines and p99 per minute into SOAK.md
+	$(GO) run ./cmd/bench -bin $(BIN) -soak $(SOAK_FOR) -soak-out SOAK.md
+
 # The gateway in front of `make run`. Both it and `messages token` take the
 # HS256 secret from MESSAGES_JWT_SECRET; GATEWAY_URL is where the gateway
 # listens (`messages gateway --addr`, :8000 by default).

@@ -70,6 +70,12 @@ func main() {
 	flag.StringVar(&skip, "skip", os.Getenv("BENCH_SKIP"), "sections to skip, comma-separated: post,lag,counts,shapes,roles [BENCH_SKIP]")
 	devFlags := flag.String("dev-flags", os.Getenv("BENCH_DEV_FLAGS"), "extra flags of every `messages dev` started, space-separated [BENCH_DEV_FLAGS]")
 	flag.StringVar(&cfg.commit, "commit", os.Getenv("BENCH_COMMIT"), "commit measured, when not the current directory's [BENCH_COMMIT]")
+	var sc soakConfig
+	flag.DurationVar(&sc.duration, "soak", 0, "run a soak of this length instead of the benchmarks: steady POSTs and reads against the roles as processes, each sampled")
+	flag.IntVar(&sc.rate, "soak-rate", 1000, "POSTs a second during the soak")
+	flag.IntVar(&sc.reads, "soak-reads", 100, "reads a second during the soak")
+	flag.DurationVar(&sc.sample, "soak-sample", 10*time.Second, "time between two samples of each process's memory and goroutines")
+	flag.StringVar(&sc.out, "soak-out", "SOAK.md", "report of the soak")
 	flag.Parse()
 	cfg.devFlags = strings.Fields(*devFlags)
 	for _, s := range strings.Split(sizes, ",") {
@@ -86,6 +92,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if sc.duration > 0 {
+		if err := runSoak(ctx, cfg, sc); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if err := run(ctx, cfg); err != nil {
 		log.Fatal(err)
 	}
@@ -236,37 +248,11 @@ func benchLag(ctx context.Context, cfg config, dir string, rep *report) error {
 // their own against a dev's NATS and FerretDB, loads them, and reads each
 // one's peak resident memory.
 func benchRoles(ctx context.Context, cfg config, dir string, rep *report) error {
-	d, err := startDev(ctx, cfg, dir, "roles-infra")
+	rs, err := startRoles(ctx, cfg, dir, "benchroles")
 	if err != nil {
 		return err
 	}
-	defer d.stop()
-	common := []string{"--nats-url", d.natsURL(), "--stream", "BENCHROLES", "--subject-prefix", "benchroles.events", "--log-level", "warn"}
-	mongo := []string{"--mongo-uri", d.mongoURI(), "--mongo-db", "benchroles"}
-	dispAddr, queryAddr, redAddr := freeAddr(), freeAddr(), freeAddr()
-	disp, err := start(dir, cfg.bin, "dispatcher", append([]string{"dispatcher", "--addr", dispAddr}, common...)...)
-	if err != nil {
-		return err
-	}
-	defer disp.stop()
-	query, err := start(dir, cfg.bin, "query", append(append([]string{"query", "--addr", queryAddr}, common...), mongo...)...)
-	if err != nil {
-		return err
-	}
-	defer query.stop()
-	red, err := start(dir, cfg.bin, "reducer", append(append([]string{"reducer", "--addr", redAddr, "--consumer", "benchroles"}, common...), mongo...)...)
-	if err != nil {
-		return err
-	}
-	defer red.stop()
-	for _, r := range []struct {
-		p    *proc
-		addr string
-	}{{disp, dispAddr}, {query, queryAddr}, {red, redAddr}} {
-		if err := r.p.waitReady(ctx, "http://"+r.addr+"/readyz", time.Minute); err != nil {
-			return err
-		}
-	}
+	defer rs.stop()
 	// Load: POSTs at 64 clients, and counts and lists at 4 clients.
 	stopReads := make(chan struct{})
 	var wg sync.WaitGroup
@@ -279,13 +265,13 @@ func benchRoles(ctx context.Context, cfg config, dir string, rep *report) error 
 					return
 				default:
 				}
-				_, _ = count(ctx, c, "http://"+queryAddr, "tag=load"+strconv.Itoa(i))
+				_, _ = count(ctx, c, "http://"+rs.queryAddr, "tag=load"+strconv.Itoa(i))
 			}
 		})
 	}
 	var res postResult
 	for range cfg.runs {
-		res = postLoad(ctx, "http://"+dispAddr, 64, cfg.postFor)
+		res = postLoad(ctx, "http://"+rs.dispAddr, 64, cfg.postFor)
 		log.Printf("roles: dispatcher alone at 64 clients: %.0f req/s  p50 %v  p99 %v", res.rps, res.p50, res.p99)
 	}
 	close(stopReads)
@@ -295,25 +281,23 @@ func benchRoles(ctx context.Context, cfg config, dir string, rep *report) error 
 	case <-ctx.Done():
 	case <-time.After(10 * time.Second):
 	}
-	for _, p := range []struct {
-		p    *proc
-		note string
-	}{
-		{disp, fmt.Sprintf("%d runs of POST at 64 clients (last: %.0f req/s)", cfg.runs, res.rps)},
-		{query, "4 clients counting during the POST runs"},
-		{red, "folding the POST runs' events"},
-		{d.proc, "NATS and FerretDB serving the roles (its own roles idle)"},
-	} {
+	notes := map[*proc]string{
+		rs.disp:     fmt.Sprintf("%d runs of POST at 64 clients (last: %.0f req/s)", cfg.runs, res.rps),
+		rs.query:    "4 clients counting during the POST runs",
+		rs.red:      "folding the POST runs' events",
+		rs.dev.proc: "NATS and FerretDB serving the roles (its own roles idle)",
+	}
+	for _, p := range rs.procs() {
 		peak, err := p.p.peakRSS()
 		if err != nil {
 			return err
 		}
-		name := p.p.name
-		if p.p == d.proc {
+		name := p.name
+		if p.p == rs.dev.proc {
 			name = "dev"
 		}
 		log.Printf("roles: %s peak resident %.1f MiB", name, float64(peak)/(1<<20))
-		rep.memory = append(rep.memory, memResult{role: name, peak: peak, note: p.note})
+		rep.memory = append(rep.memory, memResult{role: name, peak: peak, note: notes[p.p]})
 	}
 	return nil
 }
