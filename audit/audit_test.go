@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -159,40 +160,56 @@ func (f *fixture) dayCount(tag, d string) int {
 	return n
 }
 
-func TestCompareFindsEveryCorruption(t *testing.T) {
-	f := newFixture(t)
-	f.logMessages(t, 40)
-	const events, unique = 43, 40
-	ctx := t.Context()
-	m5, m6, m7, m1 := f.msgs[5], f.msgs[6], f.msgs[7], f.msgs[1]
-	stray := message.Message{ID: ulid.MustNew(ulid.Timestamp(m5.CreatedAt), ulid.DefaultEntropy()).String(), UserID: "x", Text: "never logged", Tag: "go", CreatedAt: m5.CreatedAt}
-	goDay := day(f.msgs[0]) // f.msgs[0] is under go
-	allKey := fmt.Sprintf("*/p%d", f.events.Partition("go"))
-	goInP := 0 // messages of goDay in go's partition, all tags
-	for _, m := range f.msgs {
-		if day(m) == goDay && f.events.Partition(m.Tag) == f.events.Partition("go") {
-			goInP++
-		}
-	}
-	nGo, nAll := f.dayCount("go", goDay), f.dayCount("", goDay)
-	// inPartition is how many unique messages of m's day are in m's partition.
-	inPartition := func(m message.Message) int {
-		n := 0
-		for _, o := range f.msgs {
-			if day(o) == day(m) && f.events.Partition(o.Tag) == f.events.Partition(m.Tag) {
-				n++
-			}
-		}
-		return n
-	}
+// corruption is a change to a model built from the fixture's log, and what
+// a comparison should report of it.
+type corruption struct {
+	name    string
+	corrupt func(t *testing.T, s *readmodel.Store)
+	opts    audit.Options
+	want    []audit.Diff
+	count   int // DiffCount, when more than listed
+}
 
-	for _, tc := range []struct {
-		name    string
-		corrupt func(t *testing.T, s *readmodel.Store)
-		opts    audit.Options
-		want    []audit.Diff
-		count   int // DiffCount, when more than listed
-	}{
+// corruptionCase is what the corruptions are made of: the fixture, its
+// messages and counts.
+type corruptionCase struct {
+	f                *fixture
+	m5, m6, m7, m1   message.Message
+	stray            message.Message
+	goDay, allKey    string
+	goInP, nGo, nAll int
+}
+
+func newCorruptionCase(f *fixture) corruptionCase {
+	c := corruptionCase{f: f}
+	c.m5, c.m6, c.m7, c.m1 = f.msgs[5], f.msgs[6], f.msgs[7], f.msgs[1]
+	c.stray = message.Message{ID: ulid.MustNew(ulid.Timestamp(c.m5.CreatedAt), ulid.DefaultEntropy()).String(), UserID: "x", Text: "never logged", Tag: "go", CreatedAt: c.m5.CreatedAt}
+	c.goDay = day(f.msgs[0]) // f.msgs[0] is under go
+	c.allKey = fmt.Sprintf("*/p%d", f.events.Partition("go"))
+	for _, m := range f.msgs { // messages of goDay in go's partition, all tags
+		if day(m) == c.goDay && f.events.Partition(m.Tag) == f.events.Partition("go") {
+			c.goInP++
+		}
+	}
+	c.nGo, c.nAll = f.dayCount("go", c.goDay), f.dayCount("", c.goDay)
+	return c
+}
+
+// inPartition is how many unique messages of m's day are in m's partition.
+func (c corruptionCase) inPartition(m message.Message) int {
+	n := 0
+	for _, o := range c.f.msgs {
+		if day(o) == day(m) && c.f.events.Partition(o.Tag) == c.f.events.Partition(m.Tag) {
+			n++
+		}
+	}
+	return n
+}
+
+// messageCorruptions change messages.
+func (c corruptionCase) messageCorruptions() []corruption {
+	f, m5, m6, m7, m1, stray := c.f, c.m5, c.m6, c.m7, c.m1, c.stray
+	return []corruption{
 		{name: "clean"},
 		{
 			name: "message deleted",
@@ -232,6 +249,14 @@ func TestCompareFindsEveryCorruption(t *testing.T) {
 			},
 			want: []audit.Diff{{Kind: audit.KindUnexpected, ID: stray.ID, Tag: "go", Day: day(stray), Seq: 3}},
 		},
+	}
+}
+
+// countCorruptions change counts and slots.
+func (c corruptionCase) countCorruptions(ctx context.Context) []corruption {
+	f, m5, m6, goDay, allKey, nGo, nAll, goInP := c.f, c.m5, c.m6, c.goDay, c.allKey, c.nGo, c.nAll, c.goInP
+	inPartition := c.inPartition
+	return []corruption{
 		{
 			name: "tag count deleted",
 			corrupt: func(t *testing.T, s *readmodel.Store) {
@@ -302,46 +327,61 @@ func TestCompareFindsEveryCorruption(t *testing.T) {
 			opts:  audit.Options{MaxDiffs: 3, MaxHeld: 4},
 			count: 10,
 		},
-	} {
+	}
+}
+
+func TestCompareFindsEveryCorruption(t *testing.T) {
+	f := newFixture(t)
+	f.logMessages(t, 40)
+	c := newCorruptionCase(f)
+	for _, tc := range append(c.messageCorruptions(), c.countCorruptions(t.Context())...) {
 		t.Run(tc.name, func(t *testing.T) {
-			s := f.model(t, 0)
-			if tc.corrupt != nil {
-				tc.corrupt(t, s)
-			}
-			rep := compare(t, f, s, tc.opts)
-			if rep.Events != events || rep.Duplicates != events-unique || rep.Pending != 0 || rep.InFlight != 0 {
-				t.Errorf("report = %+v, want %d events, %d duplicates, none pending or in flight", rep, events, events-unique)
-			}
-			if tc.count > 0 {
-				if rep.DiffCount != tc.count || len(rep.Diffs) != tc.opts.MaxDiffs {
-					t.Fatalf("%d differences, %d listed; want %d, %d listed", rep.DiffCount, len(rep.Diffs), tc.count, tc.opts.MaxDiffs)
-				}
-				for _, d := range rep.Diffs {
-					if d.Kind != audit.KindMissing || f.seq[d.ID] == 0 {
-						t.Errorf("listed %v, want a missing message", d)
-					}
-				}
-				return
-			}
-			if tc.want == nil {
-				tc.want = []audit.Diff{}
-			}
-			if !reflect.DeepEqual(rep.Diffs, tc.want) || rep.DiffCount != len(tc.want) || rep.OK() != (len(tc.want) == 0) {
-				t.Errorf("differences (%d):\n%s\nwant:\n%s", rep.DiffCount, lines(rep.Diffs), lines(tc.want))
-			}
-			wantMessages := uint64(unique)
-			for _, d := range tc.want {
-				switch d.Kind {
-				case audit.KindMissing:
-					wantMessages--
-				case audit.KindUnexpected:
-					wantMessages++
-				}
-			}
-			if rep.Messages != wantMessages {
-				t.Errorf("compared %d messages of the model, want %d", rep.Messages, wantMessages)
-			}
+			checkCorruption(t, f, tc)
 		})
+	}
+}
+
+// checkCorruption builds a model from f's log, corrupts it as tc says and
+// checks that a comparison reports what tc wants.
+func checkCorruption(t *testing.T, f *fixture, tc corruption) {
+	t.Helper()
+	const events, unique = 43, 40
+	s := f.model(t, 0)
+	if tc.corrupt != nil {
+		tc.corrupt(t, s)
+	}
+	rep := compare(t, f, s, tc.opts)
+	if rep.Events != events || rep.Duplicates != events-unique || rep.Pending != 0 || rep.InFlight != 0 {
+		t.Errorf("report = %+v, want %d events, %d duplicates, none pending or in flight", rep, events, events-unique)
+	}
+	if tc.count > 0 {
+		if rep.DiffCount != tc.count || len(rep.Diffs) != tc.opts.MaxDiffs {
+			t.Fatalf("%d differences, %d listed; want %d, %d listed", rep.DiffCount, len(rep.Diffs), tc.count, tc.opts.MaxDiffs)
+		}
+		for _, d := range rep.Diffs {
+			if d.Kind != audit.KindMissing || f.seq[d.ID] == 0 {
+				t.Errorf("listed %v, want a missing message", d)
+			}
+		}
+		return
+	}
+	if tc.want == nil {
+		tc.want = []audit.Diff{}
+	}
+	if !reflect.DeepEqual(rep.Diffs, tc.want) || rep.DiffCount != len(tc.want) || rep.OK() != (len(tc.want) == 0) {
+		t.Errorf("differences (%d):\n%s\nwant:\n%s", rep.DiffCount, lines(rep.Diffs), lines(tc.want))
+	}
+	wantMessages := uint64(unique)
+	for _, d := range tc.want {
+		switch d.Kind {
+		case audit.KindMissing:
+			wantMessages--
+		case audit.KindUnexpected:
+			wantMessages++
+		}
+	}
+	if rep.Messages != wantMessages {
+		t.Errorf("compared %d messages of the model, want %d", rep.Messages, wantMessages)
 	}
 }
 
