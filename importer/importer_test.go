@@ -133,6 +133,30 @@ func TestImportAppendsGoodLinesAndReportsBadOnes(t *testing.T) {
 		}
 	}
 
+	checkStoredLines(t, e, sum)
+
+	// A re-run, over a fresh connection, appends nothing and reports the
+	// same bad lines.
+	before := lastSeq(t, e.store)
+	e2 := connect(t, ns)
+	again, err := run(t, newImporter(t, e2.store, e2.ledger, 4), content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Appended != 0 || again.AlreadyImported != 5 || again.Bad != 5 || again.Lines != 11 {
+		t.Errorf("re-run summary = %+v, want 0 appended, 5 already imported, 5 bad", again)
+	}
+	if after := lastSeq(t, e2.store); after != before {
+		t.Errorf("re-run moved the log from %d to %d", before, after)
+	}
+}
+
+// checkStoredLines checks the events an import of the lines of
+// TestImportAppendsGoodLinesAndReportsBadOnes stored: the good lines, each
+// once, as parsed, with its line in the correlation id, in its tag's
+// partition.
+func checkStoredLines(t *testing.T, e env, sum importer.Summary) {
+	t.Helper()
 	recs := stored(t, e.store)
 	if len(recs) != 5 {
 		t.Fatalf("%d events stored, want 5", len(recs))
@@ -168,21 +192,6 @@ func TestImportAppendsGoodLinesAndReportsBadOnes(t *testing.T) {
 	kept, ok := byID["01JGFJJZ00ABCDEFGHJKMNPQRS"]
 	if !ok || !kept.OccurredAt.Equal(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) || kept.UserID != "carol" {
 		t.Errorf("line with an id stored as %+v (found %v)", kept, ok)
-	}
-
-	// A re-run, over a fresh connection, appends nothing and reports the
-	// same bad lines.
-	before := lastSeq(t, e.store)
-	e2 := connect(t, ns)
-	again, err := run(t, newImporter(t, e2.store, e2.ledger, 4), content)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again.Appended != 0 || again.AlreadyImported != 5 || again.Bad != 5 || again.Lines != 11 {
-		t.Errorf("re-run summary = %+v, want 0 appended, 5 already imported, 5 bad", again)
-	}
-	if after := lastSeq(t, e2.store); after != before {
-		t.Errorf("re-run moved the log from %d to %d", before, after)
 	}
 }
 
