@@ -97,6 +97,12 @@ func TestEventsGet(t *testing.T) {
 		t.Errorf("read model down: err %v, stdout %q, stderr %q", err, out, errOut)
 	}
 
+	checkEventsGetErrors(t, f)
+}
+
+// checkEventsGetErrors checks what events get says of what it cannot get.
+func checkEventsGetErrors(t *testing.T, f *toolFixture) {
+	t.Helper()
 	unknown := "01KJPQRWH05HKAVW5XRH5ER2AN"
 	for _, tc := range []struct {
 		args []string
@@ -125,7 +131,6 @@ func TestEventsGet(t *testing.T) {
 func TestEventsStats(t *testing.T) {
 	f := newToolFixture(t)
 	f.postMany(t, 14)
-	ctx := t.Context()
 	type part struct{ events, first, last uint64 }
 	want := map[int]*part{}
 	for _, m := range f.msgs {
@@ -138,28 +143,7 @@ func TestEventsStats(t *testing.T) {
 	}
 	// A reducer's consumer of go's partition, which has folded some events.
 	goP := f.events.Partition("go")
-	cons, err := f.events.Consumer(ctx, goP, eventstore.ConsumerConfig{Name: "reducer", FetchWait: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var acked uint64
-	testkit.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
-		b, err := cons.Next(ctx, acked, 2)
-		if err != nil {
-			return err
-		}
-		if len(b.Records) > 0 {
-			acked = b.Records[len(b.Records)-1].Sequence
-			if err := b.Ack(ctx, acked); err != nil {
-				return err
-			}
-		}
-		if acked == 0 {
-			return fmt.Errorf("nothing delivered yet")
-		}
-		return nil
-	})
-	cons.Close(ctx)
+	acked := ackSome(t, f, goP)
 	var ackedEvents uint64
 	for _, m := range f.msgs {
 		if f.events.Partition(m.Tag) == goP && f.seq[m.ID] <= acked {
@@ -208,6 +192,36 @@ func TestEventsStats(t *testing.T) {
 			t.Errorf("events stats printed:\n%s\nwant it to match %q", out, re)
 		}
 	}
+}
+
+// ackSome has a reducer's consumer of partition p take and acknowledge a
+// batch or two, and returns the sequence acknowledged through.
+func ackSome(t *testing.T, f *toolFixture, p int) uint64 {
+	t.Helper()
+	ctx := t.Context()
+	cons, err := f.events.Consumer(ctx, p, eventstore.ConsumerConfig{Name: "reducer", FetchWait: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acked uint64
+	testkit.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+		b, err := cons.Next(ctx, acked, 2)
+		if err != nil {
+			return err
+		}
+		if len(b.Records) > 0 {
+			acked = b.Records[len(b.Records)-1].Sequence
+			if err := b.Ack(ctx, acked); err != nil {
+				return err
+			}
+		}
+		if acked == 0 {
+			return fmt.Errorf("nothing delivered yet")
+		}
+		return nil
+	})
+	cons.Close(ctx)
+	return acked
 }
 
 // tail runs `messages events tail args…` until the returned function stops

@@ -164,8 +164,32 @@ generation 1 differs from the log: 20 events, 19 messages compared; 3 difference
 		t.Errorf("verify printed:\n%s\nwant:\n%s", out, want)
 	}
 
-	// The same as JSON, listing at most one difference.
-	err, out, _ = f.runTool(t, "verify", "--json", "--max-diffs", "1")
+	checkVerifyJSON(t, f, altered)
+
+	// Rebuilt from the log beside it and switched to, the model agrees
+	// again; the corrupted generation still differs.
+	s, err := f.gens.Create(ctx, "rebuild")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.fold(t, s)
+	if err := f.gens.Activate(ctx, s.Generation()); err != nil {
+		t.Fatal(err)
+	}
+	if err, out, _ := f.runTool(t, "verify"); err != nil || !strings.HasPrefix(out, "generation 2 agrees with the log") {
+		t.Errorf("verify after the rebuild: err %v, stdout %q", err, out)
+	}
+	if err, _, _ := f.runTool(t, "verify", "--generation", "1"); err == nil {
+		t.Error("verify --generation 1 succeeded on the corrupted generation")
+	}
+}
+
+// checkVerifyJSON checks verify --json on the corrupted model of
+// TestVerifyFindsDriftAndPassesAfterARebuild, with at most one difference
+// listed: the altered message.
+func checkVerifyJSON(t *testing.T, f *toolFixture, altered message.Message) {
+	t.Helper()
+	err, out, _ := f.runTool(t, "verify", "--json", "--max-diffs", "1")
 	if err == nil {
 		t.Error("verify --json of a corrupted model succeeded")
 	}
@@ -195,23 +219,6 @@ generation 1 differs from the log: 20 events, 19 messages compared; 3 difference
 		rep.Messages != 19 || rep.DiffCount != 3 || len(rep.Diffs) != 1 || !reflect.DeepEqual(rep.Through, partitions) ||
 		rep.Diffs[0].Kind != "different" || rep.Diffs[0].ID != altered.ID || rep.Diffs[0].Seq != f.seq[altered.ID] {
 		t.Errorf("verify --json = %+v", rep)
-	}
-
-	// Rebuilt from the log beside it and switched to, the model agrees
-	// again; the corrupted generation still differs.
-	s, err := f.gens.Create(ctx, "rebuild")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.fold(t, s)
-	if err := f.gens.Activate(ctx, s.Generation()); err != nil {
-		t.Fatal(err)
-	}
-	if err, out, _ := f.runTool(t, "verify"); err != nil || !strings.HasPrefix(out, "generation 2 agrees with the log") {
-		t.Errorf("verify after the rebuild: err %v, stdout %q", err, out)
-	}
-	if err, _, _ := f.runTool(t, "verify", "--generation", "1"); err == nil {
-		t.Error("verify --generation 1 succeeded on the corrupted generation")
 	}
 }
 
