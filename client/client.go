@@ -181,6 +181,8 @@ type call struct {
 	// post's.
 	readAfter []string
 	written   *string
+	// resumeAfter is where a subscription starts.
+	resumeAfter string
 }
 
 // RequestID sends id as the call's X-Request-ID, which the service logs and

@@ -39,6 +39,12 @@
 //	m, err := c.Post(ctx, client.NewMessage{Text: "Hello", Tag: "go"})
 //	m, err = c.Get(ctx, m.ID) // found, at once
 //
+// # Live streams
+//
+// Subscribe follows the live stream of the messages posted under a tag, as
+// they become visible to reads, reconnecting after a broken connection with
+// Last-Event-ID so that nothing is missed or repeated.
+//
 // # Pages
 //
 // List is an iterator. It asks for the first page when the loop starts and

@@ -80,6 +80,8 @@ type printer struct {
 	out  io.Writer
 	tw   *tabwriter.Writer
 	rows int
+	// stream prints each message at once, as a watch does.
+	stream bool
 }
 
 func newPrinter(w io.Writer, asJSON bool) *printer {
@@ -118,7 +120,7 @@ func (p *printer) print(m client.Message) error {
 	p.rows++
 	fmt.Fprintf(p.tw, "%s\t%s\t%s\t%s\t%s\n", m.ID, created, m.UserID, m.Tag, oneLine(m.Text))
 	// A long listing comes out as it goes, each block aligned.
-	if p.rows%100 == 0 {
+	if p.stream || p.rows%100 == 0 {
 		return p.tw.Flush()
 	}
 	return nil
@@ -276,4 +278,36 @@ func runCount(ctx context.Context, args []string, e env) error {
 		_, err = fmt.Fprintln(e.stdout, n)
 	}
 	return err
+}
+
+func runWatch(ctx context.Context, args []string, e env) error {
+	c := roleCommand("watch")
+	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
+	var f apiFlags
+	f.register(fs)
+	tag := fs.String("tag", "", "only messages under this tag, in any case")
+	after := fs.String("after", "", "start after this position (the id of an event received before) or a post's consistency token, instead of now")
+	if err := parse(fs, c, args, e); err != nil {
+		return err
+	}
+	cl, err := f.client()
+	if err != nil {
+		return fmt.Errorf("watch: %w", err)
+	}
+	var opts []client.CallOption
+	if *after != "" {
+		opts = append(opts, client.ResumeAfter(*after))
+	}
+	p := newPrinter(e.stdout, f.json)
+	p.stream = true
+	for ev, err := range cl.Subscribe(ctx, *tag, opts...) {
+		if err != nil {
+			return fmt.Errorf("watch: %w", err)
+		}
+		if err := p.print(ev.Message); err != nil {
+			return err
+		}
+	}
+	// Interrupted: the end of a watch.
+	return nil
 }

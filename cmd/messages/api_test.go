@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -10,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/messages-io/messages/client"
+	"github.com/messages-io/messages/internal/testkit"
 )
 
 // cli runs a command with args and returns what it printed and its error.
@@ -196,4 +200,76 @@ func tableIDs(t *testing.T, out string) []string {
 		ids = append(ids, m[1])
 	}
 	return ids
+}
+
+// watch prints the messages posted under its tag as they come, from after
+// the position it is given, until it is interrupted.
+func TestWatchCommand(t *testing.T) {
+	dev, _ := startDev(t, t.TempDir(), nil)
+	gw := startGatewayCmd(t, dev, dev)
+	token := mintToken(t, "--user", "watcher")
+	for _, door := range []struct {
+		name string
+		who  []string
+	}{
+		{"direct", []string{"--url", dev, "--user", "watcher"}},
+		{"gateway", []string{"--url", gw, "--token", token}},
+	} {
+		t.Run(door.name, func(t *testing.T) {
+			tag := fmt.Sprintf("watch%d", time.Now().UnixNano())
+			cl, err := client.New(dev, client.WithUserID("poster"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var start string
+			if _, err := cl.Post(context.Background(), client.NewMessage{Text: "before", Tag: tag}, client.ConsistencyToken(&start)); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var out syncBuffer
+			done := make(chan error, 1)
+			go func() {
+				done <- run(ctx, append([]string{"watch", "--tag", tag, "--json", "--after", start}, door.who...),
+					env{getenv: noEnv, stdout: &out, stderr: logWriter{t}})
+			}()
+			var ids []string
+			for _, text := range []string{"one", "two"} {
+				m, err := cl.Post(context.Background(), client.NewMessage{Text: text, Tag: tag})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, m.ID)
+			}
+			testkit.Eventually(t, 15*time.Second, 20*time.Millisecond, func() error {
+				if n := strings.Count(out.String(), "\n"); n < 2 {
+					return fmt.Errorf("%d lines: %q", n, out.String())
+				}
+				return nil
+			})
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("watch ended with %v, want nil when interrupted", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("watch did not end within 10s of its interrupt")
+			}
+			var got []string
+			for _, m := range jsonLines(t, out.String()) {
+				got = append(got, m["id"])
+			}
+			if !slices.Equal(got, ids) {
+				t.Errorf("watch printed %v, want %v", got, ids)
+			}
+		})
+	}
+
+	t.Run("a 4xx ends it", func(t *testing.T) {
+		_, _, err := cli(t, nil, "watch", "--url", gw, "--user", "u")
+		if exitCode(err) != 1 || !strings.HasPrefix(err.Error(), "watch: messages: subscribe: 401 Unauthorized") {
+			t.Errorf("watch without a token: %v", err)
+		}
+	})
 }

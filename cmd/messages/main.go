@@ -84,6 +84,7 @@ func commands() []command {
 		{"post", "post a message through the HTTP API", "messages post --tag TAG [--user ID | --token T] [flags] TEXT", runPost},
 		{"list", "list messages through the HTTP API, newest first", "messages list [--tag TAG] [--since T] [--until T] [--limit N | --all] [--json] [flags]", runList},
 		{"count", "count messages through the HTTP API", "messages count [--tag TAG] [--since T] [--until T] [flags]", runCount},
+		{"watch", "print messages as they are posted, through the HTTP API's live stream", "messages watch [--tag TAG] [--after POSITION] [--json] [flags]", runWatch},
 	}
 }
 

@@ -85,7 +85,9 @@ func Start(dir string, log *slog.Logger) (st *Stack, err error) {
 		return nil, err
 	}
 	write.Routes(rt)
-	queryapi.New(rm, log, queryapi.Config{Layout: events.Layout(), Registerer: reg}).Routes(rt)
+	feed := queryapi.NewFeed(events, rm, log, queryapi.FeedConfig{Registerer: reg})
+	s.wg.Go(func() { _ = feed.Run(ctx) })
+	queryapi.New(rm, log, queryapi.Config{Layout: events.Layout(), Registerer: reg, Streams: queryapi.StreamConfig{Feed: feed}}).Routes(rt)
 	api.Routes(rt)
 	if s.URL, err = s.listen(rt.Root()); err != nil {
 		return nil, err

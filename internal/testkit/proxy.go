@@ -58,6 +58,17 @@ func (p *Proxy) PauseReplies() { p.set(false, true) }
 // Pause holds both directions until Resume, as a stopped server would.
 func (p *Proxy) Pause() { p.set(true, true) }
 
+// Break closes every connection open through the proxy, as a network that
+// drops them would; it goes on accepting new ones.
+func (p *Proxy) Break() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
 // Resume delivers what was held and forwards again.
 func (p *Proxy) Resume() { p.set(false, false) }
 
