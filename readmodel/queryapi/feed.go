@@ -119,7 +119,7 @@ type Feed struct {
 	closed  bool
 	head    uint64   // the last sequence read from the log
 	floor   []uint64 // per partition; see the type's doc
-	recent  []item   // a ring of the last Recent items
+	recent  []*item  // a ring of the last Recent items
 	next    int      // where the ring's next item goes
 	waiting [][]awaited
 	wake    chan struct{}
@@ -318,7 +318,7 @@ func (f *Feed) revealFolded(ctx context.Context, prog readmodel.Progress) bool {
 	defer f.mu.Unlock()
 	for _, it := range items {
 		if it != nil {
-			f.publish(*it)
+			f.publish(it)
 		}
 	}
 	return true
@@ -363,7 +363,7 @@ func visibleItem(ctx context.Context, rm Visible, part int, seq uint64, id strin
 
 // publish keeps it among the recent items and offers it to every stream
 // that wants it. f.mu is held.
-func (f *Feed) publish(it item) {
+func (f *Feed) publish(it *item) {
 	if len(f.recent) < f.cfg.Recent {
 		f.recent = append(f.recent, it)
 	} else {
@@ -383,7 +383,7 @@ func (f *Feed) publish(it item) {
 // offer gives it to s unless s had passed it when it attached (a stream
 // that read the log first may have sent it already), and drops s when its
 // buffer is full. f.mu is held.
-func (f *Feed) offer(s *stream, it item) {
+func (f *Feed) offer(s *stream, it *item) {
 	if it.seq <= s.from[it.part] {
 		return
 	}
@@ -403,7 +403,7 @@ var errSlowClient = errors.New("the client did not keep up")
 type stream struct {
 	tag   string // "" for all tags
 	user  string
-	items chan item
+	items chan *item
 	// from is, per partition, what the stream had passed when it
 	// attached.
 	from []uint64
@@ -435,7 +435,7 @@ func (f *Feed) subscribe(tag, user string, perUser, total int) (*stream, error) 
 	f.users[user]++
 	f.streams++
 	f.metrics.open.Inc()
-	return &stream{tag: tag, user: user, items: make(chan item, f.cfg.Buffer), done: make(chan struct{})}, nil
+	return &stream{tag: tag, user: user, items: make(chan *item, f.cfg.Buffer), done: make(chan struct{})}, nil
 }
 
 // now is the position of the present: after every event read from the log.
@@ -454,7 +454,7 @@ func (f *Feed) layoutOf() position.Layout {
 // attach makes s live from pos when pos is at or past the floor of each
 // partition s reads, and returns the kept items after pos that s must send
 // first; false when pos is further back.
-func (f *Feed) attach(s *stream, pos position.Position) ([]item, bool, error) {
+func (f *Feed) attach(s *stream, pos position.Position) ([]*item, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
@@ -465,7 +465,7 @@ func (f *Feed) attach(s *stream, pos position.Position) ([]item, bool, error) {
 			return nil, false, nil
 		}
 	}
-	var out []item
+	var out []*item
 	n := len(f.recent)
 	for i := range n {
 		it := f.recent[(f.next+i)%n]
@@ -485,7 +485,7 @@ func (f *Feed) attach(s *stream, pos position.Position) ([]item, bool, error) {
 	return out, true, nil
 }
 
-func wants(s *stream, it item) bool { return s.tag == "" || s.tag == it.tag }
+func wants(s *stream, it *item) bool { return s.tag == "" || s.tag == it.tag }
 
 // partitions are those whose events a stream of tag reads. f.mu is held.
 func (f *Feed) partitions(tag string) []int {
@@ -548,7 +548,7 @@ func (f *Feed) close() {
 // sending each visible message of s's partitions as the read model folds
 // it, until it can attach; it returns the items to send first, as attach
 // does. pos moves with every event passed.
-func (f *Feed) catchUp(ctx context.Context, s *stream, pos *position.Position, send func(item) error) ([]item, error) {
+func (f *Feed) catchUp(ctx context.Context, s *stream, pos *position.Position, send func(*item) error) ([]*item, error) {
 	f.mu.Lock()
 	parts := f.partitions(s.tag)
 	f.mu.Unlock()
@@ -578,7 +578,7 @@ func (f *Feed) catchUp(ctx context.Context, s *stream, pos *position.Position, s
 					return err
 				}
 				if it != nil {
-					if err := send(*it); err != nil {
+					if err := send(it); err != nil {
 						return err
 					}
 				}

@@ -164,7 +164,7 @@ func (a *API) follow(ctx context.Context, w http.ResponseWriter, r *http.Request
 	if err := out.write(fmt.Sprintf("retry: %d\nid: %s\n\n", cfg.Retry.Milliseconds(), pos)); err != nil {
 		return
 	}
-	send := func(it item) error {
+	send := func(it *item) error {
 		pos.After[it.part] = it.seq
 		if err := out.write(fmt.Sprintf("event: message\nid: %s\ndata: %s\n\n", pos, it.data)); err != nil {
 			return err
