@@ -130,6 +130,12 @@ type lagResult struct {
 // tag is counted until it shows, and the lag is the time from the 201 to the
 // answer that showed it.
 func visibilityLag(ctx context.Context, base string, rate int, d time.Duration, run int) lagResult {
+	return visibilityLagWith(ctx, base, rate, d, run, nil)
+}
+
+// visibilityLagWith is visibilityLag telling created of each 201: the
+// message's id, its tag and when the 201 came.
+func visibilityLagWith(ctx context.Context, base string, rate int, d time.Duration, run int, created func(id, tag string, at time.Time)) lagResult {
 	c := client(128)
 	defer c.CloseIdleConnections()
 	var mu sync.Mutex
@@ -154,8 +160,12 @@ func visibilityLag(ctx context.Context, base string, rate int, d time.Duration, 
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if _, err := post(ctx, c, base, "steady "+strconv.Itoa(i), tag); err != nil {
+			id, err := post(ctx, c, base, "steady "+strconv.Itoa(i), tag)
+			if err != nil {
 				return
+			}
+			if created != nil {
+				created(id, tag, time.Now())
 			}
 			sent.Add(1)
 			if !probe {

@@ -67,7 +67,7 @@ func main() {
 	flag.DurationVar(&cfg.lagFor, "lag-for", 10*time.Second, "length of one visibility run")
 	flag.IntVar(&cfg.lagRate, "lag-rate", 1000, "messages per second during the visibility runs")
 	flag.DurationVar(&cfg.foldTimeout, "fold-timeout", envDuration("BENCH_FOLD_TIMEOUT", 20*time.Minute), "longest wait for the read model to catch up with an import [BENCH_FOLD_TIMEOUT]")
-	flag.StringVar(&skip, "skip", os.Getenv("BENCH_SKIP"), "sections to skip, comma-separated: post,lag,counts,shapes,roles [BENCH_SKIP]")
+	flag.StringVar(&skip, "skip", os.Getenv("BENCH_SKIP"), "sections to skip, comma-separated: post,lag,streams,counts,shapes,roles [BENCH_SKIP]")
 	devFlags := flag.String("dev-flags", os.Getenv("BENCH_DEV_FLAGS"), "extra flags of every `messages dev` started, space-separated [BENCH_DEV_FLAGS]")
 	flag.StringVar(&cfg.commit, "commit", os.Getenv("BENCH_COMMIT"), "commit measured, when not the current directory's [BENCH_COMMIT]")
 	var sc soakConfig
@@ -133,6 +133,8 @@ type report struct {
 	sizes     []sizeResult
 	memory    []memResult
 	notes     []string
+	streams   []streamResult
+	idle      *idleResult
 }
 
 type sizeResult struct {
@@ -173,6 +175,14 @@ func run(ctx context.Context, cfg config) error {
 	if !cfg.skip["lag"] {
 		if err := benchLag(ctx, cfg, dir, rep); err != nil {
 			return fmt.Errorf("visibility: %w", err)
+		}
+	}
+	if !cfg.skip["streams"] {
+		if err := benchStreams(ctx, cfg, dir, rep); err != nil {
+			return fmt.Errorf("streams: %w", err)
+		}
+		if err := benchIdleStreams(ctx, cfg, dir, rep, 1000); err != nil {
+			return fmt.Errorf("idle streams: %w", err)
 		}
 	}
 	if !cfg.skip["roles"] {

@@ -164,6 +164,14 @@ func writeReport(cfg config, rep *report) error {
 		p99 := medianOf(rep.lag, func(r lagResult) float64 { return float64(r.p99) })
 		w("| visibility lag p99 < 100 ms at %d msg/s | %s | %s |\n", cfg.lagRate, ms(p99), mark(p99 < float64(100*time.Millisecond)))
 	}
+	for _, r := range rep.streams {
+		w("| from a 201 to the stream event, p99 ≤ 20 ms above the visibility lag p99 of the same run (%s, %d subscribers) | %s vs %s | %s |\n",
+			r.kind, r.subscribers, ms(float64(r.p99)), ms(float64(r.lag.p99)), mark(r.p99 <= r.lag.p99+20*time.Millisecond))
+	}
+	if rep.idle != nil {
+		d := rep.idle.with - rep.idle.before
+		w("| %d idle streams cost < 64 MB above an idle query role | %.1f MiB | %s |\n", rep.idle.streams, float64(d)/(1<<20), mark(d < 64<<20))
+	}
 	for _, m := range rep.memory {
 		if m.role == "dispatcher" {
 			w("| dispatcher < 64 MB resident under load | %.1f MiB | %s |\n", float64(m.peak)/(1<<20), mark(m.peak < 64<<20))
@@ -197,6 +205,7 @@ func writeReport(cfg config, rep *report) error {
 		w("| **median** | | | **%s** | **%s** | |\n\n", ms(medianOf(rep.lag, func(r lagResult) float64 { return float64(r.p50) })),
 			ms(medianOf(rep.lag, func(r lagResult) float64 { return float64(r.p99) })))
 	}
+	writeStreams(w, cfg, rep)
 	if len(rep.sizes) > 0 {
 		w("## Import, fold and raw insertMany (dev)\n\n")
 		w("History is imported with `messages import` in steps up to each size, messages spread evenly over one year and 8 tags, ")
@@ -405,4 +414,27 @@ func writeShapes(w func(string, ...any), cfg config, rep *report) {
 		}
 	}
 	w("\n")
+}
+
+// writeStreams writes the live stream figures: one run each.
+func writeStreams(w func(string, ...any), cfg config, rep *report) {
+	if len(rep.streams) > 0 {
+		w("## Live streams (dev)\n\nOne run each: %d messages/s for %v, as in the visibility runs, with 100 subscribers on `text/event-stream` (tag streams over the 8 steady tags, then the all-tags stream). The time is from each 201 to each subscriber's receipt of that message; the visibility lag is the probes' of the same run.\n\n", cfg.lagRate, cfg.lagFor)
+		w("| streams | subscribers | achieved msg/s | delivered / expected | dropped as slow | 201 to event p50 | p99 | visibility p50 | p99 |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, r := range rep.streams {
+			w("| %s | %d | %.0f | %d / %d | %.0f | %s | %s | %s | %s |\n", r.kind, r.subscribers, r.lag.rate, r.delivered, r.expected, r.dropped,
+				ms(float64(r.p50)), ms(float64(r.p99)), ms(float64(r.lag.p50)), ms(float64(r.lag.p99)))
+		}
+		for _, r := range rep.streams {
+			if len(r.tokenWait) > 0 {
+				w("\nA GET counting its own write's tag with the 201's `Consistency-Token`, right after the 201, during the %s run: p50 %s, p99 %s over %d GETs, every count 1.\n",
+					r.kind, ms(float64(r.tokenWait.pct(.5))), ms(float64(r.tokenWait.pct(.99))), len(r.tokenWait))
+			}
+		}
+		w("\n")
+	}
+	if rep.idle != nil {
+		w("Resident memory of a `messages query` process: %.1f MiB idle, %.1f MiB holding %d idle streams (+%.1f MiB).\n\n",
+			float64(rep.idle.before)/(1<<20), float64(rep.idle.with)/(1<<20), rep.idle.streams, float64(rep.idle.with-rep.idle.before)/(1<<20))
+	}
 }

@@ -39,14 +39,12 @@ type Visible interface {
 
 // FeedConfig holds a feed's options.
 type FeedConfig struct {
-	// Recent is how many of the last messages made visible the feed keeps,
-	// so that a stream resumed from near the present needs no reading of
-	// the log. Default 4096.
+	// Recent is how many of the last messages made visible the feed keeps.
+	// Every stream reads them from there, so it is also how far a stream's
+	// client may fall behind before it is disconnected, and a stream
+	// resumed from no further back needs no reading of the log. Default
+	// 4096.
 	Recent int
-	// Buffer is how many messages wait for one stream's client to take
-	// them; a client that falls further behind is disconnected. Default
-	// 256.
-	Buffer int
 	// PollInterval is how often the checkpoints are read while events wait
 	// to become visible. Default 10ms.
 	PollInterval time.Duration
@@ -58,9 +56,6 @@ func (c *FeedConfig) setDefaults() {
 	if c.Recent == 0 {
 		c.Recent = 4096
 	}
-	if c.Buffer == 0 {
-		c.Buffer = 256
-	}
 	if c.PollInterval == 0 {
 		c.PollInterval = 10 * time.Millisecond
 	}
@@ -71,6 +66,7 @@ func (c *FeedConfig) setDefaults() {
 
 // item is a message made visible, as a stream sends it.
 type item struct {
+	n    uint64 // the feed's count of items made visible, this one included
 	part int
 	seq  uint64
 	tag  string
@@ -87,8 +83,10 @@ type awaited struct {
 // Feed is the live stream of the messages that become visible, shared by
 // every stream a query instance serves. One reader follows the log, and each
 // event it reads waits, in its partition, until the read model has folded
-// it; then its message is read once and handed to every stream that wants
-// it. A stream is never waited for: one whose buffer is full is dropped.
+// it; then its message is read once and kept among the last Recent made
+// visible, from where every stream takes what it wants. No stream is ever
+// waited for: one that falls further behind than the messages kept is
+// dropped.
 //
 // # No gap, no duplicate
 //
@@ -102,10 +100,11 @@ type awaited struct {
 //
 // The feed keeps the last Recent messages it made visible: of each
 // partition p, every one after floor[p]. A stream whose position is at or
-// past the floor of each partition it reads takes the kept messages after
-// its position and then the live ones, all under one lock, so nothing falls
-// between. A stream further back reads the log from its position first,
-// waiting for each event to be folded, until it has passed the floors.
+// past the floor of each partition it reads attaches at the oldest message
+// kept, and from there reads every message kept and to come in the order
+// they were made visible, skipping those at or before its position. A
+// stream further back reads the log from its position first, waiting for
+// each event to be folded, until it has passed the floors.
 type Feed struct {
 	log    Log
 	rm     Visible
@@ -121,12 +120,12 @@ type Feed struct {
 	floor   []uint64 // per partition; see the type's doc
 	recent  []*item  // a ring of the last Recent items
 	next    int      // where the ring's next item goes
+	made    uint64   // items made visible so far
+	more    chan struct{}
 	waiting [][]awaited
 	wake    chan struct{}
-	byTag   map[string]map[*stream]struct{}
-	all     map[*stream]struct{}
+	streams map[*stream]struct{}
 	users   map[string]int
-	streams int
 	metrics *feedMetrics
 }
 
@@ -138,8 +137,8 @@ func NewFeed(log Log, rm Visible, logger *slog.Logger, cfg FeedConfig) *Feed {
 		log: log, rm: rm, logger: logger, cfg: cfg,
 		folds:   newWatermarks(rm, cfg.PollInterval),
 		wake:    make(chan struct{}, 1),
-		byTag:   map[string]map[*stream]struct{}{},
-		all:     map[*stream]struct{}{},
+		more:    make(chan struct{}),
+		streams: map[*stream]struct{}{},
 		users:   map[string]int{},
 		metrics: newFeedMetrics(cfg.Registerer),
 	}
@@ -316,9 +315,21 @@ func (f *Feed) revealFolded(ctx context.Context, prog readmodel.Progress) bool {
 	_ = g.Wait()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	n := f.made
 	for _, it := range items {
 		if it != nil {
 			f.publish(it)
+		}
+	}
+	if f.made > n {
+		// Wake every stream, and drop those the ring has passed.
+		close(f.more)
+		f.more = make(chan struct{})
+		for st := range f.streams {
+			if st.attached && st.next < f.oldest() {
+				f.metrics.dropped.Inc()
+				f.remove(st, errSlowClient)
+			}
 		}
 	}
 	return true
@@ -361,38 +372,48 @@ func visibleItem(ctx context.Context, rm Visible, part int, seq uint64, id strin
 	return &item{part: part, seq: seq, tag: m.Tag, data: data}, nil
 }
 
-// publish keeps it among the recent items and offers it to every stream
-// that wants it. f.mu is held.
+// publish keeps it among the recent items, for the streams to take. f.mu
+// is held.
 func (f *Feed) publish(it *item) {
+	f.made++
+	it.n = f.made
 	if len(f.recent) < f.cfg.Recent {
 		f.recent = append(f.recent, it)
-	} else {
-		old := f.recent[f.next]
-		f.floor[old.part] = max(f.floor[old.part], old.seq)
-		f.recent[f.next] = it
-		f.next = (f.next + 1) % f.cfg.Recent
-	}
-	for s := range f.byTag[it.tag] {
-		f.offer(s, it)
-	}
-	for s := range f.all {
-		f.offer(s, it)
-	}
-}
-
-// offer gives it to s unless s had passed it when it attached (a stream
-// that read the log first may have sent it already), and drops s when its
-// buffer is full. f.mu is held.
-func (f *Feed) offer(s *stream, it *item) {
-	if it.seq <= s.from[it.part] {
 		return
 	}
+	old := f.recent[f.next]
+	f.floor[old.part] = max(f.floor[old.part], old.seq)
+	f.recent[f.next] = it
+	f.next = (f.next + 1) % f.cfg.Recent
+}
+
+// oldest is the number of the oldest item kept. f.mu is held.
+func (f *Feed) oldest() uint64 { return f.made - uint64(len(f.recent)) + 1 }
+
+// take returns up to max items for s, in the order they were made visible,
+// and a channel closed when more come. It fails when s has ended, or has
+// fallen behind the items kept.
+func (f *Feed) take(s *stream, max int) ([]*item, <-chan struct{}, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	select {
-	case s.items <- it:
+	case <-s.done:
+		return nil, nil, s.err
 	default:
+	}
+	if s.next < f.oldest() {
 		f.metrics.dropped.Inc()
 		f.remove(s, errSlowClient)
+		return nil, nil, errSlowClient
 	}
+	var out []*item
+	for ; s.next <= f.made && len(out) < max; s.next++ {
+		it := f.recent[(f.next+int(s.next-f.oldest()))%len(f.recent)]
+		if wants(s, it) && it.seq > s.from[it.part] {
+			out = append(out, it)
+		}
+	}
+	return out, f.more, nil
 }
 
 // errSlowClient ends a stream whose client does not take its messages as
@@ -401,12 +422,14 @@ var errSlowClient = errors.New("the client did not keep up")
 
 // stream is one client's subscription.
 type stream struct {
-	tag   string // "" for all tags
-	user  string
-	items chan *item
-	// from is, per partition, what the stream had passed when it
-	// attached.
-	from []uint64
+	tag  string // "" for all tags
+	user string
+	// attached is set once the stream reads the items kept: next is the
+	// number of the next one it reads, and from, per partition, what it
+	// had passed when it attached.
+	attached bool
+	next     uint64
+	from     []uint64
 	// done is closed when the feed ends the stream, for err.
 	done chan struct{}
 	err  error
@@ -429,13 +452,14 @@ func (f *Feed) subscribe(tag, user string, perUser, total int) (*stream, error) 
 		return nil, errNotStarted
 	case f.users[user] >= perUser:
 		return nil, errUserStreams
-	case f.streams >= total:
+	case len(f.streams) >= total:
 		return nil, errTotalStreams
 	}
+	s := &stream{tag: tag, user: user, done: make(chan struct{})}
 	f.users[user]++
-	f.streams++
+	f.streams[s] = struct{}{}
 	f.metrics.open.Inc()
-	return &stream{tag: tag, user: user, items: make(chan *item, f.cfg.Buffer), done: make(chan struct{})}, nil
+	return s, nil
 }
 
 // now is the position of the present: after every event read from the log.
@@ -451,38 +475,24 @@ func (f *Feed) layoutOf() position.Layout {
 	return f.layout
 }
 
-// attach makes s live from pos when pos is at or past the floor of each
-// partition s reads, and returns the kept items after pos that s must send
-// first; false when pos is further back.
-func (f *Feed) attach(s *stream, pos position.Position) ([]*item, bool, error) {
+// attach makes s read the items kept, from the oldest, when pos is at or
+// past the floor of each partition s reads; false when pos is further
+// back.
+func (f *Feed) attach(s *stream, pos position.Position) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return nil, false, errFeedClosed
+		return false, errFeedClosed
 	}
 	for _, p := range f.partitions(s.tag) {
 		if pos.After[p] < f.floor[p] {
-			return nil, false, nil
-		}
-	}
-	var out []*item
-	n := len(f.recent)
-	for i := range n {
-		it := f.recent[(f.next+i)%n]
-		if wants(s, it) && it.seq > pos.After[it.part] {
-			out = append(out, it)
+			return false, nil
 		}
 	}
 	s.from = slices.Clone(pos.After)
-	if s.tag == "" {
-		f.all[s] = struct{}{}
-	} else {
-		if f.byTag[s.tag] == nil {
-			f.byTag[s.tag] = map[*stream]struct{}{}
-		}
-		f.byTag[s.tag][s] = struct{}{}
-	}
-	return out, true, nil
+	s.next = f.oldest()
+	s.attached = true
+	return true, nil
 }
 
 func wants(s *stream, it *item) bool { return s.tag == "" || s.tag == it.tag }
@@ -497,6 +507,17 @@ func (f *Feed) partitions(tag string) []int {
 		out[p] = p
 	}
 	return out
+}
+
+// dropSlow ends s, whose client took no write within the write timeout,
+// unless it has ended already.
+func (f *Feed) dropSlow(s *stream) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.streams[s]; ok {
+		f.metrics.dropped.Inc()
+		f.remove(s, errSlowClient)
+	}
 }
 
 // closeStream ends s, as its client went away.
@@ -515,17 +536,10 @@ func (f *Feed) remove(s *stream, err error) {
 	}
 	s.err = err
 	close(s.done)
-	delete(f.all, s)
-	if subs := f.byTag[s.tag]; subs != nil {
-		delete(subs, s)
-		if len(subs) == 0 {
-			delete(f.byTag, s.tag)
-		}
-	}
+	delete(f.streams, s)
 	if f.users[s.user]--; f.users[s.user] <= 0 {
 		delete(f.users, s.user)
 	}
-	f.streams--
 	f.metrics.open.Dec()
 }
 
@@ -534,21 +548,15 @@ func (f *Feed) close() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.closed = true
-	for s := range f.all {
+	for s := range f.streams {
 		f.remove(s, errFeedClosed)
-	}
-	for _, subs := range f.byTag {
-		for s := range subs {
-			f.remove(s, errFeedClosed)
-		}
 	}
 }
 
 // catchUp reads the log from pos for a stream too far back to attach,
 // sending each visible message of s's partitions as the read model folds
-// it, until it can attach; it returns the items to send first, as attach
-// does. pos moves with every event passed.
-func (f *Feed) catchUp(ctx context.Context, s *stream, pos *position.Position, send func(*item) error) ([]*item, error) {
+// it, until it can attach. pos moves with every event passed.
+func (f *Feed) catchUp(ctx context.Context, s *stream, pos *position.Position, send func(*item) error) error {
 	f.mu.Lock()
 	parts := f.partitions(s.tag)
 	f.mu.Unlock()
@@ -560,7 +568,7 @@ func (f *Feed) catchUp(ctx context.Context, s *stream, pos *position.Position, s
 	}
 	for {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 		var last uint64
 		err := f.log.Read(ctx, from+1, func(rec eventstore.Record) error {
@@ -587,13 +595,13 @@ func (f *Feed) catchUp(ctx context.Context, s *stream, pos *position.Position, s
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if last == 0 {
 			// Nothing after from was stored when Read began: the log ends
 			// there.
 			if last, err = f.log.LastSequence(ctx); err != nil {
-				return nil, err
+				return err
 			}
 			last = min(last, from)
 		}
@@ -601,9 +609,8 @@ func (f *Feed) catchUp(ctx context.Context, s *stream, pos *position.Position, s
 		for _, p := range parts {
 			pos.After[p] = max(pos.After[p], last)
 		}
-		replay, ok, err := f.attach(s, *pos)
-		if err != nil || ok {
-			return replay, err
+		if ok, err := f.attach(s, *pos); err != nil || ok {
+			return err
 		}
 		from = last
 	}

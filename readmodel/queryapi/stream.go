@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -172,28 +173,35 @@ func (a *API) follow(ctx context.Context, w http.ResponseWriter, r *http.Request
 		f.metrics.sent.Inc()
 		return nil
 	}
-	replay, ok, err := f.attach(s, pos)
+	ok, err := f.attach(s, pos)
 	if err == nil && !ok {
-		replay, err = f.catchUp(ctx, s, &pos, send)
+		err = f.catchUp(ctx, s, &pos, send)
 	}
 	if err != nil {
 		a.endStream(r, s, err)
 		return
 	}
-	for _, it := range replay {
-		if send(it) != nil {
-			return
-		}
-	}
 	beat := time.NewTicker(cfg.Heartbeat)
 	defer beat.Stop()
 	for {
-		select {
-		case it := <-s.items:
-			if err := send(it); err != nil {
-				a.endStream(r, s, err)
-				return
+		items, more, err := f.take(s, 64)
+		for _, it := range items {
+			if err == nil {
+				err = send(it)
 			}
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			f.dropSlow(s)
+		}
+		if err != nil {
+			a.endStream(r, s, err)
+			return
+		}
+		if len(items) > 0 {
+			continue
+		}
+		select {
+		case <-more:
 		case <-beat.C:
 			if err := out.write(": heartbeat\n\n"); err != nil {
 				return

@@ -472,7 +472,7 @@ func TestStreamResumesAfterRestart(t *testing.T) {
 func TestSlowClientIsDropped(t *testing.T) {
 	l := newLive(t)
 	small := func(ln net.Listener) net.Listener { return smallBuffers{ln} }
-	in := l.serve(t, queryapi.StreamConfig{}, queryapi.FeedConfig{Buffer: 4}, small)
+	in := l.serve(t, queryapi.StreamConfig{}, queryapi.FeedConfig{Recent: 64}, small)
 	fast := mustOpen(t, in.url+"/v1/messages", "alice", "")
 	fast.firstID(t)
 
