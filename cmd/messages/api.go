@@ -104,6 +104,9 @@ type jsonMessage struct {
 
 const createdLayout = "2006-01-02T15:04:05.000Z07:00"
 
+// streamRow is the format of a row printed as it comes.
+const streamRow = "%-26s  %-24s  %-12s  %-12s  %s\n"
+
 func (p *printer) print(m client.Message) error {
 	created := m.CreatedAt.UTC().Format(createdLayout)
 	if p.json {
@@ -114,13 +117,22 @@ func (p *printer) print(m client.Message) error {
 		_, err = fmt.Fprintf(p.out, "%s\n", b)
 		return err
 	}
+	if p.stream {
+		// Rows come one at a time: columns of a fixed width.
+		if p.rows == 0 {
+			fmt.Fprintf(p.out, streamRow, "ID", "CREATED", "USER", "TAG", "TEXT")
+		}
+		p.rows++
+		_, err := fmt.Fprintf(p.out, streamRow, m.ID, created, m.UserID, m.Tag, oneLine(m.Text))
+		return err
+	}
 	if p.rows == 0 {
 		fmt.Fprintln(p.tw, "ID\tCREATED\tUSER\tTAG\tTEXT")
 	}
 	p.rows++
 	fmt.Fprintf(p.tw, "%s\t%s\t%s\t%s\t%s\n", m.ID, created, m.UserID, m.Tag, oneLine(m.Text))
 	// A long listing comes out as it goes, each block aligned.
-	if p.stream || p.rows%100 == 0 {
+	if p.rows%100 == 0 {
 		return p.tw.Flush()
 	}
 	return nil
