@@ -340,7 +340,7 @@ func (f *Feed) revealFolded(ctx context.Context, prog readmodel.Progress) bool {
 // the same id did) or ctx ended.
 func (f *Feed) lookup(ctx context.Context, part int, a awaited) *item {
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		it, err := visibleItem(ctx, f.rm, part, a.seq, a.id)
+		it, err := f.visible(ctx, part, a.seq, a.id, true)
 		if err == nil || ctx.Err() != nil {
 			return it
 		}
@@ -353,13 +353,43 @@ func (f *Feed) lookup(ctx context.Context, part int, a awaited) *item {
 	}
 }
 
+// visible waits until the event at seq is folded, unless the caller has
+// seen it folded, and reads the message it stored; nil when it stored none.
+//
+// A folded event that creates a message has its message stored, by itself
+// or by an earlier event of the same id: the reducer writes messages
+// before it moves the checkpoint. A message not found is one of a
+// generation that a replay made active between the reading of the
+// checkpoint and the reading of the message, and has not folded it yet: it
+// is read again once that generation has.
+func (f *Feed) visible(ctx context.Context, part int, seq uint64, id string, folded bool) (*item, error) {
+	for tries := 0; ; tries++ {
+		if tries > 0 || !folded {
+			if _, err := f.folds.wait(ctx, map[int]uint64{part: seq}); err != nil {
+				return nil, err
+			}
+		}
+		it, err := visibleItem(ctx, f.rm, part, seq, id)
+		if !errors.Is(err, readmodel.ErrNotFound) {
+			return it, err
+		}
+		if tries == 100 {
+			f.logger.Warn("a folded event's message is not in the read model; not streamed", "id", id, "sequence", seq)
+			return nil, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 // visibleItem reads the message that the folded event at seq stored; nil
-// when it stored none.
+// when another event stored it.
 func visibleItem(ctx context.Context, rm Visible, part int, seq uint64, id string) (*item, error) {
 	m, stored, err := rm.Stored(ctx, id)
 	switch {
-	case errors.Is(err, readmodel.ErrNotFound):
-		return nil, nil
 	case err != nil:
 		return nil, err
 	case stored != seq:
@@ -578,10 +608,7 @@ func (f *Feed) catchUp(ctx context.Context, s *stream, pos *position.Position, s
 				return nil
 			}
 			if id, tag, ok := created(rec); ok && (s.tag == "" || s.tag == tag) {
-				if _, err := f.folds.wait(ctx, map[int]uint64{p: rec.Sequence}); err != nil {
-					return err
-				}
-				it, err := visibleItem(ctx, f.rm, p, rec.Sequence, id)
+				it, err := f.visible(ctx, p, rec.Sequence, id, false)
 				if err != nil {
 					return err
 				}
