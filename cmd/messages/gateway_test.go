@@ -160,9 +160,18 @@ func TestGatewayEndToEnd(t *testing.T) {
 		}
 	}
 
+	checkListedInOrder(t, gw, tag, alice, post)
+}
+
+// With the count policy on, counts need the role; lists do not.
+// checkListedInOrder posts a second message through the gateway at gw
+// with alice's token, after the one with text "first" of tag, and checks
+// that both are listed and counted, newest first, as alice's.
+func checkListedInOrder(t *testing.T, gw, tag, alice string, post func(http.Header, string) (*http.Response, []byte)) {
+	t.Helper()
 	// A second message fences the first: a tag's events are folded in
 	// order, so once it shows, anything stored before it shows too.
-	res, body = post(bearer(alice), "second")
+	res, body := post(bearer(alice), "second")
 	if res.StatusCode != http.StatusCreated {
 		t.Fatalf("second POST = %d %s", res.StatusCode, body)
 	}
@@ -198,7 +207,6 @@ func TestGatewayEndToEnd(t *testing.T) {
 	})
 }
 
-// With the count policy on, counts need the role; lists do not.
 func TestGatewayCountPolicy(t *testing.T) {
 	dev, _ := startDev(t, t.TempDir(), nil)
 	gw := startGatewayCmd(t, dev, dev, "--count-role", "counter")
