@@ -89,7 +89,50 @@ func TestDevEndToEnd(t *testing.T) {
 		}
 	}
 
-	day := func(d int) time.Time { return time.Date(2026, 3, d, 0, 0, 0, 0, time.UTC) }
+	posted := postAcrossDays(t, base, clk)
+	total := len(posted)
+	testkit.Eventually(t, 30*time.Second, 25*time.Millisecond, func() error {
+		if n := countOf(t, base, ""); n != total {
+			return fmt.Errorf("count %d, want %d", n, total)
+		}
+		return nil
+	})
+
+	checkQueries(t, base, posted)
+
+	// Everything is still there after a restart on the same data, and the
+	// restarted stack keeps folding.
+	stop()
+	base, _ = startDev(t, dir, clk.Now)
+	checkQueries(t, base, posted)
+	clk.Set(devDay(5))
+	resp, body = call(t, http.MethodPost, base+"/v1/messages", `{"text":"after restart","tag":"go"}`)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST after restart: %d %s", resp.StatusCode, body)
+	}
+	testkit.Eventually(t, 30*time.Second, 25*time.Millisecond, func() error {
+		if n := countOf(t, base, "tag=go&dateStart=2026-03-05"); n != 1 {
+			return fmt.Errorf("count %d, want 1", n)
+		}
+		return nil
+	})
+	// The tag's count document is written before the all-tags one.
+	testkit.Eventually(t, 10*time.Second, 25*time.Millisecond, func() error {
+		if n := countOf(t, base, ""); n != total+1 {
+			return fmt.Errorf("count after restart = %d, want %d", n, total+1)
+		}
+		return nil
+	})
+}
+
+// devDay is midnight UTC of the day d of March 2026.
+func devDay(d int) time.Time { return time.Date(2026, 3, d, 0, 0, 0, 0, time.UTC) }
+
+// postAcrossDays posts messages of three tags at the edges of three days and
+// at ordinary times, each stamped by clk, and returns them oldest first.
+func postAcrossDays(t *testing.T, base string, clk *testkit.Clock) []message.Message {
+	t.Helper()
+	day := devDay
 	ms := time.Millisecond
 	// Messages at the edges of days and at ordinary times.
 	times := []time.Time{
@@ -119,14 +162,15 @@ func TestDevEndToEnd(t *testing.T) {
 			posted = append(posted, m)
 		}
 	}
-	total := len(posted)
-	testkit.Eventually(t, 30*time.Second, 25*time.Millisecond, func() error {
-		if n := countOf(t, base, ""); n != total {
-			return fmt.Errorf("count %d, want %d", n, total)
-		}
-		return nil
-	})
+	return posted
+}
 
+// checkQueries checks every kind of query of the API at base against the
+// messages posted, oldest first.
+func checkQueries(t *testing.T, base string, posted []message.Message) {
+	t.Helper()
+	day := devDay
+	ms := time.Millisecond
 	// want lists the posted messages a filter selects, newest first.
 	want := func(tag string, from, to time.Time) []string {
 		var ids []string
@@ -159,57 +203,29 @@ func TestDevEndToEnd(t *testing.T) {
 		{"dateStart=2026-03-03T00:00:00Z&tag=go", "go", day(3), time.Time{}},
 		{"dateEnd=2026-03-02T00:00:00.001Z&tag=nats", "nats", time.Time{}, day(2).Add(ms)},
 	}
-	verify := func(t *testing.T) {
-		t.Helper()
-		for _, c := range checks {
-			w := want(c.tag, c.from, c.to)
-			// A batch's counts are written one document after another;
-			// the all-tags count may be written before a tag's.
-			testkit.Eventually(t, 10*time.Second, 25*time.Millisecond, func() error {
-				if n := countOf(t, base, c.query); n != len(w) {
-					return fmt.Errorf("count %q = %d, want %d", c.query, n, len(w))
-				}
-				return nil
-			})
-			for _, limit := range []int{1000, 4} {
-				got := listAll(t, base, fmt.Sprintf("/v1/messages?limit=%d&%s", limit, c.query))
-				if strings.Join(got, ",") != strings.Join(w, ",") {
-					t.Errorf("list %q by %d: got %d ids, want %d, or out of order", c.query, limit, len(got), len(w))
-				}
+	for _, c := range checks {
+		w := want(c.tag, c.from, c.to)
+		// A batch's counts are written one document after another;
+		// the all-tags count may be written before a tag's.
+		testkit.Eventually(t, 10*time.Second, 25*time.Millisecond, func() error {
+			if n := countOf(t, base, c.query); n != len(w) {
+				return fmt.Errorf("count %q = %d, want %d", c.query, n, len(w))
+			}
+			return nil
+		})
+		for _, limit := range []int{1000, 4} {
+			got := listAll(t, base, fmt.Sprintf("/v1/messages?limit=%d&%s", limit, c.query))
+			if strings.Join(got, ",") != strings.Join(w, ",") {
+				t.Errorf("list %q by %d: got %d ids, want %d, or out of order", c.query, limit, len(got), len(w))
 			}
 		}
-		m := posted[len(posted)/2]
-		resp, body := call(t, http.MethodGet, base+"/v1/messages/"+m.ID, "")
-		var got message.Message
-		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &got) != nil || got != m {
-			t.Errorf("GET by id: %d %s, want %+v", resp.StatusCode, body, m)
-		}
 	}
-	verify(t)
-
-	// Everything is still there after a restart on the same data, and the
-	// restarted stack keeps folding.
-	stop()
-	base, _ = startDev(t, dir, clk.Now)
-	verify(t)
-	clk.Set(day(5))
-	resp, body = call(t, http.MethodPost, base+"/v1/messages", `{"text":"after restart","tag":"go"}`)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST after restart: %d %s", resp.StatusCode, body)
+	m := posted[len(posted)/2]
+	resp, body := call(t, http.MethodGet, base+"/v1/messages/"+m.ID, "")
+	var got message.Message
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &got) != nil || got != m {
+		t.Errorf("GET by id: %d %s, want %+v", resp.StatusCode, body, m)
 	}
-	testkit.Eventually(t, 30*time.Second, 25*time.Millisecond, func() error {
-		if n := countOf(t, base, "tag=go&dateStart=2026-03-05"); n != 1 {
-			return fmt.Errorf("count %d, want 1", n)
-		}
-		return nil
-	})
-	// The tag's count document is written before the all-tags one.
-	testkit.Eventually(t, 10*time.Second, 25*time.Millisecond, func() error {
-		if n := countOf(t, base, ""); n != total+1 {
-			return fmt.Errorf("count after restart = %d, want %d", n, total+1)
-		}
-		return nil
-	})
 }
 
 func TestCommandLine(t *testing.T) {
