@@ -86,7 +86,32 @@ func TestOperatingTheReadModel(t *testing.T) {
 		t.Errorf("verify --json = %+v (%v):\n%s", rep, jerr, out)
 	}
 
-	// Replay while POSTs go on.
+	during := replayUnderTraffic(t, a)
+	total := 40 + during
+	testkit.Eventually(t, 30*time.Second, 25*time.Millisecond, func() error {
+		if n := countOf(t, base, ""); n != total {
+			return fmt.Errorf("count %d, want %d", n, total)
+		}
+		return nil
+	})
+	if out, err := tool(t, a, "verify"); err != nil || !strings.Contains(out, "generation 2 agrees with the log") {
+		t.Fatalf("verify after the replay: %v\n%s", err, out)
+	}
+	resp, body := call(t, http.MethodGet, base+"/v1/messages?tag=t3&limit=1000", "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"m3"`) || !strings.Contains(string(body), `"m7"`) {
+		t.Errorf("after the replay the lost and tampered messages are not back: %s", body)
+	}
+
+	checkPoisonParked(t, a)
+}
+
+// postMessage posts body as the test user and returns the status. It calls
+// replayUnderTraffic runs replay --drop-old on the dev stack at a while
+// POSTs go on, checks that it switched, and returns how many POSTs were
+// stored meanwhile.
+func replayUnderTraffic(t *testing.T, a Addrs) int {
+	t.Helper()
+	base := "http://" + a.API
 	// The posting goroutine calls no testing.T method: it reports how many
 	// it stored and the error that stopped it, if any.
 	type traffic struct {
@@ -115,7 +140,7 @@ func TestOperatingTheReadModel(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
-	out, err = tool(t, a, "replay", "--drop-old")
+	out, err := tool(t, a, "replay", "--drop-old")
 	close(stop)
 	tr := <-posted
 	if tr.err != nil {
@@ -125,22 +150,13 @@ func TestOperatingTheReadModel(t *testing.T) {
 	if err != nil || !strings.Contains(out, "switched to generation 2") {
 		t.Fatalf("replay: %v\n%s", err, out)
 	}
-	total := 40 + during
-	testkit.Eventually(t, 30*time.Second, 25*time.Millisecond, func() error {
-		if n := countOf(t, base, ""); n != total {
-			return fmt.Errorf("count %d, want %d", n, total)
-		}
-		return nil
-	})
-	if out, err := tool(t, a, "verify"); err != nil || !strings.Contains(out, "generation 2 agrees with the log") {
-		t.Fatalf("verify after the replay: %v\n%s", err, out)
-	}
-	resp, body := call(t, http.MethodGet, base+"/v1/messages?tag=t3&limit=1000", "")
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"m3"`) || !strings.Contains(string(body), `"m7"`) {
-		t.Errorf("after the replay the lost and tampered messages are not back: %s", body)
-	}
+	return during
+}
 
-	// A poison event is parked, listed and discarded.
+// checkPoisonParked publishes a poison event to the dev stack at a and
+// checks that it is parked, listed and discarded.
+func checkPoisonParked(t *testing.T, a Addrs) {
+	t.Helper()
 	nc, err := nats.Connect(a.NATS)
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +189,6 @@ func TestOperatingTheReadModel(t *testing.T) {
 	}
 }
 
-// postMessage posts body as the test user and returns the status. It calls
 // no testing.T method, for goroutines other than the test's.
 func postMessage(base, body string) (int, error) {
 	req, err := http.NewRequest(http.MethodPost, base+"/v1/messages", strings.NewReader(body))
