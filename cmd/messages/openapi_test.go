@@ -120,16 +120,62 @@ func TestOpenAPIConformance(t *testing.T) {
 		return nil
 	})
 
+	tests := conformanceCases(t, conformanceTargets{gw: gw, dev: dev, limited: limited, guessed: guessed, down: down, tag: tag, location: location, auth: auth})
+	// The rate-limited gateway lets one request through first.
+	do(t, http.MethodGet, limited+"/v1/messages", auth(), "")
+	// The other one refuses every token from this address after one failure.
+	do(t, http.MethodGet, guessed+"/v1/messages", bearer("e30.e30.x"), "")
+
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			x := do(t, tt.method, tt.url, tt.header, tt.body)
+			if x.res.StatusCode != tt.status {
+				t.Fatalf("status = %d %s, want %d", x.res.StatusCode, x.body, tt.status)
+			}
+			if tt.wantHeader != "" && x.res.Header.Get(tt.wantHeader) == "" {
+				t.Errorf("no %s header", tt.wantHeader)
+			}
+			if errs := c.check(t, x, tt.validRequest); len(errs) > 0 {
+				t.Errorf("%s %s answered %d, which the document does not allow:\n%s\nbody: %.300s", tt.method, tt.url, x.res.StatusCode, describe(errs), x.body)
+			}
+		})
+	}
+
+	// The validation is not blind: answers that break the document fail it.
+	t.Run("broken answers are caught", func(t *testing.T) {
+		checkBrokenAnswersCaught(t, c, gw+"/v1/messages", asJSON, `{"text":"x","tag":"`+tag+`"}`)
+	})
+}
+
+// conformanceCase is one request of the conformance test and the answer it
+// must get.
+type conformanceCase struct {
+	name         string
+	method, url  string
+	header       http.Header
+	body         string
+	status       int
+	validRequest bool // the request itself keeps the document
+	wantHeader   string
+}
+
+// conformanceTargets are what the conformance cases address: the gateways,
+// the dev stack behind them, the tag of the test's messages, the location
+// of one, and the headers of a caller with a token.
+type conformanceTargets struct {
+	gw, dev, limited, guessed, down string
+	tag, location                   string
+	auth                            func(h ...string) http.Header
+}
+
+// conformanceCases are the requests of the conformance test, one of every
+// answer the document describes.
+func conformanceCases(t *testing.T, to conformanceTargets) []conformanceCase {
+	t.Helper()
+	gw, dev, limited, guessed, down, tag, location, auth := to.gw, to.dev, to.limited, to.guessed, to.down, to.tag, to.location, to.auth
+	asJSON := auth("Content-Type", "application/json")
 	idem := auth("Content-Type", "application/json", "Idempotency-Key", "key-"+tag)
-	tests := []struct {
-		name         string
-		method, url  string
-		header       http.Header
-		body         string
-		status       int
-		validRequest bool // the request itself keeps the document
-		wantHeader   string
-	}{
+	return []conformanceCase{
 		{name: "create", method: "POST", url: gw + "/v1/messages", header: asJSON, body: `{"text":"hello","tag":"` + tag + `"}`, status: 201, validRequest: true, wantHeader: "Location"},
 		{name: "create with a key", method: "POST", url: gw + "/v1/messages", header: idem, body: `{"text":"once","tag":"` + tag + `"}`, status: 201, validRequest: true},
 		{name: "create replayed", method: "POST", url: gw + "/v1/messages", header: idem, body: `{"text":"once","tag":"` + tag + `"}`, status: 201, validRequest: true, wantHeader: "Idempotent-Replayed"},
@@ -170,48 +216,32 @@ func TestOpenAPIConformance(t *testing.T) {
 		{name: "not an id", method: "GET", url: gw + "/v1/messages/nope", header: auth(), status: 400, validRequest: true},
 		{name: "by id without a user, behind the gateway", method: "GET", url: dev + location, header: nil, status: 403},
 	}
-	// The rate-limited gateway lets one request through first.
-	do(t, http.MethodGet, limited+"/v1/messages", auth(), "")
-	// The other one refuses every token from this address after one failure.
-	do(t, http.MethodGet, guessed+"/v1/messages", bearer("e30.e30.x"), "")
+}
 
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			x := do(t, tt.method, tt.url, tt.header, tt.body)
-			if x.res.StatusCode != tt.status {
-				t.Fatalf("status = %d %s, want %d", x.res.StatusCode, x.body, tt.status)
-			}
-			if tt.wantHeader != "" && x.res.Header.Get(tt.wantHeader) == "" {
-				t.Errorf("no %s header", tt.wantHeader)
-			}
-			if errs := c.check(t, x, tt.validRequest); len(errs) > 0 {
-				t.Errorf("%s %s answered %d, which the document does not allow:\n%s\nbody: %.300s", tt.method, tt.url, x.res.StatusCode, describe(errs), x.body)
-			}
-		})
+// checkBrokenAnswersCaught holds the validation to catching answers that
+// break the document: the answer to a POST of body to url, broken in
+// several ways, must each fail it.
+func checkBrokenAnswersCaught(t *testing.T, c contract, url string, header http.Header, body string) {
+	t.Helper()
+	created := do(t, http.MethodPost, url, header, body)
+	breakages := map[string]func(x *exchange){
+		"no Location":          func(x *exchange) { x.res.Header.Del("Location") },
+		"no X-Request-ID":      func(x *exchange) { x.res.Header.Del("X-Request-ID") },
+		"an extra field":       func(x *exchange) { x.body = bytes.Replace(x.body, []byte(`{`), []byte(`{"likes":3,`), 1) },
+		"a tag in upper case":  func(x *exchange) { x.body = bytes.Replace(x.body, []byte(`"tag":"oa-`), []byte(`"tag":"OA-`), 1) },
+		"an undocumented code": func(x *exchange) { x.res.StatusCode = http.StatusAccepted },
 	}
-
-	// The validation is not blind: answers that break the document fail it.
-	t.Run("broken answers are caught", func(t *testing.T) {
-		created := do(t, http.MethodPost, gw+"/v1/messages", asJSON, `{"text":"x","tag":"`+tag+`"}`)
-		breakages := map[string]func(x *exchange){
-			"no Location":          func(x *exchange) { x.res.Header.Del("Location") },
-			"no X-Request-ID":      func(x *exchange) { x.res.Header.Del("X-Request-ID") },
-			"an extra field":       func(x *exchange) { x.body = bytes.Replace(x.body, []byte(`{`), []byte(`{"likes":3,`), 1) },
-			"a tag in upper case":  func(x *exchange) { x.body = bytes.Replace(x.body, []byte(`"tag":"oa-`), []byte(`"tag":"OA-`), 1) },
-			"an undocumented code": func(x *exchange) { x.res.StatusCode = http.StatusAccepted },
+	for name, breakIt := range breakages {
+		x := created
+		x.res = new(http.Response)
+		*x.res = *created.res
+		x.res.Header = created.res.Header.Clone()
+		x.body = bytes.Clone(created.body)
+		breakIt(&x)
+		if errs := c.check(t, x, true); len(errs) == 0 {
+			t.Errorf("%s: the validator accepted it", name)
 		}
-		for name, breakIt := range breakages {
-			x := created
-			x.res = new(http.Response)
-			*x.res = *created.res
-			x.res.Header = created.res.Header.Clone()
-			x.body = bytes.Clone(created.body)
-			breakIt(&x)
-			if errs := c.check(t, x, true); len(errs) == 0 {
-				t.Errorf("%s: the validator accepted it", name)
-			}
-		}
-	})
+	}
 }
 
 // The document is served by the gateway and by every process with the query
