@@ -92,22 +92,8 @@ func leaderFailover(t *testing.T, cluster natsCluster, crash bool) {
 	results := posts.stop()
 	t.Logf("load went on for %v after the leader stopped", time.Since(killedAt).Round(time.Millisecond))
 
-	var created, unavailable []postResult
-	for _, r := range results {
-		switch {
-		case r.err != nil:
-			t.Errorf("POST %q: %v", r.text, r.err)
-		case r.status == http.StatusCreated:
-			created = append(created, r)
-		case r.status == http.StatusServiceUnavailable:
-			unavailable = append(unavailable, r)
-			if !r.honest503 {
-				t.Errorf("POST %q: 503 without Retry-After or a problem document: %s", r.text, r.detail)
-			}
-		default:
-			t.Errorf("POST %q: %d %s, want 201 or 503", r.text, r.status, r.detail)
-		}
-	}
+	answered := sortAnswers(t, results, false)
+	created, unavailable := answered.created, answered.unavailable
 	after, err := streamInfo(js)
 	if err != nil {
 		t.Fatal(err)
@@ -126,77 +112,22 @@ func leaderFailover(t *testing.T, cluster natsCluster, crash bool) {
 		t.Errorf("stream leader is still %s", after.Cluster.Leader)
 	}
 
-	// The read model settles at the whole log: every event folded once.
+	// The read model settles at the whole log: every event folded once,
+	// and every role is ready again on the two remaining servers.
 	settling := time.Now()
-	var stored []message.Message
-	testkit.Eventually(t, 60*time.Second, 250*time.Millisecond, func() error {
-		si, err := streamInfo(js)
-		if err != nil {
-			return err
-		}
-		if stored, err = listMessages(query); err != nil {
-			return err
-		}
-		if uint64(len(stored)) != si.State.Msgs {
-			return fmt.Errorf("read model holds %d messages, the log %d events", len(stored), si.State.Msgs)
-		}
-		return nil
-	})
+	stored := settled(t, query, js)
 	t.Logf("read model settled in %v", time.Since(settling).Round(time.Millisecond))
-	// Every role is ready again on the two remaining servers.
 	for _, addr := range []string{api, reducer, query} {
-		testkit.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
-			resp, body := call(t, http.MethodGet, "http://"+addr+"/readyz", "")
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("%s/readyz: %d %s", addr, resp.StatusCode, body)
-			}
-			return nil
-		})
+		waitReady(t, addr)
 	}
-	// The list settles when the messages of the last batches are written;
-	// their counts are written after them, partition by partition, and the
-	// count settles a moment later.
-	testkit.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
-		if n := countOf(t, "http://"+query, ""); n != len(stored) {
-			return fmt.Errorf("count = %d, the list has %d", n, len(stored))
-		}
-		return nil
-	})
-
-	byText := map[string][]message.Message{}
-	for _, m := range stored {
-		byText[m.Text] = append(byText[m.Text], m)
+	storedAnyway := checkStored(t, "the read model", stored, answered)
+	total := 0
+	for _, ids := range stored {
+		total += len(ids)
 	}
-	for _, r := range created {
-		got := byText[r.text]
-		if len(got) != 1 || got[0].ID != r.id {
-			t.Errorf("201 %s %q: in the read model %d times (%v)", r.id, r.text, len(got), got)
-		}
-		delete(byText, r.text)
-	}
-	var storedAnyway int
-	for _, r := range unavailable {
-		switch n := len(byText[r.text]); n {
-		case 0:
-		case 1:
-			// The event store stored it but its acknowledgement was lost
-			// with the leader: the caller was told the outcome is unknown,
-			// not that nothing was stored.
-			if r.notStored {
-				t.Errorf("503 %q said nothing was stored, and it is stored", r.text)
-			}
-			storedAnyway++
-		default:
-			t.Errorf("503 %q: in the read model %d times", r.text, n)
-		}
-		delete(byText, r.text)
-	}
-	for text, ms := range byText {
-		t.Errorf("read model holds %d messages %q that were never posted", len(ms), text)
-	}
-	t.Logf("read model: %d messages, %d of them answered 503 and stored anyway", len(stored), storedAnyway)
-	if got, want := len(stored), len(created)+storedAnyway; got != want {
-		t.Errorf("read model holds %d messages, want %d created + %d stored after a 503", got, len(created), storedAnyway)
+	t.Logf("read model: %d messages, %d of them answered 503 and stored anyway", total, storedAnyway)
+	if want := len(created) + storedAnyway; total != want {
+		t.Errorf("read model holds %d messages, want %d created + %d stored after a 503", total, len(created), storedAnyway)
 	}
 }
 
