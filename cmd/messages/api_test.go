@@ -62,89 +62,7 @@ func TestAPICommands(t *testing.T) {
 		{"gateway", []string{"--url", gw, "--token", token}, "cli-gw"},
 	} {
 		t.Run(door.name, func(t *testing.T) {
-			tag := fmt.Sprintf("cli%d", time.Now().UnixNano())
-			var ids []string
-			for i := range 5 {
-				args := append([]string{"post", "--tag", "#" + strings.ToUpper(tag)}, door.who...)
-				if i%2 == 0 {
-					args = append(args, "--json")
-				}
-				out, _, err := cli(t, nil, append(args, "message", strconv.Itoa(i))...)
-				if err != nil {
-					t.Fatalf("post: %v", err)
-				}
-				if i%2 == 0 {
-					m := jsonLines(t, out)
-					if len(m) != 1 || m[0]["text"] != fmt.Sprintf("message %d", i) || m[0]["tag"] != tag || m[0]["userId"] != door.user {
-						t.Fatalf("post --json printed %q", out)
-					}
-					ids = append(ids, m[0]["id"])
-					continue
-				}
-				lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-				if len(lines) != 2 || !strings.HasPrefix(lines[0], "ID") {
-					t.Fatalf("post printed %q, want a header and a row", out)
-				}
-				row := tableRow.FindStringSubmatch(lines[1])
-				if row == nil || row[3] != door.user || row[4] != tag || row[5] != fmt.Sprintf("message %d", i) {
-					t.Fatalf("post printed the row %q", lines[1])
-				}
-				ids = append(ids, row[1])
-			}
-			slices.Reverse(ids) // newest first
-			// Each post waited until reads show it.
-			if out, _, err := cli(t, nil, append([]string{"count", "--tag", tag}, door.who...)...); err != nil || out != "5\n" {
-				t.Fatalf("count printed %q, %v; want 5", out, err)
-			}
-
-			// Every message, in pages of two.
-			out, _, err := cli(t, nil, append([]string{"list", "--tag", tag, "--all", "--limit", "2", "--json"}, door.who...)...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, m := range jsonLines(t, out) {
-				got = append(got, m["id"])
-			}
-			if !slices.Equal(got, ids) {
-				t.Errorf("list --all --json: %v, want %v", got, ids)
-			}
-			// Every message, in the default pages.
-			out, _, err = cli(t, nil, append([]string{"list", "--tag", tag, "--all"}, door.who...)...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rows := tableIDs(t, out); !slices.Equal(rows, ids) {
-				t.Errorf("list --all: %v, want %v", rows, ids)
-			}
-			// The newest three.
-			out, _, err = cli(t, nil, append([]string{"list", "--tag", tag, "--limit", "3"}, door.who...)...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rows := tableIDs(t, out); !slices.Equal(rows, ids[:3]) {
-				t.Errorf("list --limit 3: %v, want %v", rows, ids[:3])
-			}
-			// Dates, in both forms.
-			today := time.Now().UTC().Format(time.DateOnly)
-			for _, tt := range []struct {
-				args []string
-				want string
-			}{
-				{[]string{"--since", today, "--until", today}, "5"},
-				{[]string{"--until", "2020-01-01T00:00:00Z"}, "0"},
-				{[]string{"--since", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}, "0"},
-			} {
-				args := append(append([]string{"count", "--tag", tag}, tt.args...), door.who...)
-				out, _, err := cli(t, nil, args...)
-				if err != nil || out != tt.want+"\n" {
-					t.Errorf("%s printed %q, %v; want %s", strings.Join(args, " "), out, err, tt.want)
-				}
-				out, _, err = cli(t, nil, append(args, "--json")...)
-				if err != nil || out != `{"count":`+tt.want+"}\n" {
-					t.Errorf("%s --json printed %q, %v", strings.Join(args, " "), out, err)
-				}
-			}
+			checkAPICommandsAs(t, door.who, door.user)
 		})
 	}
 
@@ -156,32 +74,137 @@ func TestAPICommands(t *testing.T) {
 	})
 
 	t.Run("errors", func(t *testing.T) {
-		for _, tt := range []struct {
-			name string
-			args []string
-			code int
-			line string // the start of the error line main prints
-		}{
-			{"bad tag", []string{"post", "--url", dev, "--user", "u", "--tag", "no spaces", "hi"}, 1, "post: 400 Bad Request: tag must be"},
-			{"no user", []string{"count", "--url", dev}, 1, "count: say who calls"},
-			{"no token at the gateway", []string{"list", "--url", gw, "--user", "u"}, 1, "list: 401 Unauthorized"},
-			{"start after end", []string{"count", "--url", dev, "--user", "u", "--since", "2026-02-01", "--until", "2026-01-01"}, 1, "count: 400 Bad Request: dateStart"},
-			{"nothing listening", []string{"count", "--url", "http://127.0.0.1:1", "--user", "u", "--timeout", "1s"}, 1, "count: messages: GET /v1/messages"},
-			{"no text", []string{"post", "--url", dev, "--user", "u", "--tag", "a"}, 2, ""},
-			{"bad date", []string{"list", "--url", dev, "--user", "u", "--since", "yesterday"}, 2, ""},
-			{"page too large", []string{"list", "--url", dev, "--user", "u", "--all", "--limit", "1001"}, 1, "list: --limit 1001"},
-		} {
-			t.Run(tt.name, func(t *testing.T) {
-				_, _, err := cli(t, nil, tt.args...)
-				if code := exitCode(err); code != tt.code {
-					t.Fatalf("exit %d (%v), want %d", code, err, tt.code)
-				}
-				if tt.line != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.line) || strings.Contains(err.Error(), "\n")) {
-					t.Errorf("error line %q, want one line starting %q", err, tt.line)
-				}
-			})
-		}
+		checkAPICommandErrors(t, dev, gw)
 	})
+}
+
+// checkAPICommandsAs posts five messages of a new tag with the CLI as the
+// caller the flags who name, user, then lists and counts them in every form.
+func checkAPICommandsAs(t *testing.T, who []string, user string) {
+	t.Helper()
+	tag := fmt.Sprintf("cli%d", time.Now().UnixNano())
+	ids := postFive(t, tag, who, user)
+	slices.Reverse(ids) // newest first
+	// Each post waited until reads show it.
+	if out, _, err := cli(t, nil, append([]string{"count", "--tag", tag}, who...)...); err != nil || out != "5\n" {
+		t.Fatalf("count printed %q, %v; want 5", out, err)
+	}
+
+	// Every message, in pages of two.
+	out, _, err := cli(t, nil, append([]string{"list", "--tag", tag, "--all", "--limit", "2", "--json"}, who...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range jsonLines(t, out) {
+		got = append(got, m["id"])
+	}
+	if !slices.Equal(got, ids) {
+		t.Errorf("list --all --json: %v, want %v", got, ids)
+	}
+	// Every message, in the default pages.
+	out, _, err = cli(t, nil, append([]string{"list", "--tag", tag, "--all"}, who...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows := tableIDs(t, out); !slices.Equal(rows, ids) {
+		t.Errorf("list --all: %v, want %v", rows, ids)
+	}
+	// The newest three.
+	out, _, err = cli(t, nil, append([]string{"list", "--tag", tag, "--limit", "3"}, who...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows := tableIDs(t, out); !slices.Equal(rows, ids[:3]) {
+		t.Errorf("list --limit 3: %v, want %v", rows, ids[:3])
+	}
+	// Dates, in both forms.
+	today := time.Now().UTC().Format(time.DateOnly)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--since", today, "--until", today}, "5"},
+		{[]string{"--until", "2020-01-01T00:00:00Z"}, "0"},
+		{[]string{"--since", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}, "0"},
+	} {
+		args := append(append([]string{"count", "--tag", tag}, tt.args...), who...)
+		out, _, err := cli(t, nil, args...)
+		if err != nil || out != tt.want+"\n" {
+			t.Errorf("%s printed %q, %v; want %s", strings.Join(args, " "), out, err, tt.want)
+		}
+		out, _, err = cli(t, nil, append(args, "--json")...)
+		if err != nil || out != `{"count":`+tt.want+"}\n" {
+			t.Errorf("%s --json printed %q, %v", strings.Join(args, " "), out, err)
+		}
+	}
+}
+
+// postFive posts five messages of tag with the CLI as who, user, alternately
+// as JSON and as a table, checks what it printed, and returns their ids,
+// oldest first.
+func postFive(t *testing.T, tag string, who []string, user string) []string {
+	t.Helper()
+	var ids []string
+	for i := range 5 {
+		args := append([]string{"post", "--tag", "#" + strings.ToUpper(tag)}, who...)
+		if i%2 == 0 {
+			args = append(args, "--json")
+		}
+		out, _, err := cli(t, nil, append(args, "message", strconv.Itoa(i))...)
+		if err != nil {
+			t.Fatalf("post: %v", err)
+		}
+		if i%2 == 0 {
+			m := jsonLines(t, out)
+			if len(m) != 1 || m[0]["text"] != fmt.Sprintf("message %d", i) || m[0]["tag"] != tag || m[0]["userId"] != user {
+				t.Fatalf("post --json printed %q", out)
+			}
+			ids = append(ids, m[0]["id"])
+			continue
+		}
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if len(lines) != 2 || !strings.HasPrefix(lines[0], "ID") {
+			t.Fatalf("post printed %q, want a header and a row", out)
+		}
+		row := tableRow.FindStringSubmatch(lines[1])
+		if row == nil || row[3] != user || row[4] != tag || row[5] != fmt.Sprintf("message %d", i) {
+			t.Fatalf("post printed the row %q", lines[1])
+		}
+		ids = append(ids, row[1])
+	}
+	return ids
+}
+
+// checkAPICommandErrors checks the exit status and the error line of the
+// CLI's failures, against the dev stack at dev and the gateway at gw.
+func checkAPICommandErrors(t *testing.T, dev, gw string) {
+	t.Helper()
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		line string // the start of the error line main prints
+	}{
+		{"bad tag", []string{"post", "--url", dev, "--user", "u", "--tag", "no spaces", "hi"}, 1, "post: 400 Bad Request: tag must be"},
+		{"no user", []string{"count", "--url", dev}, 1, "count: say who calls"},
+		{"no token at the gateway", []string{"list", "--url", gw, "--user", "u"}, 1, "list: 401 Unauthorized"},
+		{"start after end", []string{"count", "--url", dev, "--user", "u", "--since", "2026-02-01", "--until", "2026-01-01"}, 1, "count: 400 Bad Request: dateStart"},
+		{"nothing listening", []string{"count", "--url", "http://127.0.0.1:1", "--user", "u", "--timeout", "1s"}, 1, "count: messages: GET /v1/messages"},
+		{"no text", []string{"post", "--url", dev, "--user", "u", "--tag", "a"}, 2, ""},
+		{"bad date", []string{"list", "--url", dev, "--user", "u", "--since", "yesterday"}, 2, ""},
+		{"page too large", []string{"list", "--url", dev, "--user", "u", "--all", "--limit", "1001"}, 1, "list: --limit 1001"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := cli(t, nil, tt.args...)
+			if code := exitCode(err); code != tt.code {
+				t.Fatalf("exit %d (%v), want %d", code, err, tt.code)
+			}
+			if tt.line != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.line) || strings.Contains(err.Error(), "\n")) {
+				t.Errorf("error line %q, want one line starting %q", err, tt.line)
+			}
+		})
+	}
 }
 
 // tableIDs returns the ids of a table's rows, after checking its header.
