@@ -45,6 +45,10 @@ type FeedConfig struct {
 	// resumed from no further back needs no reading of the log. Default
 	// 4096.
 	Recent int
+	// Waiting is how many events of one partition wait to be folded at
+	// most; past it they are forgotten and the streams that read the
+	// partition resume from the log. Default 65536.
+	Waiting int
 	// PollInterval is how often the checkpoints are read while events wait
 	// to become visible. Default 10ms.
 	PollInterval time.Duration
@@ -58,6 +62,9 @@ func (c *FeedConfig) setDefaults() {
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = 10 * time.Millisecond
+	}
+	if c.Waiting == 0 {
+		c.Waiting = 65536
 	}
 	if c.Registerer == nil {
 		c.Registerer = prometheus.NewRegistry()
@@ -219,8 +226,11 @@ func (f *Feed) read(rec eventstore.Record) {
 	if rec.Sequence > f.head {
 		f.head = rec.Sequence
 	}
-	if ok && rec.Partition >= 0 && rec.Partition < len(f.waiting) {
-		f.waiting[rec.Partition] = append(f.waiting[rec.Partition], awaited{seq: rec.Sequence, id: id, tag: tag})
+	if p := rec.Partition; ok && p >= 0 && p < len(f.waiting) {
+		if len(f.waiting[p]) >= f.cfg.Waiting {
+			f.forget(p)
+		}
+		f.waiting[p] = append(f.waiting[p], awaited{seq: rec.Sequence, id: id, tag: tag})
 	}
 	f.mu.Unlock()
 	if ok {
@@ -230,6 +240,28 @@ func (f *Feed) read(rec eventstore.Record) {
 		}
 	}
 }
+
+// forget drops the events of partition p that wait to be folded, when more
+// wait than the feed keeps (the partition is halted, or its reducer far
+// behind), and ends the streams that read p: they would miss those events.
+// Their clients resume from their positions, reading the log, and so does
+// any stream that starts before the last event forgotten. f.mu is held.
+func (f *Feed) forget(p int) {
+	w := f.waiting[p]
+	f.logger.Warn("too many events wait to be folded; streams of their partition resume from the log",
+		"partition", p, "events", len(w), "through", w[len(w)-1].seq)
+	f.floor[p] = max(f.floor[p], w[len(w)-1].seq)
+	f.waiting[p] = nil
+	for st := range f.streams {
+		if st.attached && (st.tag == "" || f.layout.Partition(st.tag) == p) {
+			f.remove(st, errBehindFold)
+		}
+	}
+}
+
+// errBehindFold ends a stream whose partition's events the feed stopped
+// waiting for.
+var errBehindFold = errors.New("the read model is far behind; resume from the last event id")
 
 // created returns the message id and tag of an event that creates a
 // message; events of other types, or malformed, make nothing visible.

@@ -640,3 +640,33 @@ func TestStreamHeartbeatStartAndShutdown(t *testing.T) {
 		t.Fatal("the stream did not end when its instance stopped")
 	}
 }
+
+// When more events of a partition wait to be folded than the feed keeps,
+// it forgets them and ends the streams that read the partition; resumed,
+// they read the log and miss nothing.
+func TestStreamOfAPartitionFarBehind(t *testing.T) {
+	l := newLive(t)
+	in := l.serve(t, queryapi.StreamConfig{}, queryapi.FeedConfig{Waiting: 5}, nil)
+	s := mustOpen(t, in.url+"/v1/messages?tag=slow", "alice", "")
+	start := s.firstID(t)
+	want := l.append(t, "slow", 12)
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the stream did not end when its partition fell far behind")
+	}
+	l.foldAll(t)
+	r := mustOpen(t, in.url+"/v1/messages?tag=slow", "alice", start)
+	var got []event
+	for range want {
+		got = append(got, r.next(t))
+	}
+	if !slices.Equal(eventIDs(got), ids(want)) {
+		t.Fatalf("resumed %v, want %v", eventIDs(got), ids(want))
+	}
+	select {
+	case ev := <-r.events:
+		t.Errorf("a duplicate or stray event: %s", ev.data)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
