@@ -48,6 +48,38 @@ func composeProject(t *testing.T) *types.Project {
 func TestCompose(t *testing.T) {
 	p := composeProject(t)
 	flags := flagNames(t)
+	byRole := composeRoles(t, p, flags)
+	for role, min := range map[string]int{"gateway": 1, "dispatcher": 2, "query": 2, "reducer": 2} {
+		if len(byRole[role]) < min {
+			t.Errorf("%d %s services %v, want at least %d", len(byRole[role]), role, byRole[role], min)
+		}
+	}
+	for _, name := range []string{"nats-1", "nats-2", "nats-3", "mongo-1", "mongo-2", "mongo-3", "mongo-init", "prometheus", "grafana"} {
+		if _, ok := p.Services[name]; !ok {
+			t.Errorf("no service %s", name)
+		}
+	}
+
+	checkComposeWiring(t, p, byRole)
+	checkComposeServers(t, p, byRole)
+	checkComposeMonitoring(t, p, byRole)
+
+	for name, s := range p.Services {
+		for _, v := range s.Volumes {
+			if v.Type != types.VolumeTypeBind {
+				continue
+			}
+			if _, err := os.Stat(v.Source); err != nil {
+				t.Errorf("%s: mounts %s: %v", name, v.Source, err)
+			}
+		}
+	}
+}
+
+// composeRoles returns the services of p that run a role of messages, by
+// role, and checks how each is built and configured.
+func composeRoles(t *testing.T, p *types.Project, flags map[string]bool) map[string][]string {
+	t.Helper()
 	byRole := map[string][]string{}
 	for name, s := range p.Services {
 		if s.Build == nil {
@@ -70,17 +102,13 @@ func TestCompose(t *testing.T) {
 	for role := range byRole {
 		sort.Strings(byRole[role])
 	}
-	for role, min := range map[string]int{"gateway": 1, "dispatcher": 2, "query": 2, "reducer": 2} {
-		if len(byRole[role]) < min {
-			t.Errorf("%d %s services %v, want at least %d", len(byRole[role]), role, byRole[role], min)
-		}
-	}
-	for _, name := range []string{"nats-1", "nats-2", "nats-3", "mongo-1", "mongo-2", "mongo-3", "mongo-init", "prometheus", "grafana"} {
-		if _, ok := p.Services[name]; !ok {
-			t.Errorf("no service %s", name)
-		}
-	}
+	return byRole
+}
 
+// checkComposeWiring checks that the services of each role reach the NATS
+// and MongoDB clusters and each other.
+func checkComposeWiring(t *testing.T, p *types.Project, byRole map[string][]string) {
+	t.Helper()
 	natsURLs := "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222"
 	for _, name := range slices.Concat(byRole["dispatcher"], byRole["reducer"], byRole["query"]) {
 		env := p.Services[name].Environment
@@ -114,7 +142,12 @@ func TestCompose(t *testing.T) {
 			t.Errorf("%s: the JWT secret is not taken from the environment", name)
 		}
 	}
+}
 
+// checkComposeServers checks the NATS and MongoDB services, and that the
+// roles wait for the replica set.
+func checkComposeServers(t *testing.T, p *types.Project, byRole map[string][]string) {
+	t.Helper()
 	for i := 1; i <= 3; i++ {
 		s := p.Services[fmt.Sprintf("nats-%d", i)]
 		if src := bindSource(s, "/etc/nats/nats.conf"); !strings.HasSuffix(src, fmt.Sprintf("nats/nats-%d.conf", i)) {
@@ -140,9 +173,13 @@ func TestCompose(t *testing.T) {
 			t.Errorf("%s: depends on mongo-init %q, want completed successfully (the replica set exists)", name, c)
 		}
 	}
+}
 
-	// Prometheus scrapes exactly the messages services, with the rules beside
-	// its configuration.
+// checkComposeMonitoring checks that Prometheus scrapes exactly the messages
+// services, with the rules beside its configuration, and that Grafana is
+// provisioned.
+func checkComposeMonitoring(t *testing.T, p *types.Project, byRole map[string][]string) {
+	t.Helper()
 	prom := p.Services["prometheus"]
 	cfg, rules := bindSource(prom, "/etc/prometheus/prometheus.yml"), bindSource(prom, "/etc/prometheus/alerts.yml")
 	if !strings.HasSuffix(cfg, "prometheus/prometheus.yml") || !strings.HasSuffix(rules, "prometheus/alerts.yml") {
@@ -168,17 +205,6 @@ func TestCompose(t *testing.T) {
 	}
 	if bindSource(p.Services["grafana"], "/etc/grafana/provisioning") == "" {
 		t.Error("grafana: no provisioning mounted")
-	}
-
-	for name, s := range p.Services {
-		for _, v := range s.Volumes {
-			if v.Type != types.VolumeTypeBind {
-				continue
-			}
-			if _, err := os.Stat(v.Source); err != nil {
-				t.Errorf("%s: mounts %s: %v", name, v.Source, err)
-			}
-		}
 	}
 }
 
