@@ -118,68 +118,12 @@ func TestKubernetes(t *testing.T) {
 			if len(pod.Spec.Containers) != 1 {
 				t.Fatalf("%d containers, want 1", len(pod.Spec.Containers))
 			}
-			c := pod.Spec.Containers[0]
-			if len(c.Args) == 0 || c.Args[0] != role || rolePorts[role] == "" {
-				t.Errorf("args %v, want the server role %s", c.Args, role)
-			}
-			if c.Image == "" {
-				t.Error("no image")
-			}
-			if len(c.Ports) != 1 || c.Ports[0].Name != "http" || fmt.Sprint(c.Ports[0].ContainerPort) != rolePorts[role] {
-				t.Errorf("ports %+v, want http on %s", c.Ports, rolePorts[role])
-			}
-			checkProbe(t, "liveness", c.LivenessProbe, "/healthz")
-			checkProbe(t, "readiness", c.ReadinessProbe, "/readyz")
-			checkProbe(t, "startup", c.StartupProbe, "/healthz")
-			for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-				if q := c.Resources.Requests[r]; q.IsZero() {
-					t.Errorf("no %s request", r)
-				}
-			}
-			if q := c.Resources.Limits[corev1.ResourceMemory]; q.IsZero() {
-				t.Error("no memory limit")
-			}
-			if s := c.SecurityContext; s == nil || s.AllowPrivilegeEscalation == nil || *s.AllowPrivilegeEscalation ||
-				s.ReadOnlyRootFilesystem == nil || !*s.ReadOnlyRootFilesystem {
-				t.Error("container may escalate privileges or write its root filesystem")
-			}
-			for _, e := range c.Env {
-				checkEnvName(t, flags, role, e.Name)
-				if e.Name == "MESSAGES_ADDR" && e.Value != ":"+rolePorts[role] {
-					t.Errorf("MESSAGES_ADDR %q, want :%s", e.Value, rolePorts[role])
-				}
-				if ref := e.ValueFrom; ref != nil && ref.ConfigMapKeyRef != nil {
-					if ref.ConfigMapKeyRef.Name != config.Name {
-						t.Errorf("%s from ConfigMap %s, want %s", e.Name, ref.ConfigMapKeyRef.Name, config.Name)
-					} else if _, ok := config.Data[ref.ConfigMapKeyRef.Key]; !ok {
-						t.Errorf("%s from key %s, which the ConfigMap lacks", e.Name, ref.ConfigMapKeyRef.Key)
-					}
-				}
-			}
+			checkContainer(t, pod.Spec.Containers[0], role, config, flags)
 			if grace := pod.Spec.TerminationGracePeriodSeconds; grace == nil || *grace < 25 {
 				t.Errorf("termination grace %v, want time for the 15s shutdown and the last batch", grace)
 			}
 
-			var pdbs, services int
-			for _, p := range m.pdbs {
-				if p.Spec.Selector != nil && selects(p.Spec.Selector.MatchLabels, pod.Labels) {
-					pdbs++
-					if p.Spec.MinAvailable == nil && p.Spec.MaxUnavailable == nil {
-						t.Errorf("PodDisruptionBudget %s sets neither minAvailable nor maxUnavailable", p.Name)
-					}
-				}
-			}
-			for _, s := range m.services {
-				if len(s.Spec.Selector) > 0 && selects(s.Spec.Selector, pod.Labels) {
-					services++
-					if len(s.Spec.Ports) != 1 || s.Spec.Ports[0].TargetPort != intstr.FromString("http") || fmt.Sprint(s.Spec.Ports[0].Port) != rolePorts[role] {
-						t.Errorf("Service %s ports %+v, want %s to the http port", s.Name, s.Spec.Ports, rolePorts[role])
-					}
-				}
-			}
-			if pdbs != 1 || services != 1 {
-				t.Errorf("selected by %d PodDisruptionBudgets and %d Services, want 1 of each", pdbs, services)
-			}
+			checkSelectedOnce(t, m, pod.Labels, role)
 		})
 	}
 	sort.Strings(roles)
@@ -193,6 +137,83 @@ func TestKubernetes(t *testing.T) {
 		}
 	}
 
+	checkKustomization(t, m)
+}
+
+// checkContainer checks the container of the Deployment of role: its
+// arguments, port, probes, resources, security and environment, which
+// takes the ConfigMap config.
+func checkContainer(t *testing.T, c corev1.Container, role string, config corev1.ConfigMap, flags map[string]bool) {
+	t.Helper()
+	if len(c.Args) == 0 || c.Args[0] != role || rolePorts[role] == "" {
+		t.Errorf("args %v, want the server role %s", c.Args, role)
+	}
+	if c.Image == "" {
+		t.Error("no image")
+	}
+	if len(c.Ports) != 1 || c.Ports[0].Name != "http" || fmt.Sprint(c.Ports[0].ContainerPort) != rolePorts[role] {
+		t.Errorf("ports %+v, want http on %s", c.Ports, rolePorts[role])
+	}
+	checkProbe(t, "liveness", c.LivenessProbe, "/healthz")
+	checkProbe(t, "readiness", c.ReadinessProbe, "/readyz")
+	checkProbe(t, "startup", c.StartupProbe, "/healthz")
+	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		if q := c.Resources.Requests[r]; q.IsZero() {
+			t.Errorf("no %s request", r)
+		}
+	}
+	if q := c.Resources.Limits[corev1.ResourceMemory]; q.IsZero() {
+		t.Error("no memory limit")
+	}
+	if s := c.SecurityContext; s == nil || s.AllowPrivilegeEscalation == nil || *s.AllowPrivilegeEscalation ||
+		s.ReadOnlyRootFilesystem == nil || !*s.ReadOnlyRootFilesystem {
+		t.Error("container may escalate privileges or write its root filesystem")
+	}
+	for _, e := range c.Env {
+		checkEnvName(t, flags, role, e.Name)
+		if e.Name == "MESSAGES_ADDR" && e.Value != ":"+rolePorts[role] {
+			t.Errorf("MESSAGES_ADDR %q, want :%s", e.Value, rolePorts[role])
+		}
+		if ref := e.ValueFrom; ref != nil && ref.ConfigMapKeyRef != nil {
+			if ref.ConfigMapKeyRef.Name != config.Name {
+				t.Errorf("%s from ConfigMap %s, want %s", e.Name, ref.ConfigMapKeyRef.Name, config.Name)
+			} else if _, ok := config.Data[ref.ConfigMapKeyRef.Key]; !ok {
+				t.Errorf("%s from key %s, which the ConfigMap lacks", e.Name, ref.ConfigMapKeyRef.Key)
+			}
+		}
+	}
+}
+
+// checkSelectedOnce checks that the pods labelled labels, of role, are
+// selected by one PodDisruptionBudget and one Service, on the role's port.
+func checkSelectedOnce(t *testing.T, m manifests, labels map[string]string, role string) {
+	t.Helper()
+	var pdbs, services int
+	for _, p := range m.pdbs {
+		if p.Spec.Selector != nil && selects(p.Spec.Selector.MatchLabels, labels) {
+			pdbs++
+			if p.Spec.MinAvailable == nil && p.Spec.MaxUnavailable == nil {
+				t.Errorf("PodDisruptionBudget %s sets neither minAvailable nor maxUnavailable", p.Name)
+			}
+		}
+	}
+	for _, s := range m.services {
+		if len(s.Spec.Selector) > 0 && selects(s.Spec.Selector, labels) {
+			services++
+			if len(s.Spec.Ports) != 1 || s.Spec.Ports[0].TargetPort != intstr.FromString("http") || fmt.Sprint(s.Spec.Ports[0].Port) != rolePorts[role] {
+				t.Errorf("Service %s ports %+v, want %s to the http port", s.Name, s.Spec.Ports, rolePorts[role])
+			}
+		}
+	}
+	if pdbs != 1 || services != 1 {
+		t.Errorf("selected by %d PodDisruptionBudgets and %d Services, want 1 of each", pdbs, services)
+	}
+}
+
+// checkKustomization checks that the kustomization lists every manifest
+// and puts them in the namespace they create.
+func checkKustomization(t *testing.T, m manifests) {
+	t.Helper()
 	var k struct {
 		APIVersion string   `yaml:"apiVersion"`
 		Kind       string   `yaml:"kind"`
