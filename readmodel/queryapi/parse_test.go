@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,15 +48,47 @@ func sameQuery(got, want queryapi.Query) bool {
 func TestParseQuery(t *testing.T) {
 	cursorID := ulid.MustNew(ulid.Timestamp(utc(2026, 3, 4, 5, 6, 7, 8e6)), rand.Reader).String()
 	cursor := queryapi.EncodeCursor(cursorID)
+	tests := slices.Concat(tagAndDayCases(), instantCases(), edgeCases(), pageCases(cursorID, cursor))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := url.ParseQuery(tt.query)
+			if err != nil {
+				t.Fatalf("test query %q: %v", tt.query, err)
+			}
+			got, err := queryapi.ParseQuery(v)
+			if tt.wantErr != "" {
+				if err == nil {
+					t.Fatalf("ParseQuery(%q) = %+v, want an error about %s", tt.query, got, tt.wantErr)
+				}
+				if !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("ParseQuery(%q) error %q does not name %s", tt.query, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseQuery(%q): %v", tt.query, err)
+			}
+			if !sameQuery(got, tt.want) {
+				t.Errorf("ParseQuery(%q)\n got  %+v\n want %+v (times in UTC)", tt.query, got, tt.want)
+			}
+		})
+	}
+}
+
+// parseCase is a query string and what ParseQuery makes of it.
+type parseCase struct {
+	name  string
+	query string // raw query string
+	want  queryapi.Query
+	// wantErr, when set, is a word the error must contain: the
+	// parameter it is about.
+	wantErr string
+}
+
+// tagAndDayCases are the defaults, tags, and dates as days.
+func tagAndDayCases() []parseCase {
 	tag64 := strings.Repeat("a", 64)
-	tests := []struct {
-		name  string
-		query string // raw query string
-		want  queryapi.Query
-		// wantErr, when set, is a word the error must contain: the
-		// parameter it is about.
-		wantErr string
-	}{
+	return []parseCase{
 		// Defaults.
 		{name: "no parameters: first page of 100", query: "", want: page(readmodel.Filter{}, 100, "")},
 
@@ -97,7 +130,13 @@ func TestParseQuery(t *testing.T) {
 		{name: "same day both ends is that day", query: "dateStart=2026-01-01&dateEnd=2026-01-01",
 			want: page(readmodel.Filter{From: readmodel.At(day(2026, 1, 1)), To: readmodel.At(day(2026, 1, 2))}, 100, "")},
 		{name: "day start after day end", query: "dateStart=2026-01-02&dateEnd=2026-01-01", wantErr: "dateStart"},
+	}
+}
 
+// instantCases are dates as RFC 3339 instants, mixed with days, and
+// malformed.
+func instantCases() []parseCase {
+	return []parseCase{
 		// dateStart / dateEnd as RFC 3339 instants
 		{name: "dateStart instant", query: "dateStart=2026-01-05T10:20:30Z",
 			want: page(readmodel.Filter{From: readmodel.At(utc(2026, 1, 5, 10, 20, 30, 0))}, 100, "")},
@@ -149,7 +188,12 @@ func TestParseQuery(t *testing.T) {
 		{name: "hour 25", query: "dateEnd=2026-01-01T25:00:00Z", wantErr: "dateEnd"},
 		{name: "unix seconds", query: "dateEnd=1767225600", wantErr: "dateEnd"},
 		{name: "unescaped + read as space", query: "dateStart=2026-01-05T01:00:00+02:00", wantErr: "dateStart"},
+	}
+}
 
+// edgeCases are the edges of RFC 3339.
+func edgeCases() []parseCase {
+	return []parseCase{
 		// RFC 3339 edges: the offset's ranges, the case of T and Z, leap
 		// seconds, and what the grammar does not allow.
 		{name: "offset +24:00", query: "dateStart=2026-01-05T10:20:30%2B24:00", wantErr: "dateStart"},
@@ -179,7 +223,13 @@ func TestParseQuery(t *testing.T) {
 		{name: "no seconds", query: "dateStart=2026-01-05T10:20Z", wantErr: "dateStart"},
 		{name: "day 32 in an instant", query: "dateStart=2026-01-32T10:20:30Z", wantErr: "dateStart"},
 		{name: "lower-case letters besides t and z", query: "dateStart=2026-01-05t10:20:30x", wantErr: "dateStart"},
+	}
+}
 
+// pageCases are count, limit and cursor, whose cursor encodes cursorID, and
+// unknown and repeated parameters.
+func pageCases(cursorID, cursor string) []parseCase {
+	return []parseCase{
 		// count
 		{name: "count=0 is a list", query: "count=0", want: page(readmodel.Filter{}, 100, "")},
 		{name: "count=1", query: "count=1", want: queryapi.Query{Page: readmodel.Page{Limit: 100}, Count: true}},
@@ -228,30 +278,6 @@ func TestParseQuery(t *testing.T) {
 		{name: "repeated count", query: "count=1&count=1", wantErr: "count"},
 		{name: "repeated limit", query: "limit=10&limit=10", wantErr: "limit"},
 		{name: "repeated cursor", query: "cursor=" + cursor + "&cursor=" + cursor, wantErr: "cursor"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			v, err := url.ParseQuery(tt.query)
-			if err != nil {
-				t.Fatalf("test query %q: %v", tt.query, err)
-			}
-			got, err := queryapi.ParseQuery(v)
-			if tt.wantErr != "" {
-				if err == nil {
-					t.Fatalf("ParseQuery(%q) = %+v, want an error about %s", tt.query, got, tt.wantErr)
-				}
-				if !strings.Contains(err.Error(), tt.wantErr) {
-					t.Errorf("ParseQuery(%q) error %q does not name %s", tt.query, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("ParseQuery(%q): %v", tt.query, err)
-			}
-			if !sameQuery(got, tt.want) {
-				t.Errorf("ParseQuery(%q)\n got  %+v\n want %+v (times in UTC)", tt.query, got, tt.want)
-			}
-		})
 	}
 }
 
