@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/messages-io/messages/dispatcher"
+	"github.com/messages-io/messages/eventstore"
 	"github.com/messages-io/messages/internal/testkit"
 	"github.com/messages-io/messages/message"
 	"github.com/messages-io/messages/web"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // fixedNow is the injected clock: not UTC, and with more than millisecond
@@ -41,30 +43,44 @@ func gzipped(s string) string {
 func TestPostMessages(t *testing.T) {
 	srv := testkit.NATS(t)
 	_, js := testkit.JetStream(t, srv)
-
-	const wantCreatedAt = "2031-07-14T21:59:58.987Z"
-	set := func(key, value string) func(http.Header) {
-		return func(h http.Header) { h.Set(key, value) }
+	for _, tc := range append(acceptedAndMalformedPosts(), rejectedPosts()...) {
+		t.Run(tc.name, func(t *testing.T) {
+			checkPost(t, js, tc)
+		})
 	}
-	del := func(key string) func(http.Header) {
-		return func(h http.Header) { h.Del(key) }
-	}
+}
 
-	for _, tc := range []struct {
-		name    string
-		body    string
-		chunked bool
-		// header changes the well-formed headers of user alice.
-		header func(http.Header)
-		status int
-		// For 201: the message that must come back and be stored.
-		text, tag, user string
-		// For 201: the X-Request-ID sent is malformed, so the one echoed is
-		// generated and becomes the correlation id.
-		generatedRequestID bool
-		// For errors: words the problem's detail must contain.
-		detail string
-	}{
+// postCase is a POST of TestPostMessages and what it must be answered.
+type postCase struct {
+	name    string
+	body    string
+	chunked bool
+	// header changes the well-formed headers of user alice.
+	header func(http.Header)
+	status int
+	// For 201: the message that must come back and be stored.
+	text, tag, user string
+	// For 201: the X-Request-ID sent is malformed, so the one echoed is
+	// generated and becomes the correlation id.
+	generatedRequestID bool
+	// For errors: words the problem's detail must contain.
+	detail string
+}
+
+// setHeader and delHeader change the well-formed headers of a postCase.
+func setHeader(key, value string) func(http.Header) {
+	return func(h http.Header) { h.Set(key, value) }
+}
+
+func delHeader(key string) func(http.Header) {
+	return func(h http.Header) { h.Del(key) }
+}
+
+// acceptedAndMalformedPosts are POSTs created, and POSTs whose body is not
+// one JSON object of two strings.
+func acceptedAndMalformedPosts() []postCase {
+	set := setHeader
+	return []postCase{
 		// 201
 		{name: "created", body: body("hello, world", "golang"), status: 201, text: "hello, world", tag: "golang"},
 		{name: "tag lower-cased and # dropped", body: body("hi", "#Go_Lang-2"), status: 201, text: "hi", tag: "go_lang-2"},
@@ -116,7 +132,14 @@ func TestPostMessages(t *testing.T) {
 		{name: "missing text", body: `{"tag":"x"}`, status: 400, detail: "text"},
 		{name: "missing tag", body: `{"text":"hi"}`, status: 400, detail: "tag"},
 		{name: "empty object", body: `{}`, status: 400},
+	}
+}
 
+// rejectedPosts are POSTs refused for their text, tag, user, media type or
+// size.
+func rejectedPosts() []postCase {
+	set, del := setHeader, delHeader
+	return []postCase{
 		// 400: text
 		{name: "text empty", body: body("", "x"), status: 400, detail: "text"},
 		{name: "text blank", body: body("  \n\t", "x"), status: 400, detail: "text"},
@@ -158,67 +181,81 @@ func TestPostMessages(t *testing.T) {
 		{name: "body of 64 KiB and a byte", body: padded(64<<10 + 1), status: 413, detail: "bytes"},
 		{name: "body of 64 KiB and a byte chunked", body: padded(64<<10 + 1), chunked: true, status: 413, detail: "bytes"},
 		{name: "body of 200 KiB chunked", body: padded(200 << 10), chunked: true, status: 413, detail: "bytes"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			store := openStore(t, js)
-			api := serve(t, store, dispatcher.Config{Now: fixedClock})
-			requestID := fmt.Sprintf("req-%x", time.Now().UnixNano())
-			h := headers("alice", requestID)
-			if tc.header != nil {
-				tc.header(h)
-			}
-			var rd io.Reader = strings.NewReader(tc.body)
-			if tc.chunked {
-				rd = unsized{rd}
-			}
-			resp, got := post(t, api.url, h, rd)
-			if cl := api.contentLength.Load(); tc.chunked != (cl == -1) {
-				t.Fatalf("the server saw Content-Length %d; the test meant to send chunked=%v", cl, tc.chunked)
-			}
-			echoed := resp.Header.Get(web.RequestIDHeader)
-			switch {
-			case tc.generatedRequestID && (echoed == "" || echoed == h.Get(web.RequestIDHeader)):
-				t.Errorf("X-Request-ID %q echoed for malformed %q, want a generated one", echoed, h.Get(web.RequestIDHeader))
-			case !tc.generatedRequestID && echoed != requestID:
-				t.Errorf("X-Request-ID %q echoed, want %q", echoed, requestID)
-			}
+	}
+}
 
-			if tc.status != http.StatusCreated {
-				p := checkProblem(t, resp, got, tc.status)
-				if detail, _ := p["detail"].(string); !strings.Contains(strings.ToLower(detail), strings.ToLower(tc.detail)) {
-					t.Errorf("problem detail %q does not mention %q", detail, tc.detail)
-				}
-				if seq := lastSequence(t, store); seq != 0 {
-					t.Errorf("a rejected request appended: the stream's last sequence is %d", seq)
-				}
-				return
-			}
+// checkPost makes the POST of tc to a dispatcher of its own over js, and
+// checks its answer and what it stored.
+func checkPost(t *testing.T, js jetstream.JetStream, tc postCase) {
+	t.Helper()
+	store := openStore(t, js)
+	api := serve(t, store, dispatcher.Config{Now: fixedClock})
+	requestID := fmt.Sprintf("req-%x", time.Now().UnixNano())
+	h := headers("alice", requestID)
+	if tc.header != nil {
+		tc.header(h)
+	}
+	var rd io.Reader = strings.NewReader(tc.body)
+	if tc.chunked {
+		rd = unsized{rd}
+	}
+	resp, got := post(t, api.url, h, rd)
+	if cl := api.contentLength.Load(); tc.chunked != (cl == -1) {
+		t.Fatalf("the server saw Content-Length %d; the test meant to send chunked=%v", cl, tc.chunked)
+	}
+	echoed := resp.Header.Get(web.RequestIDHeader)
+	switch {
+	case tc.generatedRequestID && (echoed == "" || echoed == h.Get(web.RequestIDHeader)):
+		t.Errorf("X-Request-ID %q echoed for malformed %q, want a generated one", echoed, h.Get(web.RequestIDHeader))
+	case !tc.generatedRequestID && echoed != requestID:
+		t.Errorf("X-Request-ID %q echoed, want %q", echoed, requestID)
+	}
 
-			m := checkCreated(t, resp, got)
-			user := tc.user
-			if user == "" {
-				user = "alice"
-			}
-			want := message.Message{ID: m.ID, UserID: user, Text: tc.text, Tag: tc.tag, CreatedAt: fixedNow.Truncate(time.Millisecond)}
-			if diff := sameMessage(m, want); diff != "" {
-				t.Errorf("answered %s", diff)
-			}
-			if !strings.Contains(string(got), `"createdAt":"`+wantCreatedAt+`"`) {
-				t.Errorf("body %.200s: want createdAt %s", got, wantCreatedAt)
-			}
-			if seq := lastSequence(t, store); seq != 1 {
-				t.Fatalf("the stream's last sequence is %d, want 1 event", seq)
-			}
-			rec, ev := stored(t, store, 1)
-			if diff := sameMessage(ev, want); diff != "" {
-				t.Errorf("stored %s", diff)
-			}
-			if rec.CorrelationID != echoed {
-				t.Errorf("stored correlation id %q, want the request id %q", rec.CorrelationID, echoed)
-			}
-			if rec.Type != message.EventCreated || rec.Version != message.CreatedSchema {
-				t.Errorf("stored a %s v%d event, want %s v%d", rec.Type, rec.Version, message.EventCreated, message.CreatedSchema)
-			}
-		})
+	if tc.status != http.StatusCreated {
+		p := checkProblem(t, resp, got, tc.status)
+		if detail, _ := p["detail"].(string); !strings.Contains(strings.ToLower(detail), strings.ToLower(tc.detail)) {
+			t.Errorf("problem detail %q does not mention %q", detail, tc.detail)
+		}
+		if seq := lastSequence(t, store); seq != 0 {
+			t.Errorf("a rejected request appended: the stream's last sequence is %d", seq)
+		}
+		return
+	}
+
+	checkPosted(t, store, resp, got, tc, echoed)
+}
+
+// wantCreatedAt is the createdAt every created message of TestPostMessages
+// carries, as JSON.
+const wantCreatedAt = "2031-07-14T21:59:58.987Z"
+
+// checkPosted checks the answer of a POST of tc that must be created, and
+// the event it stored.
+func checkPosted(t *testing.T, store *eventstore.Store, resp *http.Response, got []byte, tc postCase, echoed string) {
+	t.Helper()
+	m := checkCreated(t, resp, got)
+	user := tc.user
+	if user == "" {
+		user = "alice"
+	}
+	want := message.Message{ID: m.ID, UserID: user, Text: tc.text, Tag: tc.tag, CreatedAt: fixedNow.Truncate(time.Millisecond)}
+	if diff := sameMessage(m, want); diff != "" {
+		t.Errorf("answered %s", diff)
+	}
+	if !strings.Contains(string(got), `"createdAt":"`+wantCreatedAt+`"`) {
+		t.Errorf("body %.200s: want createdAt %s", got, wantCreatedAt)
+	}
+	if seq := lastSequence(t, store); seq != 1 {
+		t.Fatalf("the stream's last sequence is %d, want 1 event", seq)
+	}
+	rec, ev := stored(t, store, 1)
+	if diff := sameMessage(ev, want); diff != "" {
+		t.Errorf("stored %s", diff)
+	}
+	if rec.CorrelationID != echoed {
+		t.Errorf("stored correlation id %q, want the request id %q", rec.CorrelationID, echoed)
+	}
+	if rec.Type != message.EventCreated || rec.Version != message.CreatedSchema {
+		t.Errorf("stored a %s v%d event, want %s v%d", rec.Type, rec.Version, message.EventCreated, message.CreatedSchema)
 	}
 }
