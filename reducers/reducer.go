@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -231,7 +232,7 @@ func (r *Reducer) Run(ctx context.Context) error {
 		if err != nil || ctx.Err() != nil {
 			return nil
 		}
-		r.hold()
+		r.hold(ctx, b)
 		r.metrics.lag.WithLabelValues(r.partition).Set(float64(b.Pending))
 		r.lag.Store(b.Pending)
 		r.busy.Store(true)
@@ -260,15 +261,25 @@ func (r *Reducer) standBy() {
 }
 
 // hold reports the partition as this reducer's again once it is delivered
-// events after standing by.
-func (r *Reducer) hold() {
+// events b after standing by. The reducer that held the partition meanwhile
+// moved the checkpoint on: this one continues from there, and drops from b
+// the events it folded, which Next read again from the log.
+func (r *Reducer) hold(ctx context.Context, b *eventstore.Batch) {
 	if !r.standingBy {
 		return
 	}
 	r.standingBy = false
 	r.metrics.age.track(r.partition, r.checkpointAge)
 	r.setLimit(r.limit)
-	r.log.Info("holds the partition again")
+	cp, err := retry(ctx, r, "read checkpoint", func(ctx context.Context) (uint64, error) {
+		return r.sink.Checkpoint(ctx, r.src.Partition())
+	})
+	if err == nil && cp > r.checkpoint {
+		r.checkpoint = cp
+		r.metrics.checkpoint.WithLabelValues(r.partition).Set(float64(cp))
+		b.Records = slices.DeleteFunc(b.Records, func(rec eventstore.Record) bool { return rec.Sequence <= cp })
+	}
+	r.log.Info("holds the partition again", "checkpoint", r.checkpoint)
 }
 
 // moveTo makes sink the generation the reducer folds into: it continues from

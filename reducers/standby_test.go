@@ -60,6 +60,7 @@ func TestReducerThatLostItsPinStopsReportingThePartition(t *testing.T) {
 	type reducer struct {
 		reg  *prometheus.Registry
 		sink *stallUntil
+		stop func()
 	}
 	var firstPin string
 	start := func() reducer {
@@ -82,8 +83,9 @@ func TestReducerThatLostItsPinStopsReportingThePartition(t *testing.T) {
 		rctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		wg.Go(func() { _ = r.Run(rctx) })
-		t.Cleanup(func() { cancel(); wg.Wait() })
-		return reducer{reg: reg, sink: sink}
+		stop := func() { cancel(); wg.Wait() }
+		t.Cleanup(stop)
+		return reducer{reg: reg, sink: sink, stop: stop}
 	}
 	gauges := []string{"messages_reducer_lag_events", "messages_reducer_checkpoint_sequence",
 		"messages_reducer_checkpoint_age_seconds", "messages_reducer_batch_limit_events", "messages_reducer_partition_halted"}
@@ -142,4 +144,26 @@ func TestReducerThatLostItsPinStopsReportingThePartition(t *testing.T) {
 		}
 	}
 	testkit.Eventually(t, 30*time.Second, 20*time.Millisecond, func() error { return reports(b, 1) })
+
+	// b stops and hands the partition back; a holds it again, continues
+	// from b's checkpoint and folds only what came after it.
+	b.stop()
+	folded, err := f.rm.Checkpoint(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := f.post(t, "go", "last", time.Now())
+	testkit.Eventually(t, 30*time.Second, 20*time.Millisecond, func() error {
+		if _, err := f.rm.Get(ctx, last.ID); err != nil {
+			return err
+		}
+		return reports(a, 1)
+	})
+	end, err := f.events.LastSequence(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := partitionSeries(t, a.reg, "0")["messages_reducer_events_applied_total"]; got != float64(end-folded) {
+		t.Errorf("a, holding the partition again after b's checkpoint %d, applied %v events, want the %d after it", folded, got, end-folded)
+	}
 }
