@@ -518,6 +518,13 @@ func TestPagination(t *testing.T) {
 		}
 	})
 
+	checkFilteredPagination(t, a, mixed)
+}
+
+// checkFilteredPagination walks filtered lists of mixed, stored in a, page
+// by page.
+func checkFilteredPagination(t *testing.T, a *api, mixed []message.Message) {
+	t.Helper()
 	t.Run("tag and day range", func(t *testing.T) {
 		from, to := day(2026, 6, 2), day(2026, 6, 4)
 		want := newestFirst(mixed, func(m message.Message) bool {
