@@ -307,13 +307,7 @@ func TestRootPassesIDsToRoutes(t *testing.T) {
 }
 
 func TestObserve(t *testing.T) {
-	tests := []struct {
-		name       string
-		handler    http.HandlerFunc
-		wantStatus int
-		wantBody   string // when the handler's own body must come through
-		problem    bool   // when Observe must answer with a problem
-	}{
+	tests := []observeCase{
 		{
 			name:       "writes nothing",
 			handler:    func(w http.ResponseWriter, r *http.Request) {},
@@ -366,33 +360,49 @@ func TestObserve(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reg := prometheus.NewRegistry()
-			h := web.RequestIDs(web.Observe(web.NewHTTPMetrics(reg), discard(), "/things/:id", tt.handler))
-			req := httptest.NewRequest(http.MethodPut, "/things/7", nil)
-			req.Header.Set(web.RequestIDHeader, "req-9")
-			res := serve(t, h, req)
-			if tt.problem {
-				p := readProblem(t, res, tt.wantStatus)
-				if p.RequestID != "req-9" {
-					t.Errorf("requestId = %q, want req-9", p.RequestID)
-				}
-				if p.Instance != "/things/7" {
-					t.Errorf("instance = %q, want /things/7", p.Instance)
-				}
-			} else {
-				if res.StatusCode != tt.wantStatus {
-					t.Fatalf("status = %d, want %d", res.StatusCode, tt.wantStatus)
-				}
-				body, _ := io.ReadAll(res.Body)
-				if string(body) != tt.wantBody {
-					t.Errorf("body = %q, want %q", body, tt.wantBody)
-				}
-			}
-			labels := map[string]string{"route": "/things/:id", "method": http.MethodPut, "code": strconv.Itoa(tt.wantStatus)}
-			if got := counter(t, reg, "messages_http_requests_total", labels); got != 1 {
-				t.Errorf("messages_http_requests_total%v = %v, want 1", labels, got)
-			}
+			checkObserve(t, tt)
 		})
+	}
+}
+
+// observeCase is a handler behind Observe and what Observe must make of it.
+type observeCase struct {
+	name       string
+	handler    http.HandlerFunc
+	wantStatus int
+	wantBody   string // when the handler's own body must come through
+	problem    bool   // when Observe must answer with a problem
+}
+
+// checkObserve serves a request with tt's handler behind Observe and checks
+// the answer and the request count.
+func checkObserve(t *testing.T, tt observeCase) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	h := web.RequestIDs(web.Observe(web.NewHTTPMetrics(reg), discard(), "/things/:id", tt.handler))
+	req := httptest.NewRequest(http.MethodPut, "/things/7", nil)
+	req.Header.Set(web.RequestIDHeader, "req-9")
+	res := serve(t, h, req)
+	if tt.problem {
+		p := readProblem(t, res, tt.wantStatus)
+		if p.RequestID != "req-9" {
+			t.Errorf("requestId = %q, want req-9", p.RequestID)
+		}
+		if p.Instance != "/things/7" {
+			t.Errorf("instance = %q, want /things/7", p.Instance)
+		}
+	} else {
+		if res.StatusCode != tt.wantStatus {
+			t.Fatalf("status = %d, want %d", res.StatusCode, tt.wantStatus)
+		}
+		body, _ := io.ReadAll(res.Body)
+		if string(body) != tt.wantBody {
+			t.Errorf("body = %q, want %q", body, tt.wantBody)
+		}
+	}
+	labels := map[string]string{"route": "/things/:id", "method": http.MethodPut, "code": strconv.Itoa(tt.wantStatus)}
+	if got := counter(t, reg, "messages_http_requests_total", labels); got != 1 {
+		t.Errorf("messages_http_requests_total%v = %v, want 1", labels, got)
 	}
 }
 
