@@ -110,6 +110,14 @@ func TestCountsSurviveACrashBeforeTheAck(t *testing.T) {
 	if n, _ := rm.CountByScan(t.Context(), readmodel.Filter{}); n != 40 {
 		t.Fatalf("%d messages, want 40", n)
 	}
+	checkCountsAgree(t, rm, day)
+}
+
+// checkCountsAgree checks that every count of every tag, and of all tags,
+// over the five days from day, by days and by instants, agrees with the
+// messages rm holds.
+func checkCountsAgree(t *testing.T, rm *readmodel.Store, day time.Time) {
+	t.Helper()
 	ctx := t.Context()
 	for _, tag := range []string{"", "tag0", "tag1", "tag2"} {
 		for d := range 5 {
