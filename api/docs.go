@@ -69,9 +69,10 @@ type docsBody struct {
 }
 
 type docsContent struct {
-	Type     string
-	Schema   template.HTML
-	Examples []docsExample
+	Type        string
+	Schema      template.HTML
+	Description template.HTML // of a schema written in place
+	Examples    []docsExample
 }
 
 type docsExample struct {
@@ -319,17 +320,32 @@ func (d *docReader) content(n *yaml.Node) []docsContent {
 	types, media := d.pairs(n)
 	var out []docsContent
 	for i, m := range media {
-		c := docsContent{Type: types[i], Schema: d.schemaText(raw(d.resolve(m), "schema"))}
+		schema := raw(d.resolve(m), "schema")
+		c := docsContent{Type: types[i], Schema: d.schemaText(schema)}
+		if raw(schema, "$ref") == nil {
+			c.Description = markdown(d.str(schema, "description"))
+		}
+		// A JSON body's example is shown as JSON; any other is its text.
+		isJSON := strings.Contains(types[i], "json")
 		if ex := d.get(m, "example"); ex != nil {
-			c.Examples = append(c.Examples, docsExample{Value: d.exampleText(ex)})
+			c.Examples = append(c.Examples, docsExample{Value: d.exampleOf(ex, isJSON)})
 		}
 		names, exs := d.pairs(d.get(m, "examples"))
 		for k, ex := range exs {
-			c.Examples = append(c.Examples, docsExample{Name: names[k], Value: d.exampleText(d.get(ex, "value"))})
+			c.Examples = append(c.Examples, docsExample{Name: names[k], Value: d.exampleOf(d.get(ex, "value"), isJSON)})
 		}
 		out = append(out, c)
 	}
 	return out
+}
+
+// exampleOf is an example as JSON, or for a body of another type that is
+// text, the text itself.
+func (d *docReader) exampleOf(n *yaml.Node, isJSON bool) string {
+	if !isJSON && n != nil && n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+		return n.Value
+	}
+	return d.exampleText(n)
 }
 
 // exampleText is an example as JSON, indented, its keys in the document's

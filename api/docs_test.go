@@ -119,6 +119,10 @@ func TestDocsPage(t *testing.T) {
 			t.Errorf("no example %s", example)
 		}
 	}
+	// An example of a body that is not JSON is shown as its text.
+	if !strings.Contains(string(body), "<pre>retry: 2000\nid: ") || !strings.Contains(string(body), "\nevent: message\n") {
+		t.Error("the live stream's example is not shown as text")
+	}
 	for _, external := range []string{"<script", "src=", "http://", "https://"} {
 		if strings.Contains(strings.ReplaceAll(string(body), "http://localhost:80", ""), external) {
 			t.Errorf("the page has %q", external)

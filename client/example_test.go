@@ -150,3 +150,35 @@ func ExampleWithSession() {
 	fmt.Println(got.Text, n)
 	// Output: Read your writes 1
 }
+
+func ExampleClient_Subscribe() {
+	c, err := client.New(baseURL, client.WithUserID("alice"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Start after this post: the stream sends what comes next.
+	var start string
+	if _, err := c.Post(ctx, client.NewMessage{Text: "Before", Tag: "live"}, client.ConsistencyToken(&start)); err != nil {
+		log.Fatal(err)
+	}
+	for _, text := range []string{"First", "Second"} {
+		if _, err := c.Post(ctx, client.NewMessage{Text: text, Tag: "live"}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	n := 0
+	for e, err := range c.Subscribe(ctx, "live", client.ResumeAfter(start)) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(e.UserID, e.Text)
+		if n++; n == 2 {
+			break
+		}
+	}
+	// Output:
+	// alice First
+	// alice Second
+}
