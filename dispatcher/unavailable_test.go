@@ -17,6 +17,7 @@ import (
 	"github.com/messages-io/messages/internal/testkit"
 	"github.com/messages-io/messages/message"
 	"github.com/messages-io/messages/web"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -73,18 +74,7 @@ func TestEventStoreDownThenBack(t *testing.T) {
 			created[text] = checkCreated(t, resp, got)
 		case http.StatusServiceUnavailable:
 			unavailable = append(unavailable, text)
-			var p struct{ Type string }
-			if err := json.Unmarshal(got, &p); err != nil {
-				t.Fatalf("503 body %s: %v", got, err)
-			}
-			switch p.Type {
-			case "about:blank":
-				notStored[text] = true
-			case dispatcher.OutcomeUnknownType:
-				notStored[text] = false // a later attempt may have stored it
-			default:
-				t.Errorf("503 of type %q", p.Type)
-			}
+			notStored[text] = nothingStored(t, got)
 		}
 		return resp, got
 	}
@@ -125,7 +115,35 @@ func TestEventStoreDownThenBack(t *testing.T) {
 	resp, got = send(t, "after", "")
 	checkCreated(t, resp, got)
 
-	// What the stream holds, by text.
+	last := checkHeld(t, store, created, notStored, sent)
+	t.Logf("answered 201: %d, answered 503: %d (%d attempts after the restart), events stored: %d", len(created), len(unavailable), attempts, last)
+}
+
+// nothingStored reads the problem type of a 503's body: true for a plain
+// 503, which promises that nothing was stored, false for one whose outcome
+// is unknown, as a later attempt may have stored it.
+func nothingStored(t *testing.T, body []byte) bool {
+	t.Helper()
+	var p struct{ Type string }
+	if err := json.Unmarshal(body, &p); err != nil {
+		t.Fatalf("503 body %s: %v", body, err)
+	}
+	switch p.Type {
+	case "about:blank":
+		return true
+	case dispatcher.OutcomeUnknownType:
+		return false
+	}
+	t.Errorf("503 of type %q", p.Type)
+	return false
+}
+
+// checkHeld checks what the stream of store holds against what was sent
+// and answered: every 201 stored once as answered, a 503 stored at most
+// once and only when it did not promise that nothing was, and nothing that
+// was not sent. It returns the stream's last sequence.
+func checkHeld(t *testing.T, store *eventstore.Store, created map[string]message.Message, notStored, sent map[string]bool) uint64 {
+	t.Helper()
 	last := lastSequence(t, store)
 	held := map[string][]message.Message{}
 	for seq := uint64(1); seq <= last; seq++ {
@@ -157,7 +175,7 @@ func TestEventStoreDownThenBack(t *testing.T) {
 			t.Errorf("the stream holds %q, which no request sent", text)
 		}
 	}
-	t.Logf("answered 201: %d, answered 503: %d (%d attempts after the restart), events stored: %d", len(created), len(unavailable), attempts, last)
+	return last
 }
 
 // gatedLog holds every append until the request's context ends, then hands
@@ -204,94 +222,103 @@ func TestCanceledRequest(t *testing.T) {
 	srv := testkit.NATS(t)
 	_, js := testkit.JetStream(t, srv)
 
-	t.Run("canceled before it arrives", func(t *testing.T) {
-		store := openStore(t, js)
-		reg := prometheus.NewRegistry()
-		rt := web.NewRouter(testkit.Logger(), reg, reg, nil)
-		d, err := dispatcher.New(store, testkit.Logger(), reg, dispatcher.Config{Now: fixedClock})
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.Routes(rt)
+	t.Run("canceled before it arrives", func(t *testing.T) { checkCanceledBeforeArrival(t, js) })
+	t.Run("client goes away while the store is slow", func(t *testing.T) { checkClientGoesAway(t, js) })
+}
 
-		ctx, cancel := context.WithCancel(t.Context())
-		cancel()
-		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/v1/messages", strings.NewReader(body("hi", "x")))
-		req.Header = headers("frank", "req-canceled")
-		rec := httptest.NewRecorder()
-		rt.Root().ServeHTTP(rec, req)
+// checkCanceledBeforeArrival checks that a POST canceled before the
+// dispatcher reads it is not created and appends nothing.
+func checkCanceledBeforeArrival(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	store := openStore(t, js)
+	reg := prometheus.NewRegistry()
+	rt := web.NewRouter(testkit.Logger(), reg, reg, nil)
+	d, err := dispatcher.New(store, testkit.Logger(), reg, dispatcher.Config{Now: fixedClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Routes(rt)
 
-		if rec.Code == http.StatusCreated || rec.Header().Get("Location") != "" {
-			t.Errorf("answered %d, Location %q, to a canceled request", rec.Code, rec.Header().Get("Location"))
-		}
-		if seq := lastSequence(t, store); seq != 0 {
-			t.Errorf("the stream holds %d events after a canceled request, want 0", seq)
-		}
-	})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/v1/messages", strings.NewReader(body("hi", "x")))
+	req.Header = headers("frank", "req-canceled")
+	rec := httptest.NewRecorder()
+	rt.Root().ServeHTTP(rec, req)
 
-	t.Run("client goes away while the store is slow", func(t *testing.T) {
-		store := openStore(t, js)
-		events := &gatedLog{Store: store, entered: make(chan struct{}, 1), result: make(chan error, 1)}
-		reg := prometheus.NewRegistry()
-		rt := web.NewRouter(testkit.Logger(), reg, reg, nil)
-		d, err := dispatcher.New(events, testkit.Logger(), reg, dispatcher.Config{AppendTimeout: 10 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.Routes(rt)
-		statuses := make(chan int, 1)
-		hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			rec := &web.StatusRecorder{ResponseWriter: w}
-			rt.Root().ServeHTTP(rec, r)
-			statuses <- rec.Status
-		}))
-		t.Cleanup(hs.Close)
+	if rec.Code == http.StatusCreated || rec.Header().Get("Location") != "" {
+		t.Errorf("answered %d, Location %q, to a canceled request", rec.Code, rec.Header().Get("Location"))
+	}
+	if seq := lastSequence(t, store); seq != 0 {
+		t.Errorf("the stream holds %d events after a canceled request, want 0", seq)
+	}
+}
 
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, hs.URL+"/v1/messages", strings.NewReader(body("hi", "x")))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header = headers("frank", "req-gone")
-		done := make(chan error, 1)
-		go func() {
-			resp, err := http.DefaultClient.Do(req)
-			if err == nil {
-				resp.Body.Close()
-				err = fmt.Errorf("answered %d", resp.StatusCode)
-			}
-			done <- err
-		}()
-		select {
-		case <-events.entered:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the append did not start within 10s")
-		}
-		cancel()
-		if err := <-done; !errors.Is(err, context.Canceled) {
-			t.Errorf("client: %v, want it canceled", err)
-		}
+// checkClientGoesAway checks that a client leaving while its append waits
+// for a slow store cancels the append, gets no 201, and appends nothing.
+func checkClientGoesAway(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	store := openStore(t, js)
+	events := &gatedLog{Store: store, entered: make(chan struct{}, 1), result: make(chan error, 1)}
+	reg := prometheus.NewRegistry()
+	rt := web.NewRouter(testkit.Logger(), reg, reg, nil)
+	d, err := dispatcher.New(events, testkit.Logger(), reg, dispatcher.Config{AppendTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Routes(rt)
+	statuses := make(chan int, 1)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &web.StatusRecorder{ResponseWriter: w}
+		rt.Root().ServeHTTP(rec, r)
+		statuses <- rec.Status
+	}))
+	t.Cleanup(hs.Close)
 
-		select {
-		case err := <-events.result:
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("the append ended with %v; the test meant the request context to be canceled", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("the request context was not canceled within 10s of the client going away")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hs.URL+"/v1/messages", strings.NewReader(body("hi", "x")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = headers("frank", "req-gone")
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			err = fmt.Errorf("answered %d", resp.StatusCode)
 		}
-		select {
-		case status := <-statuses:
-			if status == http.StatusCreated {
-				t.Errorf("answered 201 to a request whose append was canceled")
-			}
-			t.Logf("the handler wrote status %d (0: none) for the canceled request", status)
-		case <-time.After(10 * time.Second):
-			t.Fatal("the handler did not return within 10s")
+		done <- err
+	}()
+	select {
+	case <-events.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the append did not start within 10s")
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("client: %v, want it canceled", err)
+	}
+
+	select {
+	case err := <-events.result:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("the append ended with %v; the test meant the request context to be canceled", err)
 		}
-		if seq := lastSequence(t, store); seq != 0 {
-			t.Errorf("the stream holds %d events after a canceled request, want 0", seq)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request context was not canceled within 10s of the client going away")
+	}
+	select {
+	case status := <-statuses:
+		if status == http.StatusCreated {
+			t.Errorf("answered 201 to a request whose append was canceled")
 		}
-	})
+		t.Logf("the handler wrote status %d (0: none) for the canceled request", status)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler did not return within 10s")
+	}
+	if seq := lastSequence(t, store); seq != 0 {
+		t.Errorf("the stream holds %d events after a canceled request, want 0", seq)
+	}
 }
