@@ -56,37 +56,7 @@ func TestIdempotencyKey(t *testing.T) {
 
 	// The steps run in order against one stream; each sees what those before
 	// it stored.
-	for _, step := range []struct {
-		name      string
-		user, key string
-		body      string
-		status    int
-		// sameAs names the step whose message a 201 must replay; a 201
-		// without it must be a new message.
-		sameAs string
-		// events is how many events the stream holds after the step.
-		events uint64
-	}{
-		{name: "first", user: "alice", key: "order-1", body: hello, status: 201, events: 1},
-		{name: "retry", user: "alice", key: "order-1", body: hello, status: 201, sameAs: "first", events: 1},
-		{name: "retry again", user: "alice", key: "order-1", body: hello, status: 201, sameAs: "first", events: 1},
-		{name: "same key other text", user: "alice", key: "order-1", body: body("goodbye", "News"), status: 409, events: 1},
-		{name: "same key other tag", user: "alice", key: "order-1", body: body("hello", "sport"), status: 409, events: 1},
-		{name: "retry after conflicts", user: "alice", key: "order-1", body: hello, status: 201, sameAs: "first", events: 1},
-		{name: "same key other user", user: "bob", key: "order-1", body: hello, status: 201, events: 2},
-		{name: "other user retry", user: "bob", key: "order-1", body: hello, status: 201, sameAs: "same key other user", events: 2},
-		{name: "other key", user: "alice", key: "order-2", body: hello, status: 201, events: 3},
-		{name: "key differing in case", user: "alice", key: "ORDER-1", body: hello, status: 201, events: 4},
-		{name: "no key", user: "alice", key: noKey, body: hello, status: 201, events: 5},
-		{name: "no key again", user: "alice", key: noKey, body: hello, status: 201, events: 6},
-		{name: "key of 255 characters", user: "alice", key: strings.Repeat("k", 255), body: hello, status: 201, events: 7},
-		{name: "key of 255 characters retried", user: "alice", key: strings.Repeat("k", 255), body: hello, status: 201, sameAs: "key of 255 characters", events: 7},
-		{name: "key of every visible ASCII character", user: "alice", key: visibleASCII(), body: hello, status: 201, events: 8},
-		{name: "key of 256 characters", user: "alice", key: strings.Repeat("k", 256), body: hello, status: 400, events: 8},
-		{name: "key with a space", user: "alice", key: "order 1", body: hello, status: 400, events: 8},
-		{name: "key not ASCII", user: "alice", key: "clé", body: hello, status: 400, events: 8},
-		{name: "bad key with a bad body", user: "alice", key: "order 1", body: body("", "x"), status: 400, events: 8},
-	} {
+	for _, step := range idempotencySteps(hello, noKey) {
 		t.Run(step.name, func(t *testing.T) {
 			h := headers(step.user, "req-"+strings.ReplaceAll(step.name, " ", "-"))
 			if step.key != noKey {
@@ -139,6 +109,45 @@ func TestIdempotencyKey(t *testing.T) {
 				t.Errorf("the stream holds %d events, want %d", seq, step.events)
 			}
 		})
+	}
+}
+
+// idempotencyStep is one POST of TestIdempotencyKey and what it must get.
+type idempotencyStep struct {
+	name      string
+	user, key string
+	body      string
+	status    int
+	// sameAs names the step whose message a 201 must replay; a 201
+	// without it must be a new message.
+	sameAs string
+	// events is how many events the stream holds after the step.
+	events uint64
+}
+
+// idempotencySteps are the POSTs of TestIdempotencyKey, in order; hello is
+// the body most send, and noKey stands for a POST without a key.
+func idempotencySteps(hello, noKey string) []idempotencyStep {
+	return []idempotencyStep{
+		{name: "first", user: "alice", key: "order-1", body: hello, status: 201, events: 1},
+		{name: "retry", user: "alice", key: "order-1", body: hello, status: 201, sameAs: "first", events: 1},
+		{name: "retry again", user: "alice", key: "order-1", body: hello, status: 201, sameAs: "first", events: 1},
+		{name: "same key other text", user: "alice", key: "order-1", body: body("goodbye", "News"), status: 409, events: 1},
+		{name: "same key other tag", user: "alice", key: "order-1", body: body("hello", "sport"), status: 409, events: 1},
+		{name: "retry after conflicts", user: "alice", key: "order-1", body: hello, status: 201, sameAs: "first", events: 1},
+		{name: "same key other user", user: "bob", key: "order-1", body: hello, status: 201, events: 2},
+		{name: "other user retry", user: "bob", key: "order-1", body: hello, status: 201, sameAs: "same key other user", events: 2},
+		{name: "other key", user: "alice", key: "order-2", body: hello, status: 201, events: 3},
+		{name: "key differing in case", user: "alice", key: "ORDER-1", body: hello, status: 201, events: 4},
+		{name: "no key", user: "alice", key: noKey, body: hello, status: 201, events: 5},
+		{name: "no key again", user: "alice", key: noKey, body: hello, status: 201, events: 6},
+		{name: "key of 255 characters", user: "alice", key: strings.Repeat("k", 255), body: hello, status: 201, events: 7},
+		{name: "key of 255 characters retried", user: "alice", key: strings.Repeat("k", 255), body: hello, status: 201, sameAs: "key of 255 characters", events: 7},
+		{name: "key of every visible ASCII character", user: "alice", key: visibleASCII(), body: hello, status: 201, events: 8},
+		{name: "key of 256 characters", user: "alice", key: strings.Repeat("k", 256), body: hello, status: 400, events: 8},
+		{name: "key with a space", user: "alice", key: "order 1", body: hello, status: 400, events: 8},
+		{name: "key not ASCII", user: "alice", key: "clé", body: hello, status: 400, events: 8},
+		{name: "bad key with a bad body", user: "alice", key: "order 1", body: body("", "x"), status: 400, events: 8},
 	}
 }
 
