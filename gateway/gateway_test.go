@@ -361,36 +361,7 @@ func TestUpstreamHealth(t *testing.T) {
 		{name: "writes on new connections", method: http.MethodPost},
 	} {
 		t.Run("dies between checks: "+tt.name, func(t *testing.T) {
-			a, b := newUpstream(t), newUpstream(t)
-			cfg := config(a, b)
-			cfg.HealthInterval = time.Hour // only the refused connection tells
-			cfg.Transport = &http.Transport{DisableKeepAlives: !tt.keepAlive}
-			g := startGateway(t, cfg, true)
-			eventually(t, func() error { return ready(g, 2) })
-			for range 4 { // a kept-alive connection to each
-				g.do(t, tt.method, "/v1/messages", token, nil)
-			}
-			b.Close()
-			before := len(a.requests())
-			for i := range 6 {
-				res := g.do(t, tt.method, "/v1/messages", token, nil)
-				if res.StatusCode != http.StatusOK {
-					t.Fatalf("%s %d = %d %s, want 200", tt.method, i, res.StatusCode, res.Body)
-				}
-			}
-			got := a.requests()[before:]
-			if len(got) != 6 {
-				t.Fatalf("the live upstream got %d requests, want 6", len(got))
-			}
-			for _, r := range got {
-				if tt.method == http.MethodPost && r.Body != `{"text":"hello","tag":"gw"}` {
-					t.Errorf("a retried POST reached the live upstream with body %q", r.Body)
-				}
-			}
-			pool := map[string]string{http.MethodGet: "query", http.MethodPost: "dispatcher"}[tt.method]
-			if got := g.metric(t, "messages_gateway_upstream_up", map[string]string{"pool": pool, "upstream": b.URL}); got != 0 {
-				t.Errorf("upstream_up of the dead one = %v, want 0", got)
-			}
+			checkUpstreamDiesBetweenChecks(t, token, tt.method, tt.keepAlive)
 		})
 	}
 
@@ -410,26 +381,68 @@ func TestUpstreamHealth(t *testing.T) {
 		eventually(t, func() error { return ready(g, 2) })
 	})
 
-	t.Run("all down", func(t *testing.T) {
-		a, b := newUpstream(t), newUpstream(t)
-		g := startGateway(t, config(a, b), true)
-		a.Close()
-		b.ready.Store(false)
-		eventually(t, func() error { return ready(g, 0) })
-		if res := g.do(t, http.MethodGet, "/readyz", "", nil); res.StatusCode != http.StatusServiceUnavailable {
-			t.Errorf("/readyz = %d, want 503", res.StatusCode)
+	t.Run("all down", func(t *testing.T) { checkAllUpstreamsDown(t, token) })
+}
+
+// checkAllUpstreamsDown checks that with no upstream ready the gateway is
+// not ready and answers 503 with Retry-After, and counts it.
+func checkAllUpstreamsDown(t *testing.T, token string) {
+	t.Helper()
+	a, b := newUpstream(t), newUpstream(t)
+	g := startGateway(t, config(a, b), true)
+	a.Close()
+	b.ready.Store(false)
+	eventually(t, func() error { return ready(g, 0) })
+	if res := g.do(t, http.MethodGet, "/readyz", "", nil); res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz = %d, want 503", res.StatusCode)
+	}
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		res := g.do(t, method, "/v1/messages", token, nil)
+		problem(t, res, http.StatusServiceUnavailable)
+		if ra := res.Header.Get("Retry-After"); ra != "1" {
+			t.Errorf("Retry-After = %q, want 1", ra)
 		}
-		for _, method := range []string{http.MethodGet, http.MethodPost} {
-			res := g.do(t, method, "/v1/messages", token, nil)
-			problem(t, res, http.StatusServiceUnavailable)
-			if ra := res.Header.Get("Retry-After"); ra != "1" {
-				t.Errorf("Retry-After = %q, want 1", ra)
-			}
+	}
+	if got := g.metric(t, "messages_gateway_upstream_errors_total", map[string]string{"pool": "dispatcher", "reason": "unavailable"}); got != 1 {
+		t.Errorf("upstream errors {dispatcher, unavailable} = %v, want 1", got)
+	}
+}
+
+// checkUpstreamDiesBetweenChecks stops one of two upstreams between health
+// checks and checks that requests of method, on kept-alive connections or
+// not, all reach the live one.
+func checkUpstreamDiesBetweenChecks(t *testing.T, token, method string, keepAlive bool) {
+	t.Helper()
+	a, b := newUpstream(t), newUpstream(t)
+	cfg := config(a, b)
+	cfg.HealthInterval = time.Hour // only the refused connection tells
+	cfg.Transport = &http.Transport{DisableKeepAlives: !keepAlive}
+	g := startGateway(t, cfg, true)
+	eventually(t, func() error { return ready(g, 2) })
+	for range 4 { // a kept-alive connection to each
+		g.do(t, method, "/v1/messages", token, nil)
+	}
+	b.Close()
+	before := len(a.requests())
+	for i := range 6 {
+		res := g.do(t, method, "/v1/messages", token, nil)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("%s %d = %d %s, want 200", method, i, res.StatusCode, res.Body)
 		}
-		if got := g.metric(t, "messages_gateway_upstream_errors_total", map[string]string{"pool": "dispatcher", "reason": "unavailable"}); got != 1 {
-			t.Errorf("upstream errors {dispatcher, unavailable} = %v, want 1", got)
+	}
+	got := a.requests()[before:]
+	if len(got) != 6 {
+		t.Fatalf("the live upstream got %d requests, want 6", len(got))
+	}
+	for _, r := range got {
+		if method == http.MethodPost && r.Body != `{"text":"hello","tag":"gw"}` {
+			t.Errorf("a retried POST reached the live upstream with body %q", r.Body)
 		}
-	})
+	}
+	pool := map[string]string{http.MethodGet: "query", http.MethodPost: "dispatcher"}[method]
+	if got := g.metric(t, "messages_gateway_upstream_up", map[string]string{"pool": pool, "upstream": b.URL}); got != 0 {
+		t.Errorf("upstream_up of the dead one = %v, want 0", got)
+	}
 }
 
 // ready checks that n upstreams of each pool are up, by the gateway's
