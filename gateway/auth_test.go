@@ -1,6 +1,8 @@
 package gateway_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -37,6 +39,37 @@ func TestAuthentication(t *testing.T) {
 		"keys only":       startGateway(t, keysOnly, true),
 	}
 
+	for _, tt := range authCases(t, authKeys{rsa1: rsa1, ec1: ec1, rsaOther: rsaOther}) {
+		t.Run(tt.name, func(t *testing.T) {
+			checkAuth(t, gateways[tt.gateway], up, tt)
+		})
+	}
+}
+
+// authCase is an Authorization of TestAuthentication and what the gateway
+// named must make of it.
+type authCase struct {
+	name    string
+	gateway string
+	header  []string // the Authorization header(s); nil for none
+	// wantUser is the X-User-ID the upstream must see; empty for a 401
+	// with reason.
+	wantUser string
+	reason   string
+}
+
+// authKeys are the keys of TestAuthentication: rsa1 and ec1 in the gateway's
+// key set, rsaOther not.
+type authKeys struct {
+	rsa1, rsaOther *rsa.PrivateKey
+	ec1            *ecdsa.PrivateKey
+}
+
+// authCases are the Authorization headers of TestAuthentication, signed
+// with k.
+func authCases(t *testing.T, k authKeys) []authCase {
+	t.Helper()
+	rsa1, ec1, rsaOther := k.rsa1, k.ec1, k.rsaOther
 	ok := with(claims("alice"), "iss", "https://issuer.test", "aud", "messages")
 	pubPEM := func() []byte {
 		der, err := x509.MarshalPKIXPublicKey(&rsa1.PublicKey)
@@ -45,45 +78,11 @@ func TestAuthentication(t *testing.T) {
 		}
 		return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 	}()
-	unsigned := func(c jwt.MapClaims) string {
-		s, err := jwt.NewWithClaims(jwt.SigningMethodNone, c).SignedString(jwt.UnsafeAllowNoneSignatureType)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-
-	// withHeader signs c as a token whose header has the given members
-	// besides alg and typ.
+	unsigned := func(c jwt.MapClaims) string { return unsignedToken(t, c) }
 	withHeader := func(method jwt.SigningMethod, key any, c jwt.MapClaims, kv ...any) string {
-		tok := jwt.NewWithClaims(method, c)
-		for i := 0; i < len(kv); i += 2 {
-			tok.Header[kv[i].(string)] = kv[i+1]
-		}
-		s, err := tok.SignedString(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return signWithHeader(t, method, key, c, kv...)
 	}
-
-	// unusedBitsChanged is tok with the last character of its signature
-	// changed only in the bits that base64url decoding drops.
-	unusedBitsChanged := func(tok string) string {
-		const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-		i := strings.IndexByte(alphabet, tok[len(tok)-1])
-		return tok[:len(tok)-1] + string(alphabet[i^1])
-	}
-
-	tests := []struct {
-		name    string
-		gateway string
-		header  []string // the Authorization header(s); nil for none
-		// wantUser is the X-User-ID the upstream must see; empty for a 401
-		// with reason.
-		wantUser string
-		reason   string
-	}{
+	return []authCase{
 		{name: "HS256", gateway: "secret and keys", header: []string{"Bearer " + hs256(t, ok)}, wantUser: "alice"},
 		{name: "RS256 by kid", gateway: "secret and keys", header: []string{"Bearer " + sign(t, jwt.SigningMethodRS256, rsa1, "rsa-1", ok)}, wantUser: "alice"},
 		{name: "ES256 by kid", gateway: "keys only", header: []string{"Bearer " + sign(t, jwt.SigningMethodES256, ec1, "ec-1", ok)}, wantUser: "alice"},
@@ -120,57 +119,92 @@ func TestAuthentication(t *testing.T) {
 		{name: "sub not a user id", gateway: "secret and keys", header: []string{"Bearer " + hs256(t, with(ok, "sub", "alice smith"))}, reason: "subject"},
 		{name: "sub not a string", gateway: "secret and keys", header: []string{"Bearer " + hs256(t, with(ok, "sub", 42))}, reason: "subject"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			g := gateways[tt.gateway]
-			before := len(up.requests())
-			failures := g.metric(t, "messages_gateway_auth_failures_total", map[string]string{"reason": tt.reason})
-			h := http.Header{"Authorization": tt.header}
-			for _, path := range []string{"/v1/messages", "/v1/messages/01HQ3Z5Y8K6J9M2N4P7R0S1T2V"} {
-				res := g.do(t, http.MethodGet, path, "", h)
-				if tt.wantUser != "" {
-					if res.StatusCode != http.StatusOK {
-						t.Fatalf("GET %s = %d %s, want 200", path, res.StatusCode, res.Body)
-					}
-					got := up.requests()
-					if len(got) != before+1 {
-						t.Fatalf("upstream got %d requests, want %d", len(got), before+1)
-					}
-					last := got[len(got)-1]
-					if u := last.Header.Values(web.UserIDHeader); len(u) != 1 || u[0] != tt.wantUser {
-						t.Errorf("upstream saw X-User-ID %q, want %q", u, tt.wantUser)
-					}
-					if a := last.Header.Values("Authorization"); len(a) != 0 {
-						t.Errorf("upstream saw Authorization %q; credentials must stay at the gateway", a)
-					}
-					if last.Path != path {
-						t.Errorf("upstream path = %q, want %q", last.Path, path)
-					}
-					before++
-					continue
-				}
-				p := problem(t, res, http.StatusUnauthorized)
-				if p.Instance != path {
-					t.Errorf("instance = %q, want %q", p.Instance, path)
-				}
-				challenge := res.Header.Get("WWW-Authenticate")
-				want := `Bearer realm="messages"`
-				if tt.reason != "missing" {
-					want += `, error="invalid_token", error_description="` + p.Detail + `"`
-				}
-				if challenge != want {
-					t.Errorf("WWW-Authenticate = %q, want %q", challenge, want)
-				}
-				if n := len(up.requests()); n != before {
-					t.Errorf("upstream got %d requests after a 401, want %d", n, before)
-				}
+}
+
+// unsignedToken is c as a token of alg none.
+func unsignedToken(t *testing.T, c jwt.MapClaims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodNone, c).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// signWithHeader signs c as a token whose header has the given members
+// besides alg and typ.
+func signWithHeader(t *testing.T, method jwt.SigningMethod, key any, c jwt.MapClaims, kv ...any) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, c)
+	for i := 0; i < len(kv); i += 2 {
+		tok.Header[kv[i].(string)] = kv[i+1]
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// unusedBitsChanged is tok with the last character of its signature
+// changed only in the bits that base64url decoding drops.
+func unusedBitsChanged(tok string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	i := strings.IndexByte(alphabet, tok[len(tok)-1])
+	return tok[:len(tok)-1] + string(alphabet[i^1])
+}
+
+// checkAuth sends the Authorization of tt to the gateway g, on two paths,
+// and checks what reaches the upstream up, the 401 otherwise, and the count
+// of failures.
+func checkAuth(t *testing.T, g *testGateway, up *upstream, tt authCase) {
+	t.Helper()
+	before := len(up.requests())
+	failures := g.metric(t, "messages_gateway_auth_failures_total", map[string]string{"reason": tt.reason})
+	h := http.Header{"Authorization": tt.header}
+	for _, path := range []string{"/v1/messages", "/v1/messages/01HQ3Z5Y8K6J9M2N4P7R0S1T2V"} {
+		res := g.do(t, http.MethodGet, path, "", h)
+		if tt.wantUser != "" {
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s = %d %s, want 200", path, res.StatusCode, res.Body)
 			}
-			if tt.reason != "" {
-				if got := g.metric(t, "messages_gateway_auth_failures_total", map[string]string{"reason": tt.reason}); got != failures+2 {
-					t.Errorf("auth failures {reason=%q} = %v, want %v", tt.reason, got, failures+2)
-				}
+			got := up.requests()
+			if len(got) != before+1 {
+				t.Fatalf("upstream got %d requests, want %d", len(got), before+1)
 			}
-		})
+			last := got[len(got)-1]
+			if u := last.Header.Values(web.UserIDHeader); len(u) != 1 || u[0] != tt.wantUser {
+				t.Errorf("upstream saw X-User-ID %q, want %q", u, tt.wantUser)
+			}
+			if a := last.Header.Values("Authorization"); len(a) != 0 {
+				t.Errorf("upstream saw Authorization %q; credentials must stay at the gateway", a)
+			}
+			if last.Path != path {
+				t.Errorf("upstream path = %q, want %q", last.Path, path)
+			}
+			before++
+			continue
+		}
+		p := problem(t, res, http.StatusUnauthorized)
+		if p.Instance != path {
+			t.Errorf("instance = %q, want %q", p.Instance, path)
+		}
+		challenge := res.Header.Get("WWW-Authenticate")
+		want := `Bearer realm="messages"`
+		if tt.reason != "missing" {
+			want += `, error="invalid_token", error_description="` + p.Detail + `"`
+		}
+		if challenge != want {
+			t.Errorf("WWW-Authenticate = %q, want %q", challenge, want)
+		}
+		if n := len(up.requests()); n != before {
+			t.Errorf("upstream got %d requests after a 401, want %d", n, before)
+		}
+	}
+	if tt.reason != "" {
+		if got := g.metric(t, "messages_gateway_auth_failures_total", map[string]string{"reason": tt.reason}); got != failures+2 {
+			t.Errorf("auth failures {reason=%q} = %v, want %v", tt.reason, got, failures+2)
+		}
 	}
 }
 
