@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/messages-io/messages/internal/testkit"
 	"github.com/messages-io/messages/message"
 	"github.com/messages-io/messages/position"
 )
@@ -26,13 +27,23 @@ func TestTokensAndStreamsAcrossReplay(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/messages", nil)
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("X-User-ID", "watcher")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("stream: %v %v", err, resp)
-	}
+	// Until the query role has read the log's layout, a stream is
+	// answered 503 with Retry-After.
+	var resp *http.Response
+	testkit.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/messages", nil)
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set("X-User-ID", "watcher")
+		var err error
+		if resp, err = http.DefaultClient.Do(req); err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return fmt.Errorf("stream: %s", resp.Status)
+		}
+		return nil
+	})
 	defer resp.Body.Close()
 	streamed := make(chan string, 1000)
 	go func() {
