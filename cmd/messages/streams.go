@@ -40,6 +40,14 @@ func (s *service) openFeed(url string, cfg eventstore.Config, q *queryapi.Config
 	}
 	s.feed = queryapi.NewFeed(log, s.rm, s.log.With("component", "streams"), queryapi.FeedConfig{Registerer: s.reg})
 	q.Streams.Feed = s.feed
+	if s.events != nil {
+		// The log answered already: streams are served from the start.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.feed.Start(ctx); err != nil {
+			s.log.Warn("live streams wait for the event log", "err", err)
+		}
+	}
 	return nil
 }
 

@@ -157,14 +157,44 @@ var errFeedClosed = errors.New("the query instance is shutting down")
 // errNotStarted: the feed has not reached the log yet.
 var errNotStarted = errors.New("the event log is not reachable yet")
 
+// Start reads where the log ends, so that streams are served from the
+// first request on; Run does it too when Start was not called or failed.
+func (f *Feed) Start(ctx context.Context) error {
+	f.mu.Lock()
+	started := f.started
+	f.mu.Unlock()
+	if started {
+		return nil
+	}
+	start, err := f.log.LastSequence(ctx)
+	if err != nil {
+		return err
+	}
+	layout := f.log.Layout()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.started {
+		return nil
+	}
+	f.layout = layout
+	f.head = start
+	f.floor = make([]uint64, layout.Partitions)
+	for p := range f.floor {
+		f.floor[p] = start
+	}
+	f.waiting = make([][]awaited, layout.Partitions)
+	f.started = true
+	f.logger.Info("live streams follow the event log", "from", start+1)
+	return nil
+}
+
 // Run follows the log until ctx ends, then closes every stream.
 func (f *Feed) Run(ctx context.Context) error {
 	defer f.close()
-	var start uint64
 	wait := 100 * time.Millisecond
 	for {
-		var err error
-		if start, err = f.log.LastSequence(ctx); err == nil {
+		err := f.Start(ctx)
+		if err == nil {
 			break
 		}
 		if ctx.Err() != nil {
@@ -178,18 +208,6 @@ func (f *Feed) Run(ctx context.Context) error {
 		}
 		wait = min(2*wait, 5*time.Second)
 	}
-	layout := f.log.Layout()
-	f.mu.Lock()
-	f.layout = layout
-	f.head = start
-	f.floor = make([]uint64, layout.Partitions)
-	for p := range f.floor {
-		f.floor[p] = start
-	}
-	f.waiting = make([][]awaited, layout.Partitions)
-	f.started = true
-	f.mu.Unlock()
-	f.logger.Info("live streams follow the event log", "from", start+1)
 
 	var g errgroup.Group
 	g.Go(func() error { f.reveal(ctx); return nil })
