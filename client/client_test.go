@@ -373,43 +373,9 @@ func TestPostRetries(t *testing.T) {
 		})
 	}
 
-	t.Run("the context's deadline comes before Retry-After", func(t *testing.T) {
-		f, url := newFake(t, status(503, "2"), created)
-		c, err := client.New(url, client.WithUserID("alice"), quick)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_, err = c.Post(ctx, client.NewMessage{Text: "hi", Tag: "a"})
-		var p *client.Problem
-		if !errors.As(err, &p) || p.Status != 503 || p.RetryAfter != 2*time.Second {
-			t.Errorf("post error %v, want the 503 asking for 2s", err)
-		}
-		if n := f.requests(); n != 1 {
-			t.Errorf("%d requests, want 1", n)
-		}
-		if ctx.Err() != nil {
-			t.Error("the call waited out its deadline instead of returning the problem")
-		}
-	})
+	t.Run("the context's deadline comes before Retry-After", func(t *testing.T) { checkDeadlineBeforeRetryAfter(t) })
 
-	t.Run("a key given is sent", func(t *testing.T) {
-		f, url := newFake(t, status(503, ""), created)
-		c, err := client.New(url, client.WithUserID("alice"), quick)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Post(context.Background(), client.NewMessage{Text: "hi", Tag: "a"}, client.IdempotencyKey("my-key")); err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(f.keys, []string{"my-key", "my-key"}) {
-			t.Errorf("keys %q, want my-key twice", f.keys)
-		}
-		if _, err := c.Post(context.Background(), client.NewMessage{Text: "hi", Tag: "a"}, client.IdempotencyKey("two words")); err == nil {
-			t.Error("a key with a space was sent")
-		}
-	})
+	t.Run("a key given is sent", func(t *testing.T) { checkKeyGivenIsSent(t) })
 
 	t.Run("two posts, two keys", func(t *testing.T) {
 		f, url := newFake(t, created, created)
@@ -426,6 +392,50 @@ func TestPostRetries(t *testing.T) {
 			t.Errorf("keys %q, want two different ones", f.keys)
 		}
 	})
+}
+
+// checkDeadlineBeforeRetryAfter checks that a post whose context ends
+// before the Retry-After of a 503 returns that problem at once.
+func checkDeadlineBeforeRetryAfter(t *testing.T) {
+	t.Helper()
+	f, url := newFake(t, status(503, "2"), created)
+	c, err := client.New(url, client.WithUserID("alice"), quick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err = c.Post(ctx, client.NewMessage{Text: "hi", Tag: "a"})
+	var p *client.Problem
+	if !errors.As(err, &p) || p.Status != 503 || p.RetryAfter != 2*time.Second {
+		t.Errorf("post error %v, want the 503 asking for 2s", err)
+	}
+	if n := f.requests(); n != 1 {
+		t.Errorf("%d requests, want 1", n)
+	}
+	if ctx.Err() != nil {
+		t.Error("the call waited out its deadline instead of returning the problem")
+	}
+}
+
+// checkKeyGivenIsSent checks that a post sends the Idempotency-Key given on
+// every attempt, and refuses a malformed one.
+func checkKeyGivenIsSent(t *testing.T) {
+	t.Helper()
+	f, url := newFake(t, status(503, ""), created)
+	c, err := client.New(url, client.WithUserID("alice"), quick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Post(context.Background(), client.NewMessage{Text: "hi", Tag: "a"}, client.IdempotencyKey("my-key")); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(f.keys, []string{"my-key", "my-key"}) {
+		t.Errorf("keys %q, want my-key twice", f.keys)
+	}
+	if _, err := c.Post(context.Background(), client.NewMessage{Text: "hi", Tag: "a"}, client.IdempotencyKey("two words")); err == nil {
+		t.Error("a key with a space was sent")
+	}
 }
 
 // A post whose answer was lost on the way back is sent again and stored

@@ -27,23 +27,7 @@ func TestTokensAndStreamsAcrossReplay(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	// Until the query role has read the log's layout, a stream is
-	// answered 503 with Retry-After.
-	var resp *http.Response
-	testkit.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/messages", nil)
-		req.Header.Set("Accept", "text/event-stream")
-		req.Header.Set("X-User-ID", "watcher")
-		var err error
-		if resp, err = http.DefaultClient.Do(req); err != nil {
-			return err
-		}
-		if resp.StatusCode != http.StatusOK {
-			resp.Body.Close()
-			return fmt.Errorf("stream: %s", resp.Status)
-		}
-		return nil
-	})
+	resp := openStream(t, ctx, base)
 	defer resp.Body.Close()
 	streamed := make(chan string, 1000)
 	go func() {
@@ -96,6 +80,35 @@ func TestTokensAndStreamsAcrossReplay(t *testing.T) {
 		}
 	}
 	// The stream sent each of the 40 once, the switch notwithstanding.
+	checkStreamedOnce(t, streamed, ids)
+}
+
+// openStream opens a live stream of every message of the API at base, as
+// user watcher, for as long as ctx lasts. Until the query role has read the
+// log's layout, a stream is answered 503 with Retry-After.
+func openStream(t *testing.T, ctx context.Context, base string) *http.Response {
+	t.Helper()
+	var resp *http.Response
+	testkit.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/messages", nil)
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set("X-User-ID", "watcher")
+		var err error
+		if resp, err = http.DefaultClient.Do(req); err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return fmt.Errorf("stream: %s", resp.Status)
+		}
+		return nil
+	})
+	return resp
+}
+
+// checkStreamedOnce checks that the ids streamed are ids, each once.
+func checkStreamedOnce(t *testing.T, streamed <-chan string, ids []string) {
+	t.Helper()
 	seen := map[string]int{}
 	deadline := time.After(30 * time.Second)
 	for len(seen) < len(ids) {
