@@ -71,6 +71,18 @@ func countOf(t *testing.T, base, query string) int {
 	return n
 }
 
+// waitCount waits up to within for the count of query at the API at base
+// to be want.
+func waitCount(t *testing.T, base, query string, want int, within time.Duration) {
+	t.Helper()
+	testkit.Eventually(t, within, 25*time.Millisecond, func() error {
+		if n := countOf(t, base, query); n != want {
+			return fmt.Errorf("count %q = %d, want %d", query, n, want)
+		}
+		return nil
+	})
+}
+
 // TestDevEndToEnd posts messages of several tags across several days through
 // the whole stack and reads them back with every kind of query, before and
 // after a restart on the same data.
@@ -91,12 +103,7 @@ func TestDevEndToEnd(t *testing.T) {
 
 	posted := postAcrossDays(t, base, clk)
 	total := len(posted)
-	testkit.Eventually(t, 30*time.Second, 25*time.Millisecond, func() error {
-		if n := countOf(t, base, ""); n != total {
-			return fmt.Errorf("count %d, want %d", n, total)
-		}
-		return nil
-	})
+	waitCount(t, base, "", total, 30*time.Second)
 
 	checkQueries(t, base, posted)
 
@@ -110,19 +117,9 @@ func TestDevEndToEnd(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST after restart: %d %s", resp.StatusCode, body)
 	}
-	testkit.Eventually(t, 30*time.Second, 25*time.Millisecond, func() error {
-		if n := countOf(t, base, "tag=go&dateStart=2026-03-05"); n != 1 {
-			return fmt.Errorf("count %d, want 1", n)
-		}
-		return nil
-	})
+	waitCount(t, base, "tag=go&dateStart=2026-03-05", 1, 30*time.Second)
 	// The tag's count document is written before the all-tags one.
-	testkit.Eventually(t, 10*time.Second, 25*time.Millisecond, func() error {
-		if n := countOf(t, base, ""); n != total+1 {
-			return fmt.Errorf("count after restart = %d, want %d", n, total+1)
-		}
-		return nil
-	})
+	waitCount(t, base, "", total+1, 10*time.Second)
 }
 
 // devDay is midnight UTC of the day d of March 2026.
@@ -207,12 +204,7 @@ func checkQueries(t *testing.T, base string, posted []message.Message) {
 		w := want(c.tag, c.from, c.to)
 		// A batch's counts are written one document after another;
 		// the all-tags count may be written before a tag's.
-		testkit.Eventually(t, 10*time.Second, 25*time.Millisecond, func() error {
-			if n := countOf(t, base, c.query); n != len(w) {
-				return fmt.Errorf("count %q = %d, want %d", c.query, n, len(w))
-			}
-			return nil
-		})
+		waitCount(t, base, c.query, len(w), 10*time.Second)
 		for _, limit := range []int{1000, 4} {
 			got := listAll(t, base, fmt.Sprintf("/v1/messages?limit=%d&%s", limit, c.query))
 			if strings.Join(got, ",") != strings.Join(w, ",") {

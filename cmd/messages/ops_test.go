@@ -51,12 +51,7 @@ func TestOperatingTheReadModel(t *testing.T) {
 			t.Fatalf("POST: %d %s", resp.StatusCode, body)
 		}
 	}
-	testkit.Eventually(t, 30*time.Second, 25*time.Millisecond, func() error {
-		if n := countOf(t, base, ""); n != 40 {
-			return fmt.Errorf("count %d", n)
-		}
-		return nil
-	})
+	waitCount(t, base, "", 40, 30*time.Second)
 	if out, err := tool(t, a, "verify"); err != nil || !strings.Contains(out, "generation 1 agrees with the log: 40 events") {
 		t.Fatalf("verify of a sound model: %v\n%s", err, out)
 	}
@@ -88,12 +83,7 @@ func TestOperatingTheReadModel(t *testing.T) {
 
 	during := replayUnderTraffic(t, a)
 	total := 40 + during
-	testkit.Eventually(t, 30*time.Second, 25*time.Millisecond, func() error {
-		if n := countOf(t, base, ""); n != total {
-			return fmt.Errorf("count %d, want %d", n, total)
-		}
-		return nil
-	})
+	waitCount(t, base, "", total, 30*time.Second)
 	if out, err := tool(t, a, "verify"); err != nil || !strings.Contains(out, "generation 2 agrees with the log") {
 		t.Fatalf("verify after the replay: %v\n%s", err, out)
 	}
