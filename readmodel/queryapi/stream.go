@@ -165,13 +165,20 @@ func (a *API) follow(ctx context.Context, w http.ResponseWriter, r *http.Request
 	if err := out.write(fmt.Sprintf("retry: %d\nid: %s\n\n", cfg.Retry.Milliseconds(), pos)); err != nil {
 		return
 	}
-	send := func(it *item) error {
+	// put writes one message's event; send flushes it too.
+	put := func(it *item) error {
 		pos.After[it.part] = it.seq
-		if err := out.write(fmt.Sprintf("event: message\nid: %s\ndata: %s\n\n", pos, it.data)); err != nil {
+		if err := out.put(fmt.Sprintf("event: message\nid: %s\ndata: %s\n\n", pos, it.data)); err != nil {
 			return err
 		}
 		f.metrics.sent.Inc()
 		return nil
+	}
+	send := func(it *item) error {
+		if err := put(it); err != nil {
+			return err
+		}
+		return out.flush()
 	}
 	ok, err := f.attach(s, pos)
 	if err == nil && !ok {
@@ -184,11 +191,15 @@ func (a *API) follow(ctx context.Context, w http.ResponseWriter, r *http.Request
 	beat := time.NewTicker(cfg.Heartbeat)
 	defer beat.Stop()
 	for {
+		// What came at once goes out in one flush.
 		items, more, err := f.take(s, 64)
 		for _, it := range items {
 			if err == nil {
-				err = send(it)
+				err = put(it)
 			}
+		}
+		if err == nil && len(items) > 0 {
+			err = out.flush()
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			f.dropSlow(s)
@@ -268,9 +279,20 @@ type sseWriter struct {
 }
 
 func (s sseWriter) write(text string) error {
-	_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
-	if _, err := s.w.Write([]byte(text)); err != nil {
+	if err := s.put(text); err != nil {
 		return err
 	}
+	return s.flush()
+}
+
+// put writes text without flushing it.
+func (s sseWriter) put(text string) error {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
+	_, err := s.w.Write([]byte(text))
+	return err
+}
+
+func (s sseWriter) flush() error {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
 	return s.rc.Flush()
 }
