@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/messages-io/messages/eventstore"
+	"github.com/messages-io/messages/internal/backoff"
 	"github.com/messages-io/messages/message"
 	"github.com/messages-io/messages/position"
 	"github.com/messages-io/messages/readmodel"
@@ -191,42 +192,31 @@ func (f *Feed) Start(ctx context.Context) error {
 // Run follows the log until ctx ends, then closes every stream.
 func (f *Feed) Run(ctx context.Context) error {
 	defer f.close()
-	wait := 100 * time.Millisecond
-	for {
-		err := f.Start(ctx)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
+	retry := backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+	_, err := backoff.Retry(ctx, retry, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, f.Start(ctx)
+	}, func(err error, wait time.Duration) {
 		f.logger.Warn("live streams wait for the event log", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
+	})
+	if err != nil {
+		return nil // ctx ended
 	}
 
 	var g errgroup.Group
 	g.Go(func() error { f.reveal(ctx); return nil })
-	wait = 100 * time.Millisecond
-	for ctx.Err() == nil {
+	// Following ends only with an error or with ctx, so each retry waits.
+	_, _ = backoff.Retry(ctx, retry, func(ctx context.Context) (struct{}, error) {
 		err := f.log.Follow(ctx, f.headSeq()+1, "", func(rec eventstore.Record) error {
 			f.read(rec)
 			return nil
 		})
 		if ctx.Err() != nil {
-			break
+			return struct{}{}, nil
 		}
+		return struct{}{}, fmt.Errorf("following the event log: %w", err)
+	}, func(err error, wait time.Duration) {
 		f.logger.Warn("following the event log", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
+	})
 	return g.Wait()
 }
 
@@ -389,18 +379,12 @@ func (f *Feed) revealFolded(ctx context.Context, prog readmodel.Progress) bool {
 // does not answer; nil when the event did not store it (another event of
 // the same id did) or ctx ended.
 func (f *Feed) lookup(ctx context.Context, part int, a awaited) *item {
-	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		it, err := f.visible(ctx, part, a.seq, a.id, true)
-		if err == nil || ctx.Err() != nil {
-			return it
-		}
+	it, _ := backoff.Retry(ctx, backoff.Policy{Min: 10 * time.Millisecond, Max: time.Second}, func(ctx context.Context) (*item, error) {
+		return f.visible(ctx, part, a.seq, a.id, true)
+	}, func(err error, _ time.Duration) {
 		f.logger.Warn("reading a message for live streams", "id", a.id, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-	}
+	})
+	return it
 }
 
 // visible waits until the event at seq is folded, unless the caller has
