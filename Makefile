@@ -59,7 +59,7 @@ fuzz: ## run every Fuzz target for FUZZTIME each (default 30s), one after anothe
 # benchmark grows through; BENCH_RUNS the repetitions behind each median.
 BENCH_SIZES ?= 10000,100000,1000000
 BENCH_RUNS  ?= 3
-BENCH_PKGS  := ./message/ ./eventstore/ ./dispatcher/ ./reducers/ ./readmodel/queryapi/ ./importer/
+BENCH_PKGS  := ./message/ ./eventstore/ ./dispatcher/ ./reducers/ ./readmodel/ ./readmodel/queryapi/ ./importer/
 
 .PHONY: bench
 bench: build ## measure the service on this machine into BENCH.md and bench.png (BENCH_SIZES=10000,100000 for a shorter run)
