@@ -238,45 +238,87 @@ func TestClientKeepsTheDocument(t *testing.T) {
 	v := newValidator(t, api.Document())
 	rec := &recorder{}
 	hc := &http.Client{Transport: rec}
-	ctx := context.Background()
-	var tag, key string // of the door being called
-
-	type call struct {
-		name         string
-		run          func(c *client.Client) (any, error)
-		status       int  // of the last answer
-		validRequest bool // the request keeps the document
+	d := &drift{t: t}
+	for _, door := range []struct {
+		name string
+		base string
+	}{{"direct", baseURL}, {"gateway", gatewayURL}} {
+		d.tag = door.name + uniqueTag(t)
+		d.key = "key-" + d.tag
+		c := newClient(t, door.base, "drift", client.WithHTTPClient(hc), client.WithRetry(client.RetryPolicy{Attempts: 1}))
+		anonymous, err := client.New(door.base, client.WithHTTPClient(hc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		denied := 403
+		if door.base == gatewayURL {
+			denied = 401
+		}
+		all := append(d.calls(), driftCall{"count without credentials", func(*client.Client) (any, error) {
+			return anonymous.Count(t.Context(), client.Filter{})
+		}, denied, false})
+		for _, cl := range all {
+			t.Run(door.name+"/"+cl.name, func(t *testing.T) { checkCall(t, v, rec, c, cl) })
+		}
 	}
-	var posted client.Message
-	var written string // the post's consistency token
-	calls := []call{
+
+	t.Run("every operation and parameter is used", func(t *testing.T) {
+		checkCoverage(t, rec.since(0))
+	})
+	// The checks are not blind: a field renamed on either side fails them.
+	t.Run("renames are caught", func(t *testing.T) { checkRenamesCaught(t, v, rec) })
+}
+
+// drift is what the calls of the drift test share: the tag and the
+// idempotency key of the door being called, and the post the reads look for.
+type drift struct {
+	t        *testing.T
+	tag, key string
+	posted   client.Message
+	written  string // the post's consistency token
+}
+
+// driftCall is one request the client can make, with the status of its
+// last answer and whether the request keeps the document.
+type driftCall struct {
+	name         string
+	run          func(c *client.Client) (any, error)
+	status       int
+	validRequest bool
+}
+
+// calls are every request the client can make, in an order in which each
+// finds what it reads.
+func (d *drift) calls() []driftCall {
+	ctx := d.t.Context()
+	return []driftCall{
 		{"post", func(c *client.Client) (any, error) {
-			m, err := c.Post(ctx, client.NewMessage{Text: "drift 1", Tag: "#" + tag}, client.ConsistencyToken(&written))
-			posted = m
+			m, err := c.Post(ctx, client.NewMessage{Text: "drift 1", Tag: "#" + d.tag}, client.ConsistencyToken(&d.written))
+			d.posted = m
 			return m, err
 		}, 201, true},
 		{"post with a key and a request id", func(c *client.Client) (any, error) {
-			return c.Post(ctx, client.NewMessage{Text: "drift 2", Tag: tag}, client.IdempotencyKey(key), client.RequestID("drift-"+tag))
+			return c.Post(ctx, client.NewMessage{Text: "drift 2", Tag: d.tag}, client.IdempotencyKey(d.key), client.RequestID("drift-"+d.tag))
 		}, 201, true},
 		{"post replayed", func(c *client.Client) (any, error) {
-			return c.Post(ctx, client.NewMessage{Text: "drift 2", Tag: tag}, client.IdempotencyKey(key))
+			return c.Post(ctx, client.NewMessage{Text: "drift 2", Tag: d.tag}, client.IdempotencyKey(d.key))
 		}, 201, true},
 		{"post, key reused", func(c *client.Client) (any, error) {
-			return c.Post(ctx, client.NewMessage{Text: "drift 3", Tag: tag}, client.IdempotencyKey(key))
+			return c.Post(ctx, client.NewMessage{Text: "drift 3", Tag: d.tag}, client.IdempotencyKey(d.key))
 		}, 409, true},
 		{"post, bad tag", func(c *client.Client) (any, error) {
 			return c.Post(ctx, client.NewMessage{Text: "drift", Tag: "no spaces"})
 		}, 400, false},
 		{"get", func(c *client.Client) (any, error) {
-			waitCount(t, c, client.Filter{Tag: tag}, 2)
-			return c.Get(ctx, posted.ID, client.RequestID("drift-get"), client.ReadAfter(written))
+			waitCount(d.t, c, client.Filter{Tag: d.tag}, 2)
+			return c.Get(ctx, d.posted.ID, client.RequestID("drift-get"), client.ReadAfter(d.written))
 		}, 200, true},
 		{"get, no such message", func(c *client.Client) (any, error) {
 			return c.Get(ctx, "01HQ3Z5Y8K6J9M2N4P7R0S1T2V")
 		}, 404, true},
 		{"get, not an id", func(c *client.Client) (any, error) { return c.Get(ctx, "nope") }, 400, true},
 		{"count with every filter", func(c *client.Client) (any, error) {
-			return c.Count(ctx, client.Filter{Tag: tag, Since: client.DayOf(posted.CreatedAt), Until: client.Instant(time.Now().Add(time.Hour))}, client.ReadAfter(written))
+			return c.Count(ctx, client.Filter{Tag: d.tag, Since: client.DayOf(d.posted.CreatedAt), Until: client.Instant(time.Now().Add(time.Hour))}, client.ReadAfter(d.written))
 		}, 200, true},
 		{"count, start after end", func(c *client.Client) (any, error) {
 			return c.Count(ctx, client.Filter{Since: client.Day(2026, 2, 1), Until: client.Day(2026, 1, 1)})
@@ -284,7 +326,7 @@ func TestClientKeepsTheDocument(t *testing.T) {
 		{"subscribe", func(c *client.Client) (any, error) {
 			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			for e, err := range c.Subscribe(sctx, tag, client.ResumeAfter(written), client.RequestID("drift-subscribe")) {
+			for e, err := range c.Subscribe(sctx, d.tag, client.ResumeAfter(d.written), client.RequestID("drift-subscribe")) {
 				if err != nil {
 					return nil, err
 				}
@@ -294,7 +336,7 @@ func TestClientKeepsTheDocument(t *testing.T) {
 		}, 200, true},
 		{"list in pages", func(c *client.Client) (any, error) {
 			var all []client.Message
-			for m, err := range c.List(ctx, client.Filter{Tag: strings.ToUpper(tag), Since: client.Instant(posted.CreatedAt), Until: client.DayOf(time.Now()), PageSize: 1}, client.RequestID("drift-list")) {
+			for m, err := range c.List(ctx, client.Filter{Tag: strings.ToUpper(d.tag), Since: client.Instant(d.posted.CreatedAt), Until: client.DayOf(time.Now()), PageSize: 1}, client.RequestID("drift-list")) {
 				if err != nil {
 					return nil, err
 				}
@@ -306,136 +348,115 @@ func TestClientKeepsTheDocument(t *testing.T) {
 			return all, nil
 		}, 200, true},
 	}
+}
 
-	for _, door := range []struct {
-		name string
-		base string
-	}{{"direct", baseURL}, {"gateway", gatewayURL}} {
-		tag = door.name + uniqueTag(t)
-		key = "key-" + tag
-		c := newClient(t, door.base, "drift", client.WithHTTPClient(hc), client.WithRetry(client.RetryPolicy{Attempts: 1}))
-		anonymous, err := client.New(door.base, client.WithHTTPClient(hc))
-		if err != nil {
-			t.Fatal(err)
-		}
-		denied := 403
-		if door.base == gatewayURL {
-			denied = 401
-		}
-		all := append(slices.Clone(calls), call{"count without credentials", func(*client.Client) (any, error) {
-			return anonymous.Count(ctx, client.Filter{})
-		}, denied, false})
-		for _, cl := range all {
-			t.Run(door.name+"/"+cl.name, func(t *testing.T) {
-				from := rec.len()
-				got, err := cl.run(c)
-				xs := rec.since(from)
-				if len(xs) == 0 {
-					t.Fatalf("sent nothing (%v)", err)
-				}
-				last := xs[len(xs)-1]
-				if last.res.StatusCode != cl.status {
-					t.Fatalf("answered %d %s, want %d (%v)", last.res.StatusCode, last.resBody, cl.status, err)
-				}
-				for _, x := range xs {
-					if errs := validate(v, x, cl.validRequest); len(errs) > 0 {
-						t.Errorf("%s %s (%d) does not keep the document:\n%s\nsent %s\ngot %s", x.req.Method, x.req.URL, x.res.StatusCode, describeErrors(errs), x.reqBody, x.resBody)
-					}
-				}
-				if cl.status >= 400 {
-					if err == nil {
-						t.Fatal("no error for a failure")
-					}
-					return
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				// What the client made of the answers is what they said.
-				if list, ok := got.([]client.Message); ok {
-					var raw []json.RawMessage
-					for _, x := range xs {
-						var page []json.RawMessage
-						if err := json.Unmarshal(x.resBody, &page); err != nil {
-							t.Fatal(err)
-						}
-						raw = append(raw, page...)
-					}
-					joined, _ := json.Marshal(raw)
-					if err := sameJSON(joined, list); err != nil {
-						t.Error(err)
-					}
-					return
-				}
-				body := last.resBody
-				if strings.HasPrefix(last.res.Header.Get("Content-Type"), "text/event-stream") {
-					if body, err = firstEventData(body); err != nil {
-						t.Fatal(err)
-					}
-				}
-				if err := sameJSON(body, got); err != nil {
-					t.Error(err)
-				}
-			})
+// checkCall makes the call with c and checks every request it sent and
+// every answer against the document, and what the client made of them
+// against what they said.
+func checkCall(t *testing.T, v validator.Validator, rec *recorder, c *client.Client, cl driftCall) {
+	from := rec.len()
+	got, err := cl.run(c)
+	xs := rec.since(from)
+	if len(xs) == 0 {
+		t.Fatalf("sent nothing (%v)", err)
+	}
+	last := xs[len(xs)-1]
+	if last.res.StatusCode != cl.status {
+		t.Fatalf("answered %d %s, want %d (%v)", last.res.StatusCode, last.resBody, cl.status, err)
+	}
+	for _, x := range xs {
+		if errs := validate(v, x, cl.validRequest); len(errs) > 0 {
+			t.Errorf("%s %s (%d) does not keep the document:\n%s\nsent %s\ngot %s", x.req.Method, x.req.URL, x.res.StatusCode, describeErrors(errs), x.reqBody, x.resBody)
 		}
 	}
-
-	t.Run("every operation and parameter is used", func(t *testing.T) {
-		checkCoverage(t, rec.since(0))
-	})
-
-	// The checks are not blind: a field renamed on either side fails them.
-	t.Run("renames are caught", func(t *testing.T) {
-		var post exchange
-		for _, x := range rec.since(0) {
-			if x.req.Method == http.MethodPost && x.res.StatusCode == 201 {
-				post = x
-				break
+	if cl.status >= 400 {
+		if err == nil {
+			t.Fatal("no error for a failure")
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the client made of the answers is what they said.
+	if list, ok := got.([]client.Message); ok {
+		var raw []json.RawMessage
+		for _, x := range xs {
+			var page []json.RawMessage
+			if err := json.Unmarshal(x.resBody, &page); err != nil {
+				t.Fatal(err)
 			}
+			raw = append(raw, page...)
 		}
-		if post.res == nil {
-			t.Fatal("no post recorded")
+		joined, _ := json.Marshal(raw)
+		if err := sameJSON(joined, list); err != nil {
+			t.Error(err)
 		}
-		renamedDoc := bytes.Replace(api.Document(), []byte("\n        userId:\n          type: string\n          description: Who posted it."),
-			[]byte("\n        authorId:\n          type: string\n          description: Who posted it."), 1)
-		if bytes.Equal(renamedDoc, api.Document()) {
-			t.Fatal("the document has no Message.userId to rename")
-		}
-		if errs := validate(newValidator(t, renamedDoc), post, true); len(errs) == 0 {
-			t.Error("a document naming userId authorId accepted the answer")
-		}
-		renamedReq := bytes.Replace(api.Document(), []byte("required: [text, tag]"), []byte("required: [body, tag]"), 1)
-		if errs := validate(newValidator(t, renamedReq), post, true); len(errs) == 0 {
-			t.Error("a document naming text body accepted the request")
-		}
-		type renamedMessage struct {
-			ID        string    `json:"id"`
-			UserID    string    `json:"user"`
-			Text      string    `json:"text"`
-			Tag       string    `json:"tag"`
-			CreatedAt time.Time `json:"createdAt"`
-		}
-		var m renamedMessage
-		if err := json.Unmarshal(post.resBody, &m); err != nil {
+		return
+	}
+	body := last.resBody
+	if strings.HasPrefix(last.res.Header.Get("Content-Type"), "text/event-stream") {
+		if body, err = firstEventData(body); err != nil {
 			t.Fatal(err)
 		}
-		if err := sameJSON(post.resBody, m); err == nil {
-			t.Error("a client naming userId user kept the answer")
+	}
+	if err := sameJSON(body, got); err != nil {
+		t.Error(err)
+	}
+}
+
+// checkRenamesCaught shows the checks are not blind: a field renamed in the
+// document or in the client fails them.
+func checkRenamesCaught(t *testing.T, v validator.Validator, rec *recorder) {
+	var post exchange
+	for _, x := range rec.since(0) {
+		if x.req.Method == http.MethodPost && x.res.StatusCode == 201 {
+			post = x
+			break
 		}
-		renamed := post
-		renamed.reqBody = []byte(`{"body":"drift","tag":"x"}`)
-		if errs := validate(v, renamed, true); len(errs) == 0 {
-			t.Error("a request naming text body kept the document")
-		}
-		query := post
-		query.req = post.req.Clone(context.Background())
-		query.req.Method = http.MethodGet
-		query.req.URL.RawQuery = "since=2026-01-01"
-		query.reqBody = nil
-		if errs := validate(v, query, true); len(errs) == 0 {
-			t.Error("a list with the parameter since kept the document")
-		}
-	})
+	}
+	if post.res == nil {
+		t.Fatal("no post recorded")
+	}
+	renamedDoc := bytes.Replace(api.Document(), []byte("\n        userId:\n          type: string\n          description: Who posted it."),
+		[]byte("\n        authorId:\n          type: string\n          description: Who posted it."), 1)
+	if bytes.Equal(renamedDoc, api.Document()) {
+		t.Fatal("the document has no Message.userId to rename")
+	}
+	if errs := validate(newValidator(t, renamedDoc), post, true); len(errs) == 0 {
+		t.Error("a document naming userId authorId accepted the answer")
+	}
+	renamedReq := bytes.Replace(api.Document(), []byte("required: [text, tag]"), []byte("required: [body, tag]"), 1)
+	if errs := validate(newValidator(t, renamedReq), post, true); len(errs) == 0 {
+		t.Error("a document naming text body accepted the request")
+	}
+	type renamedMessage struct {
+		ID        string    `json:"id"`
+		UserID    string    `json:"user"`
+		Text      string    `json:"text"`
+		Tag       string    `json:"tag"`
+		CreatedAt time.Time `json:"createdAt"`
+	}
+	var m renamedMessage
+	if err := json.Unmarshal(post.resBody, &m); err != nil {
+		t.Fatal(err)
+	}
+	if err := sameJSON(post.resBody, m); err == nil {
+		t.Error("a client naming userId user kept the answer")
+	}
+	renamed := post
+	renamed.reqBody = []byte(`{"body":"drift","tag":"x"}`)
+	if errs := validate(v, renamed, true); len(errs) == 0 {
+		t.Error("a request naming text body kept the document")
+	}
+	query := post
+	query.req = post.req.Clone(context.Background())
+	query.req.Method = http.MethodGet
+	query.req.URL.RawQuery = "since=2026-01-01"
+	query.reqBody = nil
+	if errs := validate(v, query, true); len(errs) == 0 {
+		t.Error("a list with the parameter since kept the document")
+	}
 }
 
 // notSent are the parameters of the document the client leaves to others,
