@@ -334,8 +334,12 @@ func EncodeCursor(id string) string {
 
 // DecodeCursor returns the message id a cursor continues after. Decoding is
 // strict, so that each id has one cursor: without it, a cursor whose last
-// character differs only in bits the decoder drops would be taken too.
+// character differs only in bits the decoder drops would be taken too. The
+// length is checked first, because the decoder skips line breaks.
 func DecodeCursor(c string) (string, error) {
+	if len(c) != base64.RawURLEncoding.EncodedLen(len(ulid.ULID{})) {
+		return "", errors.New("cursor is not one this API gave out")
+	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(c)
 	if err != nil || len(b) != len(ulid.ULID{}) {
 		return "", errors.New("cursor is not one this API gave out")
