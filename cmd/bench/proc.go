@@ -45,7 +45,13 @@ func start(dir, bin, name string, args ...string) (*proc, error) {
 }
 
 // peakRSS is the process's peak resident memory (VmHWM) in bytes.
-func (p *proc) peakRSS() (int64, error) {
+func (p *proc) peakRSS() (int64, error) { return p.statusBytes("VmHWM") }
+
+// rss is the process's resident memory now (VmRSS) in bytes.
+func (p *proc) rss() (int64, error) { return p.statusBytes("VmRSS") }
+
+// statusBytes reads a size in kB from the process's /proc status, in bytes.
+func (p *proc) statusBytes(field string) (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
 		return 0, err
@@ -53,12 +59,12 @@ func (p *proc) peakRSS() (int64, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", p.cmd.Process.Pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, p.cmd.Process.Pid)
 }
 
 // cpuSeconds is the CPU time the process has used so far.

@@ -327,23 +327,6 @@ func sampleProcs(ctx context.Context, rs *roleSet, interval time.Duration, res *
 	}
 }
 
-// rss is the process's resident memory now (VmRSS) in bytes.
-func (p *proc) rss() (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", p.cmd.Process.Pid)
-}
-
 // goroutines reads go_goroutines from a process's /metrics.
 func goroutines(ctx context.Context, c *http.Client, url string) (int, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
