@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,12 +24,21 @@ type Event struct {
 // well-formed event.
 var ErrMalformed = errors.New("malformed event")
 
-// Encode returns the event's JSON form as stored in the log.
+// Encode returns the event's JSON form as stored in the log. Its data is
+// kept as given, compacted: json.Marshal would also escape <, > and & for
+// HTML, so that data decoded from the log would differ from what was
+// appended.
 func Encode(ev Event) ([]byte, error) {
 	if err := ev.validate(); err != nil {
 		return nil, err
 	}
-	return json.Marshal(ev)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ev); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // Decode parses one log entry into an event.
