@@ -61,7 +61,7 @@ func TestREADMEShowsTheProgram(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(readme, []byte("```go\n"+string(src)+"```\n")) {
-		t.Error("README.md does not show examples/hello/main.go as it is")
+		t.Error("README.md does not show cmd/hello/main.go as it is")
 	}
 }
 
