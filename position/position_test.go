@@ -2,6 +2,7 @@ package position_test
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -99,6 +100,33 @@ func TestPartitionOf(t *testing.T) {
 	}{{"cqrs", 8, 6}, {"go", 8, 3}, {"a", 8, 4}, {"cqrs", 1024, 550}, {"go", 1, 0}} {
 		if got := position.PartitionOf(tt.key, tt.n); got != tt.want {
 			t.Errorf("PartitionOf(%q, %d) = %d, want %d", tt.key, tt.n, got, tt.want)
+		}
+	}
+}
+
+// A notice of the fold reads back as it was written, and one that could not
+// have been written is refused.
+func TestFoldedRoundTrip(t *testing.T) {
+	f := position.Folded{Database: "messages", Generation: 3, Partition: 5, From: 100, Through: 180, Stored: []uint64{100, 140, 180}}
+	got, err := position.ParseFolded(f.Encode())
+	if err != nil || !reflect.DeepEqual(got, f) {
+		t.Fatalf("round trip: %+v, %v; want %+v", got, err, f)
+	}
+	for seq, want := range map[uint64][2]bool{99: {false, false}, 100: {true, true}, 120: {true, false}, 180: {true, true}, 181: {false, false}} {
+		if decided, stored := got.Decides(seq); decided != want[0] || stored != want[1] {
+			t.Errorf("Decides(%d) = %v, %v; want %v, %v", seq, decided, stored, want[0], want[1])
+		}
+	}
+	for _, bad := range []string{
+		``, `{`, `[]`,
+		`{"db":"m","gen":0,"p":0,"from":1,"through":2}`,
+		`{"db":"m","gen":1,"p":-1,"from":1,"through":2}`,
+		`{"db":"m","gen":1,"p":0,"from":1,"through":9,"stored":[5,3]}`,
+		`{"db":"m","gen":1,"p":0,"from":4,"through":9,"stored":[3]}`,
+		`{"db":"m","gen":1,"p":0,"from":1,"through":9,"stored":[10]}`,
+	} {
+		if f, err := position.ParseFolded([]byte(bad)); !errors.Is(err, position.ErrMalformed) {
+			t.Errorf("position.ParseFolded(%s) = %+v, %v; want ErrMalformed", bad, f, err)
 		}
 	}
 }
