@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/messages-io/messages/message"
+	"github.com/messages-io/messages/position"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -207,9 +208,10 @@ func (g *Generations) Drop(ctx context.Context, gen int) error {
 // another generation within its poll interval, without restart. Each call
 // reads one generation whole.
 type Live struct {
-	gens *Generations
-	log  *slog.Logger
-	cur  atomic.Pointer[Store]
+	gens   *Generations
+	log    *slog.Logger
+	cur    atomic.Pointer[Store]
+	notify atomic.Pointer[func(position.Folded)]
 }
 
 // NewLive returns the active generation, followed.
@@ -236,11 +238,24 @@ func (l *Live) refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if fn := l.notify.Load(); fn != nil {
+		s.Notify(*fn)
+	}
 	if old := l.cur.Swap(s); old != nil {
 		l.log.Info("read model switched generation", "from", old.generation, "to", gen)
 	}
 	return nil
 }
+
+// Notify makes every Apply to the active generation, this one and those
+// switched to later, tell fn what it folded (see Store.Notify).
+func (l *Live) Notify(fn func(position.Folded)) {
+	l.notify.Store(&fn)
+	l.Current().Notify(fn)
+}
+
+// Concerns reports whether f tells of the active generation.
+func (l *Live) Concerns(f position.Folded) bool { return l.Current().Concerns(f) }
 
 // Follow polls for the active generation every interval until ctx ends.
 func (l *Live) Follow(ctx context.Context, interval time.Duration) error {

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/messages-io/messages/fault"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/messages-io/messages/fault"
 	"github.com/messages-io/messages/message"
+	"github.com/messages-io/messages/position"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -51,6 +54,19 @@ type Store struct {
 	// written.
 	spanMu  sync.Mutex
 	spanned span
+	// notify, when set, is told what each Apply folded (see Notify).
+	notify atomic.Pointer[func(position.Folded)]
+}
+
+// Notify makes every later Apply tell fn what it folded, once the
+// checkpoint is written; nil stops it. fn must not block: a reducer waits
+// for it.
+func (s *Store) Notify(fn func(position.Folded)) {
+	if fn == nil {
+		s.notify.Store(nil)
+		return
+	}
+	s.notify.Store(&fn)
 }
 
 // Open returns the active generation of the read model in db, creating the
@@ -125,8 +141,11 @@ type Change struct {
 // in whole or in part, after a failure at any point, leaves the model as
 // applying them once.
 func (s *Store) Apply(ctx context.Context, partition int, changes []Change, through uint64) error {
+	var fresh []Change
 	if len(changes) > 0 {
-		fresh, new, err := s.insert(ctx, changes)
+		var new bool
+		var err error
+		fresh, new, err = s.insert(ctx, changes)
 		if err != nil {
 			return err
 		}
@@ -140,7 +159,38 @@ func (s *Store) Apply(ctx context.Context, partition int, changes []Change, thro
 			return err
 		}
 	}
-	return s.SetCheckpoint(ctx, partition, through)
+	if err := s.SetCheckpoint(ctx, partition, through); err != nil {
+		return err
+	}
+	if fn := s.notify.Load(); fn != nil {
+		(*fn)(s.folded(partition, changes, fresh, through))
+	}
+	return nil
+}
+
+// Concerns reports whether f tells of this generation.
+func (s *Store) Concerns(f position.Folded) bool {
+	return f.Database == s.db.Name() && f.Generation == s.generation
+}
+
+// folded says what an Apply of changes through sequence through did, fresh
+// being the changes whose event stored its message. Changes are a run of
+// the partition's events in log order, so every event from the first
+// change on that created a message and is not among them stored none.
+func (s *Store) folded(partition int, changes, fresh []Change, through uint64) position.Folded {
+	f := position.Folded{Database: s.db.Name(), Generation: s.generation, Partition: partition,
+		From: through + 1, Through: through}
+	if len(changes) > 0 {
+		f.From = changes[0].Sequence
+	}
+	if len(fresh) > 0 {
+		f.Stored = make([]uint64, len(fresh))
+		for i, c := range fresh {
+			f.Stored[i] = c.Sequence
+		}
+		slices.Sort(f.Stored)
+	}
+	return f
 }
 
 // insert writes the messages of changes and returns the changes whose

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/messages-io/messages/internal/testkit"
 	"github.com/messages-io/messages/message"
+	"github.com/messages-io/messages/position"
 	"github.com/messages-io/messages/readmodel"
 	"github.com/oklog/ulid/v2"
 )
@@ -265,5 +267,61 @@ func checkFilter(t *testing.T, s *readmodel.Store, msgs []message.Message, tag s
 	}
 	if got := listAll(t, s, f, limit); !slices.Equal(got, want) {
 		t.Errorf("%s: listed %d messages, want %d in order", name, len(got), len(want))
+	}
+}
+
+// Each Apply tells, once its checkpoint is written, which of its events
+// stored their message: neither a second event of an id stored before,
+// nor a second event of one id in the batch, nor a redelivered batch that
+// stored them the first time round is told twice as stored.
+func TestApplyTellsWhatItStored(t *testing.T) {
+	s := openStore(t)
+	ctx := t.Context()
+	var told []position.Folded
+	s.Notify(func(f position.Folded) { told = append(told, f) })
+	first := changes("go", time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), 3, 10)
+	if err := s.Apply(ctx, 2, first, 14); err != nil {
+		t.Fatal(err)
+	}
+	later := changes("go", time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC), 1, 21)
+	batch := []readmodel.Change{{Message: first[1].Message, Sequence: 20}, later[0], {Message: later[0].Message, Sequence: 22}}
+	if err := s.Apply(ctx, 2, batch, 22); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(ctx, 2, first, 14); err != nil { // delivered again
+		t.Fatal(err)
+	}
+	if err := s.Apply(ctx, 2, nil, 30); err != nil {
+		t.Fatal(err)
+	}
+	db := s.Database().Name()
+	want := []position.Folded{
+		{Database: db, Generation: 1, Partition: 2, From: 10, Through: 14, Stored: []uint64{10, 11, 12}},
+		{Database: db, Generation: 1, Partition: 2, From: 20, Through: 22, Stored: []uint64{21}},
+		{Database: db, Generation: 1, Partition: 2, From: 10, Through: 14, Stored: []uint64{10, 11, 12}},
+		{Database: db, Generation: 1, Partition: 2, From: 31, Through: 30},
+	}
+	if len(told) != len(want) {
+		t.Fatalf("told %d notices %+v, want %d", len(told), told, len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(told[i], want[i]) {
+			t.Errorf("notice %d: %+v, want %+v", i, told[i], want[i])
+		}
+		if !s.Concerns(told[i]) {
+			t.Errorf("notice %d does not concern the store that told it", i)
+		}
+	}
+	for _, seq := range []uint64{20, 22} {
+		if decided, stored := told[1].Decides(seq); !decided || stored {
+			t.Errorf("event %d: decided %v, stored %v; want decided, not stored", seq, decided, stored)
+		}
+	}
+	if decided, _ := told[1].Decides(14); decided {
+		t.Error("a notice decides an event before its batch")
+	}
+	s.Notify(nil)
+	if err := s.Apply(ctx, 2, nil, 31); err != nil || len(told) != len(want) {
+		t.Errorf("after Notify(nil): %v, %d notices", err, len(told))
 	}
 }
