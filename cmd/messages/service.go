@@ -14,6 +14,7 @@ import (
 	"github.com/messages-io/messages/dispatcher"
 	"github.com/messages-io/messages/eventstore"
 	"github.com/messages-io/messages/internal/backoff"
+	"github.com/messages-io/messages/position"
 	"github.com/messages-io/messages/readmodel"
 	"github.com/messages-io/messages/readmodel/queryapi"
 	"github.com/messages-io/messages/reducers"
@@ -298,6 +299,9 @@ func (s *service) startReducers(ctx context.Context, f serviceFlags) error {
 	if writes > 0 {
 		f.reducer.Writes = make(chan struct{}, writes)
 	}
+	// Live streams learn of each batch folded from its notice, at once and
+	// without reading its messages back.
+	s.rm.Notify(func(n position.Folded) { _ = s.events.PublishFolded(n) })
 	s.log.Info("reducer writes", "write_concurrency", writes, "takeover_after", f.consumer.PinnedTTL)
 	metrics := reducers.NewMetrics(s.reg)
 	for p := range s.events.Partitions() {

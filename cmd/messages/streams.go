@@ -105,3 +105,11 @@ func (l *existingLog) Read(ctx context.Context, from uint64, fn func(eventstore.
 	}
 	return st.Read(ctx, from, fn)
 }
+
+func (l *existingLog) Folds(ctx context.Context, fn func(position.Folded)) error {
+	st, err := l.open(ctx)
+	if err != nil {
+		return err
+	}
+	return st.Folds(ctx, fn)
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/messages-io/messages/embedded"
 	"github.com/messages-io/messages/eventstore"
 	"github.com/messages-io/messages/gateway"
+	"github.com/messages-io/messages/position"
 	"github.com/messages-io/messages/readmodel"
 	"github.com/messages-io/messages/readmodel/queryapi"
 	"github.com/messages-io/messages/reducers"
@@ -171,6 +172,7 @@ func (s *Stack) startReducers(ctx context.Context, events *eventstore.Store, rm 
 	metrics := reducers.NewMetrics(reg)
 	// FerretDB's SQLite takes one writer at a time.
 	writes := make(chan struct{}, 1)
+	rm.Notify(func(n position.Folded) { _ = events.PublishFolded(n) })
 	for p := range events.Partitions() {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		cons, err := events.Consumer(cctx, p, eventstore.ConsumerConfig{})

@@ -29,6 +29,9 @@ type Log interface {
 	// Read calls fn for every event from sequence from up to the last
 	// stored when Read began, in log order.
 	Read(ctx context.Context, from uint64, fn func(eventstore.Record) error) error
+	// Folds calls fn with each notice of the reducers' fold published from
+	// now on, until ctx ends.
+	Folds(ctx context.Context, fn func(position.Folded)) error
 }
 
 // Visible is what a feed reads of the read model: how far it has folded
@@ -36,6 +39,9 @@ type Log interface {
 type Visible interface {
 	Progress
 	Stored(ctx context.Context, id string) (message.Message, uint64, error)
+	// Concerns reports whether a notice of the fold tells of the read
+	// model that reads see.
+	Concerns(position.Folded) bool
 }
 
 // FeedConfig holds a feed's options.
@@ -51,7 +57,8 @@ type FeedConfig struct {
 	// partition resume from the log. Default 65536.
 	Waiting int
 	// PollInterval is how often the checkpoints are read while events wait
-	// to become visible. Default 10ms.
+	// to become visible, for batches whose notice of the fold was lost.
+	// Default 10ms.
 	PollInterval time.Duration
 	// Registerer takes the feed's metrics; nil registers them nowhere.
 	Registerer prometheus.Registerer
@@ -81,20 +88,31 @@ type item struct {
 	data []byte // the message's JSON, as GET answers it
 }
 
-// awaited is an event of the log not yet visible in the read model.
+// awaited is an event of the log not yet visible in the read model, with
+// the message it creates.
 type awaited struct {
 	seq uint64
-	id  string
-	tag string
+	msg message.Message
 }
+
+// maxNotices bounds the notices of the fold a feed keeps per partition for
+// events it has not read yet; the events of a notice dropped are looked up
+// in the read model instead.
+const maxNotices = 256
 
 // Feed is the live stream of the messages that become visible, shared by
 // every stream a query instance serves. One reader follows the log, and each
 // event it reads waits, in its partition, until the read model has folded
-// it; then its message is read once and kept among the last Recent made
-// visible, from where every stream takes what it wants. No stream is ever
-// waited for: one that falls further behind than the messages kept is
-// dropped.
+// it; then its message is kept among the last Recent made visible, from
+// where every stream takes what it wants. No stream is ever waited for: one
+// that falls further behind than the messages kept is dropped.
+//
+// The reducers tell, after each batch, which of its events stored their
+// message (position.Folded), and the message is then the one the event
+// created, as the read model holds it: a batch is handed on as soon as its
+// checkpoint is written, without a read. A notice is sent at most once, so
+// the feed also reads the checkpoints every PollInterval while events wait,
+// and reads by id the messages of a batch whose notice it missed.
 //
 // # No gap, no duplicate
 //
@@ -131,6 +149,9 @@ type Feed struct {
 	made    uint64   // items made visible so far
 	more    chan struct{}
 	waiting [][]awaited
+	// notices are the notices of the fold kept per partition, in the order
+	// they came, until the feed has read the events they tell of.
+	notices [][]position.Folded
 	wake    chan struct{}
 	streams map[*stream]struct{}
 	users   map[string]int
@@ -184,6 +205,7 @@ func (f *Feed) Start(ctx context.Context) error {
 		f.floor[p] = start
 	}
 	f.waiting = make([][]awaited, layout.Partitions)
+	f.notices = make([][]position.Folded, layout.Partitions)
 	f.started = true
 	f.logger.Info("live streams follow the event log", "from", start+1)
 	return nil
@@ -204,6 +226,7 @@ func (f *Feed) Run(ctx context.Context) error {
 
 	var g errgroup.Group
 	g.Go(func() error { f.reveal(ctx); return nil })
+	g.Go(func() error { f.followFolds(ctx, retry); return nil })
 	// Following ends only with an error or with ctx, so each retry waits.
 	_, _ = backoff.Retry(ctx, retry, func(ctx context.Context) (struct{}, error) {
 		err := f.log.Follow(ctx, f.headSeq()+1, "", func(rec eventstore.Record) error {
@@ -226,10 +249,44 @@ func (f *Feed) headSeq() uint64 {
 	return f.head
 }
 
+// followFolds takes the reducers' notices of the fold until ctx ends.
+func (f *Feed) followFolds(ctx context.Context, retry backoff.Policy) {
+	_, _ = backoff.Retry(ctx, retry, func(ctx context.Context) (struct{}, error) {
+		err := f.log.Folds(ctx, f.told)
+		if ctx.Err() != nil {
+			return struct{}{}, nil
+		}
+		return struct{}{}, err
+	}, func(err error, wait time.Duration) {
+		f.logger.Warn("following the fold", "err", err, "retry_in", wait)
+	})
+}
+
+// told takes a notice of the fold: the events it decides are revealed
+// without asking the read model, unless it tells of a generation that
+// reads do not see.
+func (f *Feed) told(n position.Folded) {
+	if !f.rm.Concerns(n) {
+		return
+	}
+	f.mu.Lock()
+	if p := n.Partition; p < len(f.notices) {
+		if len(f.notices[p]) == maxNotices {
+			f.notices[p] = slices.Delete(f.notices[p], 0, 1)
+		}
+		f.notices[p] = append(f.notices[p], n)
+	}
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
 // read takes one event from the log: a message it creates waits to become
 // visible.
 func (f *Feed) read(rec eventstore.Record) {
-	id, tag, ok := created(rec)
+	m, ok := created(rec)
 	f.mu.Lock()
 	if rec.Sequence > f.head {
 		f.head = rec.Sequence
@@ -238,7 +295,7 @@ func (f *Feed) read(rec eventstore.Record) {
 		if len(f.waiting[p]) >= f.cfg.Waiting {
 			f.forget(p)
 		}
-		f.waiting[p] = append(f.waiting[p], awaited{seq: rec.Sequence, id: id, tag: tag})
+		f.waiting[p] = append(f.waiting[p], awaited{seq: rec.Sequence, msg: m})
 	}
 	f.mu.Unlock()
 	if ok {
@@ -271,22 +328,24 @@ func (f *Feed) forget(p int) {
 // waiting for.
 var errBehindFold = errors.New("the read model is far behind; resume from the last event id")
 
-// created returns the message id and tag of an event that creates a
-// message; events of other types, or malformed, make nothing visible.
-func created(rec eventstore.Record) (id, tag string, ok bool) {
+// created returns the message an event creates; events of other types, or
+// malformed, make nothing visible.
+func created(rec eventstore.Record) (message.Message, bool) {
 	if rec.Err != nil || rec.Type != message.EventCreated {
-		return "", "", false
+		return message.Message{}, false
 	}
 	m, err := message.FromCreated(rec.Event)
-	if err != nil {
-		return "", "", false
-	}
-	return m.ID, m.Tag, true
+	return m, err == nil
 }
 
 // reveal hands on the events waiting to become visible as the read model
-// folds them, until ctx ends.
+// folds them, until ctx ends. The reducers' notices of the fold tell it
+// first, and what the messages are; a notice missed, the checkpoints read
+// every PollInterval tell it, and the messages are read by id.
 func (f *Feed) reveal(ctx context.Context) {
+	poll := time.NewTicker(f.cfg.PollInterval)
+	defer poll.Stop()
+	var seen map[int]uint64 // the checkpoints the last poll read
 	for {
 		if !f.hasWaiting() {
 			select {
@@ -296,17 +355,26 @@ func (f *Feed) reveal(ctx context.Context) {
 				continue
 			}
 		}
-		prog, err := f.folds.wait(ctx, nil)
-		if ctx.Err() != nil {
-			return
-		}
-		if err == nil && f.revealFolded(ctx, prog) {
+		if f.revealFolded(ctx, nil) {
 			continue
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(f.cfg.PollInterval):
+		case <-f.wake:
+			continue
+		case <-poll.C:
+		}
+		// A checkpoint is taken from the poll before, so that the notice
+		// of its batch, sent right after it was written, has time to come
+		// and spare the reading of its messages.
+		prog, err := f.rm.Progress(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			f.revealFolded(ctx, seen)
+			seen = prog.Folded
 		}
 	}
 }
@@ -322,35 +390,36 @@ func (f *Feed) hasWaiting() bool {
 	return false
 }
 
-// revealFolded hands on the waiting events that prog says are folded, and
-// reports whether there were any.
-func (f *Feed) revealFolded(ctx context.Context, prog readmodel.Progress) bool {
-	f.mu.Lock()
-	var batch []awaited
-	var parts []int
-	for p, w := range f.waiting {
-		n := 0
-		for n < len(w) && w[n].seq <= prog.Folded[p] {
-			n++
-		}
-		for _, a := range w[:n] {
-			batch = append(batch, a)
-			parts = append(parts, p)
-		}
-		f.waiting[p] = w[n:]
-	}
-	f.mu.Unlock()
+// revealing is a waiting event about to be handed on.
+type revealing struct {
+	awaited
+	part int
+	// told is set when a notice of the fold decided the event; stored then
+	// says whether it stored its message.
+	told, stored bool
+}
+
+// revealFolded hands on the waiting events that the notices of the fold,
+// or the checkpoints folded, say are folded, and reports whether there
+// were any.
+func (f *Feed) revealFolded(ctx context.Context, folded map[int]uint64) bool {
+	batch := f.takeFolded(folded)
 	if len(batch) == 0 {
 		return false
 	}
 	items := make([]*item, len(batch))
 	var g errgroup.Group
 	g.SetLimit(8)
-	for i := range batch {
-		g.Go(func() error {
-			items[i] = f.lookup(ctx, parts[i], batch[i])
-			return nil
-		})
+	for i, r := range batch {
+		switch {
+		case r.told && r.stored:
+			items[i] = toldItem(r)
+		case !r.told:
+			g.Go(func() error {
+				items[i] = f.lookup(ctx, r.part, r.awaited)
+				return nil
+			})
+		}
 	}
 	_ = g.Wait()
 	f.mu.Lock()
@@ -375,14 +444,60 @@ func (f *Feed) revealFolded(ctx context.Context, prog readmodel.Progress) bool {
 	return true
 }
 
+// takeFolded takes from the waiting events those folded: of each
+// partition, every event up to its checkpoint in folded or the last
+// sequence a notice tells of, whichever is later. A partition's events are
+// folded in sequence order, so an event before one that a notice tells of
+// is folded too, though the notice may not decide it.
+func (f *Feed) takeFolded(folded map[int]uint64) []revealing {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var batch []revealing
+	for p, w := range f.waiting {
+		through := folded[p]
+		for _, n := range f.notices[p] {
+			through = max(through, n.Through)
+		}
+		k := 0
+		for ; k < len(w) && w[k].seq <= through; k++ {
+			r := revealing{awaited: w[k], part: p}
+			for _, n := range f.notices[p] {
+				if r.told, r.stored = n.Decides(r.seq); r.told {
+					break
+				}
+			}
+			batch = append(batch, r)
+		}
+		f.waiting[p] = w[k:]
+		// A notice is kept until the events it tells of are read and handed
+		// on.
+		next := f.head + 1
+		if len(f.waiting[p]) > 0 {
+			next = f.waiting[p][0].seq
+		}
+		f.notices[p] = slices.DeleteFunc(f.notices[p], func(n position.Folded) bool { return n.Through < next })
+	}
+	return batch
+}
+
+// toldItem is the message of an event that a notice of the fold says stored
+// it: as the event creates it, which is as the read model holds it.
+func toldItem(r revealing) *item {
+	data, err := json.Marshal(r.msg)
+	if err != nil {
+		return nil
+	}
+	return &item{part: r.part, seq: r.seq, tag: r.msg.Tag, data: data}
+}
+
 // lookup reads the message of a folded event, retrying while the read model
 // does not answer; nil when the event did not store it (another event of
 // the same id did) or ctx ended.
 func (f *Feed) lookup(ctx context.Context, part int, a awaited) *item {
 	it, _ := backoff.Retry(ctx, backoff.Policy{Min: 10 * time.Millisecond, Max: time.Second}, func(ctx context.Context) (*item, error) {
-		return f.visible(ctx, part, a.seq, a.id, true)
+		return f.visible(ctx, part, a.seq, a.msg.ID, true)
 	}, func(err error, _ time.Duration) {
-		f.logger.Warn("reading a message for live streams", "id", a.id, "err", err)
+		f.logger.Warn("reading a message for live streams", "id", a.msg.ID, "err", err)
 	})
 	return it
 }
@@ -641,8 +756,8 @@ func (f *Feed) catchUp(ctx context.Context, s *stream, pos *position.Position, s
 			if !reads[p] || rec.Sequence <= pos.After[p] {
 				return nil
 			}
-			if id, tag, ok := created(rec); ok && (s.tag == "" || s.tag == tag) {
-				it, err := f.visible(ctx, p, rec.Sequence, id, false)
+			if m, ok := created(rec); ok && (s.tag == "" || s.tag == m.Tag) {
+				it, err := f.visible(ctx, p, rec.Sequence, m.ID, false)
 				if err != nil {
 					return err
 				}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -34,6 +35,9 @@ type live struct {
 	events *eventstore.Store
 	db     *mongo.Database
 	store  *readmodel.Store
+	// visible is what the feeds of instances read: the store, unless a
+	// test wraps it.
+	visible queryapi.Visible
 	// written are the changes appended and not yet folded, per partition.
 	mu      sync.Mutex
 	written map[int][]readmodel.Change
@@ -54,7 +58,25 @@ func newLive(t *testing.T) *live {
 	if err != nil {
 		t.Fatalf("open read model: %v", err)
 	}
-	return &live{events: events, db: db, store: store, written: map[int][]readmodel.Change{}}
+	// Each batch folded is told as the reducers tell it.
+	store.Notify(func(n position.Folded) { _ = events.PublishFolded(n) })
+	return &live{events: events, db: db, store: store, visible: store, written: map[int][]readmodel.Change{}}
+}
+
+// eachWay runs test with the reducers' notices of the fold, and without
+// them, as when every notice is lost: the feed reads the checkpoints and
+// the messages instead.
+func eachWay(t *testing.T, test func(t *testing.T, l *live)) {
+	for _, told := range []bool{true, false} {
+		name := map[bool]string{true: "notices", false: "checkpoints"}[told]
+		t.Run(name, func(t *testing.T) {
+			l := newLive(t)
+			if !told {
+				l.store.Notify(nil)
+			}
+			test(t, l)
+		})
+	}
 }
 
 // instance is one query instance serving streams.
@@ -72,7 +94,7 @@ func (l *live) serve(t *testing.T, streams queryapi.StreamConfig, feed queryapi.
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	feed.Registerer = reg
-	f := queryapi.NewFeed(l.events, l.store, testkit.Logger(), feed)
+	f := queryapi.NewFeed(l.events, l.visible, testkit.Logger(), feed)
 	streams.Feed = f
 	rt := web.NewRouter(testkit.Logger(), reg, reg, nil)
 	queryapi.New(l.store, testkit.Logger(), queryapi.Config{Layout: l.events.Layout(), Registerer: reg, Streams: streams}).Routes(rt)
@@ -305,8 +327,9 @@ func eventIDs(evs []event) []string {
 // A tag's stream sends each message once it is folded, as GET shows it;
 // a client that disconnects in the middle of a batch resumes with
 // Last-Event-ID exactly after the last message it received.
-func TestStreamResumesMidBatch(t *testing.T) {
-	l := newLive(t)
+func TestStreamResumesMidBatch(t *testing.T) { eachWay(t, testStreamResumesMidBatch) }
+
+func testStreamResumesMidBatch(t *testing.T, l *live) {
 	in := l.serve(t, queryapi.StreamConfig{}, queryapi.FeedConfig{}, nil)
 	url := in.url + "/v1/messages?tag=news"
 	s := mustOpen(t, url, "alice", "")
@@ -375,7 +398,10 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 // own, in batches, while its client keeps disconnecting and resuming:
 // every message exactly once, each readable by id when it arrives.
 func TestAllTagsStreamResumesWhilePartitionsFold(t *testing.T) {
-	l := newLive(t)
+	eachWay(t, testAllTagsStreamResumesWhilePartitionsFold)
+}
+
+func testAllTagsStreamResumesWhilePartitionsFold(t *testing.T, l *live) {
 	in := l.serve(t, queryapi.StreamConfig{}, queryapi.FeedConfig{}, nil)
 	url := in.url + "/v1/messages"
 	s := mustOpen(t, url, "alice", "")
@@ -668,5 +694,58 @@ func TestStreamOfAPartitionFarBehind(t *testing.T) {
 	case ev := <-r.events:
 		t.Errorf("a duplicate or stray event: %s", ev.data)
 	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// unread is a read model whose messages cannot be read by id; it counts
+// the attempts.
+type unread struct {
+	*readmodel.Store
+	reads atomic.Int64
+}
+
+func (u *unread) Stored(context.Context, string) (message.Message, uint64, error) {
+	u.reads.Add(1)
+	return message.Message{}, 0, readmodel.ErrUnavailable
+}
+
+// The notices of the fold say which events stored their message, so a
+// stream that follows the fold reads none back: here it could not. An
+// event the batch did not fold, as one parked, stored none and is not
+// sent, and the events after it are.
+func TestStreamFromNoticesReadsNoMessage(t *testing.T) {
+	l := newLive(t)
+	u := &unread{Store: l.store}
+	l.visible = u
+	in := l.serve(t, queryapi.StreamConfig{}, queryapi.FeedConfig{}, nil)
+	s := mustOpen(t, in.url+"/v1/messages?tag=news", "alice", "")
+	s.firstID(t)
+
+	want := l.append(t, "news", 5)
+	p := l.events.Layout().Partition("news")
+	l.mu.Lock()
+	batch := l.written[p]
+	l.written[p] = nil
+	l.mu.Unlock()
+	parked := batch[2]
+	folded := slices.Delete(slices.Clone(batch), 2, 3)
+	if err := l.store.Apply(testkit.Context(t), p, folded, batch[len(batch)-1].Sequence); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	var got []string
+	for range 4 {
+		got = append(got, s.next(t).msg.ID)
+	}
+	wantIDs := slices.DeleteFunc(ids(want), func(id string) bool { return id == parked.Message.ID })
+	if !slices.Equal(got, wantIDs) {
+		t.Fatalf("streamed %v, want %v: all but the one not folded", got, wantIDs)
+	}
+	select {
+	case ev := <-s.events:
+		t.Errorf("a stray event: %s", ev.data)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if n := u.reads.Load(); n != 0 {
+		t.Errorf("the feed read %d messages back; the notices told it them", n)
 	}
 }
