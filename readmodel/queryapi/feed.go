@@ -270,7 +270,8 @@ func (f *Feed) told(n position.Folded) {
 		return
 	}
 	f.mu.Lock()
-	if p := n.Partition; p < len(f.notices) {
+	if p := n.Partition; p < len(f.notices) && len(f.streams) > 0 {
+		f.pruneNotices(p)
 		if len(f.notices[p]) == maxNotices {
 			f.notices[p] = slices.Delete(f.notices[p], 0, 1)
 		}
@@ -285,13 +286,27 @@ func (f *Feed) told(n position.Folded) {
 
 // read takes one event from the log: a message it creates waits to become
 // visible.
+//
+// While no stream is open, nothing waits: the floors move past every event
+// read, so that a stream opened later that starts before them reads the
+// log instead.
 func (f *Feed) read(rec eventstore.Record) {
-	m, ok := created(rec)
 	f.mu.Lock()
 	if rec.Sequence > f.head {
 		f.head = rec.Sequence
 	}
-	if p := rec.Partition; ok && p >= 0 && p < len(f.waiting) {
+	p := rec.Partition
+	if len(f.streams) == 0 {
+		if p >= 0 && p < len(f.floor) {
+			f.floor[p] = max(f.floor[p], rec.Sequence)
+		}
+		f.mu.Unlock()
+		return
+	}
+	f.mu.Unlock()
+	m, ok := created(rec)
+	f.mu.Lock()
+	if ok && p >= 0 && p < len(f.waiting) {
 		if len(f.waiting[p]) >= f.cfg.Waiting {
 			f.forget(p)
 		}
@@ -469,15 +484,19 @@ func (f *Feed) takeFolded(folded map[int]uint64) []revealing {
 			batch = append(batch, r)
 		}
 		f.waiting[p] = w[k:]
-		// A notice is kept until the events it tells of are read and handed
-		// on.
-		next := f.head + 1
-		if len(f.waiting[p]) > 0 {
-			next = f.waiting[p][0].seq
-		}
-		f.notices[p] = slices.DeleteFunc(f.notices[p], func(n position.Folded) bool { return n.Through < next })
+		f.pruneNotices(p)
 	}
 	return batch
+}
+
+// pruneNotices drops the notices of partition p whose events are all read
+// and handed on. f.mu is held.
+func (f *Feed) pruneNotices(p int) {
+	next := f.head + 1
+	if len(f.waiting[p]) > 0 {
+		next = f.waiting[p][0].seq
+	}
+	f.notices[p] = slices.DeleteFunc(f.notices[p], func(n position.Folded) bool { return n.Through < next })
 }
 
 // toldItem is the message of an event that a notice of the fold says stored
