@@ -90,6 +90,8 @@ func StartNATS(cfg NATSConfig) (*server.Server, error) {
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT
+	} else if err := free(cfg.Listen); err != nil {
+		return nil, fmt.Errorf("nats server: %w", err)
 	}
 	opts := &server.Options{
 		ServerName: cfg.ServerName,
@@ -175,6 +177,9 @@ func StartMongo(cfg MongoConfig) (*Mongo, error) {
 	// prefix of its writes, with a checkpoint behind what the reducers
 	// acknowledged, and a reducer reads those events again from the log
 	// when it starts (see package reducers). Folding is about twice as fast.
+	if err := free(cfg.Listen); err != nil {
+		return nil, fmt.Errorf("mongo server: %w", err)
+	}
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: cfg.Listen},
 		Handler:   "sqlite",
@@ -215,4 +220,14 @@ func splitHostPort(addr string) (string, int, error) {
 		return "", 0, fmt.Errorf("bad port %q", p)
 	}
 	return host, port, nil
+}
+
+// free reports why nothing can listen on addr, such as another process
+// listening there: the servers would otherwise only fail to become ready.
+func free(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return l.Close()
 }
