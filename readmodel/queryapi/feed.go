@@ -54,7 +54,7 @@ type FeedConfig struct {
 	Recent int
 	// Waiting is how many events of one partition wait to be folded at
 	// most; past it they are forgotten and the streams that read the
-	// partition resume from the log. Default 65536.
+	// partition resume from the log. Default 16384.
 	Waiting int
 	// PollInterval is how often the checkpoints are read while events wait
 	// to become visible, for batches whose notice of the fold was lost.
@@ -72,7 +72,7 @@ func (c *FeedConfig) setDefaults() {
 		c.PollInterval = 10 * time.Millisecond
 	}
 	if c.Waiting == 0 {
-		c.Waiting = 65536
+		c.Waiting = 16384
 	}
 	if c.Registerer == nil {
 		c.Registerer = prometheus.NewRegistry()
