@@ -125,14 +125,14 @@ type lagResult struct {
 	missed   int     // probes not visible within the wait, counted at it
 }
 
-// visibilityLag posts rate messages per second for d. Every tenth of a second
-// one of them is a probe under a tag of its own; after its 201, the probe's
-// tag is counted until it shows, and the lag is the time from the 201 to the
-// answer that showed it.
 // probeEvery is how often a visibility probe asks for its count, which
 // bounds the error of a lag measured to it.
 const probeEvery = 5 * time.Millisecond
 
+// visibilityLag posts rate messages per second for d. Every tenth of a second
+// one of them is a probe under a tag of its own; after its 201, the probe's
+// tag is counted until it shows, and the lag is the time from the 201 to the
+// answer that showed it.
 func visibilityLag(ctx context.Context, base string, rate int, d time.Duration, run int) lagResult {
 	return visibilityLagWith(ctx, base, rate, d, run, nil)
 }
