@@ -67,16 +67,12 @@ func newLive(t *testing.T) *live {
 // them, as when every notice is lost: the feed reads the checkpoints and
 // the messages instead.
 func eachWay(t *testing.T, test func(t *testing.T, l *live)) {
-	for _, told := range []bool{true, false} {
-		name := map[bool]string{true: "notices", false: "checkpoints"}[told]
-		t.Run(name, func(t *testing.T) {
-			l := newLive(t)
-			if !told {
-				l.store.Notify(nil)
-			}
-			test(t, l)
-		})
-	}
+	t.Run("notices", func(t *testing.T) { test(t, newLive(t)) })
+	t.Run("checkpoints", func(t *testing.T) {
+		l := newLive(t)
+		l.store.Notify(nil)
+		test(t, l)
+	})
 }
 
 // instance is one query instance serving streams.
@@ -717,7 +713,9 @@ func TestStreamFromNoticesReadsNoMessage(t *testing.T) {
 	l := newLive(t)
 	u := &unread{Store: l.store}
 	l.visible = u
-	in := l.serve(t, queryapi.StreamConfig{}, queryapi.FeedConfig{}, nil)
+	// The checkpoints are not read within the test, however late a notice
+	// comes on a busy machine: only the notices can hand the messages on.
+	in := l.serve(t, queryapi.StreamConfig{}, queryapi.FeedConfig{PollInterval: time.Hour}, nil)
 	s := mustOpen(t, in.url+"/v1/messages?tag=news", "alice", "")
 	s.firstID(t)
 
