@@ -32,7 +32,7 @@ func (s *Store) CopyBefore(ctx context.Context, from *Store, seq uint64, partiti
 			byPartition[p] = append(byPartition[p], c)
 		}
 		for p, changes := range byPartition {
-			if err := s.addSlots(ctx, p, changes, new); err != nil {
+			if err := s.addSlots(ctx, nil, p, changes, new); err != nil {
 				return fmt.Errorf("copy slots: %w", err)
 			}
 		}

@@ -138,8 +138,9 @@ type counted struct {
 }
 
 // addCounts adds each change, once, to the counts of its tag and of all tags
-// for its day.
-func (s *Store) addCounts(ctx context.Context, partition int, changes []Change) error {
+// for its day. The documents are written at once; k, when not nil, is what
+// the partition's writer knows of them.
+func (s *Store) addCounts(ctx context.Context, k *known, partition int, changes []Change) error {
 	events := map[bucket][]counted{}
 	var order []bucket
 	for _, c := range changes {
@@ -151,12 +152,9 @@ func (s *Store) addCounts(ctx context.Context, partition int, changes []Change) 
 			events[b] = append(events[b], e)
 		}
 	}
-	for _, b := range order {
-		if err := s.addCount(ctx, b, events[b]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return atOnce(ctx, len(order), func(ctx context.Context, i int) error {
+		return s.foldOp(ctx, func() error { return s.addCount(ctx, k, order[i], events[order[i]]) })
+	})
 }
 
 // addCount adds to the document of b the events (in log order) that it has
@@ -168,12 +166,16 @@ func (s *Store) addCounts(ctx context.Context, partition int, changes []Change) 
 // as a reducer that lost its partition while paused, can never lower a newer
 // state, and two writers of the same batch write the same state. Both the
 // read and the write filter on the _id alone, which every MongoDB-wire store
-// serves as a point lookup.
-func (s *Store) addCount(ctx context.Context, b bucket, events []counted) error {
+// serves as a point lookup. A document that k knows is not read: k holds
+// it as this writer wrote it.
+func (s *Store) addCount(ctx context.Context, k *known, b bucket, events []counted) error {
+	cur, isKnown := k.count(b.id)
 	for {
-		var cur countDoc
-		if err := s.counts.FindOne(ctx, bson.M{"_id": b.id}).Decode(&cur); err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-			return fmt.Errorf("read count %s: %w", b.id, unavailable(err))
+		if !isKnown {
+			cur = countDoc{}
+			if err := s.counts.FindOne(ctx, bson.M{"_id": b.id}).Decode(&cur); err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+				return fmt.Errorf("read count %s: %w", b.id, unavailable(err))
+			}
 		}
 		raise := bson.M{}
 		for _, e := range events {
@@ -196,10 +198,21 @@ func (s *Store) addCount(ctx context.Context, b bucket, events []counted) error 
 			options.UpdateOne().SetUpsert(true))
 		switch {
 		case mongo.IsDuplicateKeyError(err):
+			isKnown = false
 			continue // created meanwhile: read it and count again
 		case err != nil:
 			return fmt.Errorf("count %s: %w", b.id, unavailable(err))
 		}
+		written := countDoc{ID: b.id, Key: b.key, Year: b.year, Seq: events[len(events)-1].seq, Days: cur.Days}
+		if written.Days == nil {
+			written.Days = map[string]int64{}
+		}
+		for field, n := range raise {
+			if field != "seq" {
+				written.Days[field] = max(written.Days[field], n.(int64))
+			}
+		}
+		k.setCount(written)
 		return nil
 	}
 }

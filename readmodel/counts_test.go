@@ -113,62 +113,107 @@ func checkCounts(t *testing.T, s *readmodel.Store, wantTotal int64) {
 // some slots or counts, in the middle of a slot's split, before the
 // checkpoint. The batch is then delivered again, as
 // a whole or cut differently. Every count must come out exactly right.
+// The batch is cut once on a fresh model, and once after an earlier batch,
+// whose writer then knows the documents it wrote and writes them unread.
 func TestCountsAreExactlyOnceWhateverFails(t *testing.T) {
-	uri := testkit.Mongo(t).URI()
 	changes := batch()
 	const unique = 12
+	t.Run("fresh", func(t *testing.T) {
+		crashEverywhere(t, nil, changes, 40, unique)
+	})
+	t.Run("after a batch", func(t *testing.T) {
+		crashEverywhere(t, changes[:6], changes[6:], 40, unique)
+	})
+}
 
-	// How many commands does a batch take when nothing fails?
+// crashEverywhere applies before, then cuts the apply of changes through
+// through at each of its database commands in turn, each time on a model of
+// its own, and delivers changes again: cut in two, then whole.
+func crashEverywhere(t *testing.T, before, changes []readmodel.Change, through uint64, unique int64) {
+	uri := testkit.Mongo(t).URI()
+	open := func(t *testing.T, c *crashingClient, name string) *readmodel.Store {
+		s, err := readmodel.Open(t.Context(), c.client.Database(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Slots of three messages split within the batch, so that the
+		// batch is cut in the middle of splits too.
+		readmodel.SetLeafCap(s, 3)
+		if len(before) > 0 {
+			if err := s.Apply(t.Context(), 0, before, before[len(before)-1].Sequence); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s
+	}
+
+	// How many commands does the batch take when nothing fails?
 	probe := newCrashingClient(t, uri)
-	s, err := readmodel.Open(t.Context(), probe.client.Database("probe"))
-	if err != nil {
+	s := open(t, probe, fmt.Sprintf("probe%d", time.Now().UnixNano()))
+	start := probe.commands.Load()
+	if err := s.Apply(t.Context(), 0, changes, through); err != nil {
 		t.Fatal(err)
 	}
-	// Slots of three messages split within the batch, so that the batch
-	// is cut in the middle of splits too.
-	readmodel.SetLeafCap(s, 3)
-	before := probe.commands.Load()
-	if err := s.Apply(t.Context(), 0, changes, 40); err != nil {
-		t.Fatal(err)
-	}
-	total := probe.commands.Load() - before
+	total := probe.commands.Load() - start
 	if total < 4 {
 		t.Fatalf("a batch took %d commands", total)
 	}
 	checkCounts(t, s, unique)
 
+	half := len(changes) / 2
 	for at := int64(1); at <= total; at++ {
 		t.Run(fmt.Sprintf("crash at command %d of %d", at, total), func(t *testing.T) {
 			c := newCrashingClient(t, uri)
-			s, err := readmodel.Open(t.Context(), c.client.Database(fmt.Sprintf("crash%d", at)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			readmodel.SetLeafCap(s, 3)
+			s := open(t, c, fmt.Sprintf("crash%d_%d", at, time.Now().UnixNano()))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			c.crash.Store(&cancel)
 			c.crashAt.Store(c.commands.Load() + at)
-			if err := s.Apply(ctx, 0, changes, 40); err == nil {
+			if err := s.Apply(ctx, 0, changes, through); err == nil {
 				t.Fatalf("the batch succeeded although it was cut at command %d", at)
 			}
 			// Redelivered cut differently, then once more whole.
 			ctx = t.Context()
-			if err := s.Apply(ctx, 0, changes[:5], 18); err != nil {
+			if err := s.Apply(ctx, 0, changes[:half], changes[half-1].Sequence); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Apply(ctx, 0, changes[5:], 40); err != nil {
+			if err := s.Apply(ctx, 0, changes[half:], through); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Apply(ctx, 0, changes, 40); err != nil {
+			if err := s.Apply(ctx, 0, changes, through); err != nil {
 				t.Fatal(err)
 			}
 			checkCounts(t, s, unique)
-			if cp, _ := s.Checkpoint(ctx, 0); cp != 40 {
-				t.Errorf("checkpoint %d, want 40", cp)
+			if cp, _ := s.Checkpoint(ctx, 0); cp != through {
+				t.Errorf("checkpoint %d, want %d", cp, through)
 			}
 		})
 	}
+}
+
+// Two writers of one partition take turns, as when a reducer loses its
+// partition to another process and gets it back: each must count and
+// place what the other wrote meanwhile, not only what it wrote itself.
+func TestWritersTakingTurns(t *testing.T) {
+	ctx := t.Context()
+	db := testkit.Database(t)
+	var writers [2]*readmodel.Store
+	for i := range writers {
+		s, err := readmodel.Open(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readmodel.SetLeafCap(s, 3)
+		writers[i] = s
+	}
+	changes := batch()
+	for i, lo := 0, 0; lo < len(changes); i, lo = i+1, lo+2 {
+		part := changes[lo:min(lo+2, len(changes))]
+		if err := writers[i%2].Apply(ctx, 0, part, part[len(part)-1].Sequence); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkCounts(t, writers[0], 12)
 }
 
 // The counts of all tags add up every partition that folded any: here the

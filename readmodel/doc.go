@@ -35,7 +35,9 @@
 // write that added some, because such a store also converts a document
 // field by field: a leaf of a few strings reads and writes several times
 // faster than one of a field per message. Reading a leaf merges its runs;
-// rewriting it leaves one.
+// rewriting it leaves one, and its writer rewrites a leaf it knows to hold
+// 32 runs, so that a live trickle of a message a write does not grow it a
+// field per message.
 //
 // A page walks the tree of its key newest first, from the cursor or the end
 // of the range down, skipping whole children outside the range by their
@@ -86,6 +88,16 @@
 //   - A day count document records the sequence of the last event it
 //     counted; an event at or before it was counted already. Counts only
 //     grow, and are raised with $max.
+//   - The writer of a partition keeps what it wrote last of each slot and
+//     count document, and the next batch writes them from that without
+//     reading them: a live batch of a few events then costs a write per
+//     document it changes. It trusts that knowledge only while the
+//     partition's checkpoint is the one it wrote last, and only for a batch
+//     none of whose messages was stored before; a batch that finds some
+//     stored reads every slot it touches, and a failed attempt forgets all.
+//     Another writer that folded a batch meanwhile moved the checkpoint; one
+//     that died within a batch stored its messages before any slot, so the
+//     batch comes back finding them stored.
 //
 // Between the writes of one batch a reader can see a message listed before
 // the counts include it. A later event that removes a message would set a
@@ -104,8 +116,8 @@
 //
 // Counts are kept per UTC day, under one tag and across all tags, so that a
 // count over any range reads whole days from a few small documents, however
-// many messages the days hold. Only the partial days at the edges of an RFC
-// 3339 range are counted from the messages themselves.
+// many messages the days hold. A range with an edge inside a day is counted
+// from the slots instead (see Slots).
 //
 // One document holds the days of one year under one key, as fields named
 // by month and day ("03-15"): a count over a year reads one or two

@@ -167,8 +167,9 @@ func (s *Store) readSlot(ctx context.Context, key, prefix string) (slot, error) 
 
 // addSlots places the messages of fresh changes in the slots of their tag
 // and of all tags in partition. When new, none of them was stored before
-// this attempt, so none is in any slot yet. The keys are placed at once.
-func (s *Store) addSlots(ctx context.Context, partition int, fresh []Change, new bool) error {
+// this attempt, so none is in any slot yet. The keys are placed at once. k,
+// when not nil, is what the partition's writer knows of its slots.
+func (s *Store) addSlots(ctx context.Context, k *known, partition int, fresh []Change, new bool) error {
 	byKey := map[string]map[string]entry{}
 	add := func(key, id string, e entry) {
 		if byKey[key] == nil {
@@ -184,7 +185,7 @@ func (s *Store) addSlots(ctx context.Context, partition int, fresh []Change, new
 	g, gctx := errgroup.WithContext(ctx)
 	for key, entries := range byKey {
 		g.Go(func() error {
-			_, err := s.place(gctx, key, "", entries, new, -1)
+			_, err := s.place(gctx, k, key, "", entries, new, -1)
 			return err
 		})
 	}
@@ -203,23 +204,43 @@ func (s *Store) addSlots(ctx context.Context, partition int, fresh []Change, new
 // is exact then (see the package doc), and it also tells a leaf, which
 // never holds more than leafCap, from an inner slot, which always does. A
 // leaf that the entries do not fill then gets them as one more run,
-// without being read.
-func (s *Store) place(ctx context.Context, key, prefix string, entries map[string]entry, new bool, held int64) (int64, error) {
+// without being read. When new, a slot that k knows is not read either;
+// otherwise every slot on the way is read, and k learns it.
+func (s *Store) place(ctx context.Context, k *known, key, prefix string, entries map[string]entry, new bool, held int64) (int64, error) {
 	id := slotID(key, prefix)
-	if new && held >= 0 && held+int64(len(entries)) <= int64(s.leafCap) {
+	var st slotState
+	var isKnown bool
+	if new {
+		st, isKnown = k.slot(id)
+	}
+	if isKnown && !st.inner {
+		held = st.n
+	}
+	runs := -1 // the leaf's runs once one more is added; -1 when unknown
+	switch {
+	case held == 0:
+		runs = 1
+	case isKnown && st.runs >= 0:
+		runs = st.runs + 1
+	}
+	leafToFill := new && !st.inner && held >= 0 && held+int64(len(entries)) <= int64(s.leafCap)
+	if leafToFill && runs <= maxRuns {
 		run := bson.M{"r." + runName(entries): pack(entries)}
 		if err := s.writeSlot(ctx, id, bson.M{"$set": run}); err != nil {
 			return 0, err
 		}
+		k.setSlot(id, slotState{n: held + int64(len(entries)), runs: runs})
 		return held + int64(len(entries)), nil
 	}
-	var sl slot
-	err := s.foldOp(ctx, func() (err error) {
-		sl, err = s.readSlot(ctx, key, prefix)
-		return err
-	})
-	if err != nil {
-		return 0, err
+	sl := slot{ID: id, Inner: true, Kids: st.kids}
+	if !isKnown || !st.inner {
+		err := s.foldOp(ctx, func() (err error) {
+			sl, err = s.readSlot(ctx, key, prefix)
+			return err
+		})
+		if err != nil {
+			return 0, err
+		}
 	}
 	if !sl.Inner {
 		merged := maps.Clone(sl.Msgs)
@@ -233,14 +254,20 @@ func (s *Store) place(ctx context.Context, key, prefix string, entries map[strin
 			}
 		}
 		if len(merged) > s.leafCap {
-			return s.split(ctx, key, prefix, merged)
+			return s.split(ctx, k, key, prefix, merged)
 		}
-		if added {
+		if added || len(sl.Runs) > maxRuns {
 			if err := s.replaceSlot(ctx, leaf(id, merged)); err != nil {
 				return 0, err
 			}
+			k.setSlot(id, slotState{n: int64(len(merged)), runs: 1})
+		} else {
+			k.setSlot(id, slotState{n: int64(len(merged)), runs: len(sl.Runs)})
 		}
 		return int64(len(merged)), nil
+	}
+	if sl.Kids == nil {
+		sl.Kids = map[string]int64{}
 	}
 	groups := groupByChild(prefix, entries)
 	placed := make(map[string]int64, len(groups))
@@ -249,7 +276,7 @@ func (s *Store) place(ctx context.Context, key, prefix string, entries map[strin
 	for q, group := range groups {
 		suffix := q[len(prefix):]
 		g.Go(func() error {
-			n, err := s.place(gctx, key, q, group, new, sl.Kids[suffix])
+			n, err := s.place(gctx, k, key, q, group, new, sl.Kids[suffix])
 			mu.Lock()
 			placed[suffix] = n
 			mu.Unlock()
@@ -273,6 +300,7 @@ func (s *Store) place(ctx context.Context, key, prefix string, entries map[strin
 			return 0, err
 		}
 	}
+	k.setSlot(id, slotState{inner: true, kids: sl.Kids})
 	return sl.total(), nil
 }
 
@@ -310,7 +338,7 @@ func (s *Store) placed(ctx context.Context, key, prefix string, ids []string, se
 
 // split stores entries, too many for one slot, under the children of the
 // slot at prefix, at once, then makes that slot an inner one counting them.
-func (s *Store) split(ctx context.Context, key, prefix string, entries map[string]entry) (int64, error) {
+func (s *Store) split(ctx context.Context, k *known, key, prefix string, entries map[string]entry) (int64, error) {
 	groups := groupByChild(prefix, entries)
 	kids := make(map[string]int64, len(groups))
 	g, gctx := errgroup.WithContext(ctx)
@@ -318,10 +346,15 @@ func (s *Store) split(ctx context.Context, key, prefix string, entries map[strin
 		kids[q[len(prefix):]] = int64(len(group))
 		g.Go(func() error {
 			if len(group) > s.leafCap {
-				_, err := s.split(gctx, key, q, group)
+				_, err := s.split(gctx, k, key, q, group)
 				return err
 			}
-			return s.replaceSlot(gctx, leaf(slotID(key, q), group))
+			id := slotID(key, q)
+			if err := s.replaceSlot(gctx, leaf(id, group)); err != nil {
+				return err
+			}
+			k.setSlot(id, slotState{n: int64(len(group)), runs: 1})
+			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -331,6 +364,7 @@ func (s *Store) split(ctx context.Context, key, prefix string, entries map[strin
 	if err := s.replaceSlot(ctx, inner); err != nil {
 		return 0, err
 	}
+	k.setSlot(inner.ID, slotState{inner: true, kids: kids})
 	return int64(len(entries)), nil
 }
 

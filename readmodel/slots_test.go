@@ -205,6 +205,38 @@ func TestFullSlotStaysSmall(t *testing.T) {
 	}
 }
 
+// A live trickle, one message per batch, adds a run to a leaf per batch;
+// its writer rewrites the leaf as one run before it holds more than 33, so
+// that a leaf stays a few fields whatever the rate.
+func TestTrickleKeepsLeavesCompact(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t)
+	at := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
+	const n = 100
+	for i := range n {
+		m := message.Message{ID: ulid.MustNew(ulid.Timestamp(at.Add(time.Duration(i)*time.Second)), ulid.DefaultEntropy()).String(),
+			UserID: "u", Text: "x", Tag: "live", CreatedAt: at.Add(time.Duration(i) * time.Second)}
+		if err := s.Apply(ctx, 0, []readmodel.Change{{Message: m, Sequence: uint64(i + 1)}}, uint64(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	most := 0
+	eachSlot(t, s, func(d bson.M) {
+		if runs, ok := d["r"].(bson.D); ok {
+			most = max(most, len(runs))
+		}
+	})
+	if most == 0 || most > 33 {
+		t.Errorf("a leaf holds %d runs after %d batches of one message; want 1 to 33", most, n)
+	}
+	if got := listAll(t, s, readmodel.Filter{Tag: "live"}, 7); len(got) != n {
+		t.Fatalf("listed %d, want %d", len(got), n)
+	}
+	if got, err := s.Count(ctx, readmodel.Filter{Tag: "live", From: readmodel.At(at.Add(10 * time.Second)), To: readmodel.At(at.Add(90 * time.Second))}); err != nil || got != 80 {
+		t.Fatalf("count %d, %v; want 80", got, err)
+	}
+}
+
 // A generation with counts but no slots, as a version without slots left
 // it, is told apart from one that has both.
 func TestUnslotted(t *testing.T) {

@@ -56,6 +56,10 @@ type Store struct {
 	spanned span
 	// notify, when set, is told what each Apply folded (see Notify).
 	notify atomic.Pointer[func(position.Folded)]
+	// known holds, per partition, what its writer knows of the documents
+	// it wrote (see known).
+	knownMu sync.Mutex
+	known   map[int]*known
 }
 
 // Notify makes every later Apply tell fn what it folded, once the
@@ -96,6 +100,7 @@ func openStore(_ context.Context, db *mongo.Database, gen int) (*Store, error) {
 		slots:       db.Collection(prefix + slotsCollection),
 		leafCap:     LeafCap,
 		foldOps:     make(chan struct{}, maxFoldOps),
+		known:       map[int]*known{},
 	}
 	return s, nil
 }
@@ -137,35 +142,54 @@ type Change struct {
 
 // Apply folds the changes of one partition, given in log order: it writes
 // the messages, places them in their slots, adds them to the counts, and
-// then records through as the partition's checkpoint. It is idempotent: applying the same changes again,
-// in whole or in part, after a failure at any point, leaves the model as
-// applying them once.
+// then records through as the partition's checkpoint. It is idempotent:
+// applying the same changes again, in whole or in part, after a failure at
+// any point, leaves the model as applying them once. It first reads the
+// checkpoint, to tell whether what it knows of the partition's documents
+// from its last Apply still holds (see known).
 func (s *Store) Apply(ctx context.Context, partition int, changes []Change, through uint64) error {
+	k := s.knownOf(partition)
+	stored, err := k.check(ctx, s, partition)
+	if err != nil {
+		return err
+	}
+	fresh, err := s.apply(ctx, k, partition, changes, through)
+	if err != nil {
+		k.forget()
+		return err
+	}
+	k.wrote(max(stored, through))
+	if fn := s.notify.Load(); fn != nil {
+		(*fn)(s.folded(partition, changes, fresh, through))
+	}
+	return nil
+}
+
+// apply writes what Apply does and returns the changes whose event stored
+// their message.
+func (s *Store) apply(ctx context.Context, k *known, partition int, changes []Change, through uint64) ([]Change, error) {
 	var fresh []Change
 	if len(changes) > 0 {
 		var new bool
 		var err error
 		fresh, new, err = s.insert(ctx, changes)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := s.widenSpan(ctx, partition, fresh); err != nil {
-			return err
+			return nil, err
 		}
-		if err := s.addSlots(ctx, partition, fresh, new); err != nil {
-			return err
+		if err := s.addSlots(ctx, k, partition, fresh, new); err != nil {
+			return nil, err
 		}
-		if err := s.addCounts(ctx, partition, fresh); err != nil {
-			return err
+		if err := s.addCounts(ctx, k, partition, fresh); err != nil {
+			return nil, err
 		}
 	}
 	if err := s.SetCheckpoint(ctx, partition, through); err != nil {
-		return err
+		return nil, err
 	}
-	if fn := s.notify.Load(); fn != nil {
-		(*fn)(s.folded(partition, changes, fresh, through))
-	}
-	return nil
+	return fresh, nil
 }
 
 // Concerns reports whether f tells of this generation.
