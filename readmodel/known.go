@@ -44,7 +44,7 @@ type slotState struct {
 
 // maxKnown bounds the documents known per partition; past it the writer
 // forgets them all and reads what it touches again.
-const maxKnown = 100_000
+const maxKnown = 20_000
 
 // maxRuns is the most runs a leaf whose runs are known holds: the next
 // write reads it and rewrites it as one run, so that a leaf taking a live
