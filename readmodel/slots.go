@@ -243,29 +243,43 @@ func (s *Store) place(ctx context.Context, k *known, key, prefix string, entries
 		}
 	}
 	if !sl.Inner {
-		merged := maps.Clone(sl.Msgs)
-		if merged == nil {
-			merged = make(map[string]entry, len(entries))
-		}
-		added := false
-		for id, e := range entries {
-			if _, ok := merged[id]; !ok {
-				merged[id], added = e, true
-			}
-		}
-		if len(merged) > s.leafCap {
-			return s.split(ctx, k, key, prefix, merged)
-		}
-		if added || len(sl.Runs) > maxRuns {
-			if err := s.replaceSlot(ctx, leaf(id, merged)); err != nil {
-				return 0, err
-			}
-			k.setSlot(id, slotState{n: int64(len(merged)), runs: 1})
-		} else {
-			k.setSlot(id, slotState{n: int64(len(merged)), runs: len(sl.Runs)})
-		}
-		return int64(len(merged)), nil
+		return s.mergeLeaf(ctx, k, key, prefix, sl, entries)
 	}
+	return s.placeUnder(ctx, k, key, prefix, sl, entries, new)
+}
+
+// mergeLeaf adds entries to sl, the leaf of key at prefix as read, and
+// rewrites it as one run, or splits it once it holds more than leafCap. It
+// returns how many messages it then holds.
+func (s *Store) mergeLeaf(ctx context.Context, k *known, key, prefix string, sl slot, entries map[string]entry) (int64, error) {
+	merged := maps.Clone(sl.Msgs)
+	if merged == nil {
+		merged = make(map[string]entry, len(entries))
+	}
+	added := false
+	for id, e := range entries {
+		if _, ok := merged[id]; !ok {
+			merged[id], added = e, true
+		}
+	}
+	if len(merged) > s.leafCap {
+		return s.split(ctx, k, key, prefix, merged)
+	}
+	if added || len(sl.Runs) > maxRuns {
+		if err := s.replaceSlot(ctx, leaf(sl.ID, merged)); err != nil {
+			return 0, err
+		}
+		k.setSlot(sl.ID, slotState{n: int64(len(merged)), runs: 1})
+	} else {
+		k.setSlot(sl.ID, slotState{n: int64(len(merged)), runs: len(sl.Runs)})
+	}
+	return int64(len(merged)), nil
+}
+
+// placeUnder places entries under the children of sl, the inner slot of
+// key at prefix, at once, then raises its counts of them. It returns how
+// many messages sl then holds.
+func (s *Store) placeUnder(ctx context.Context, k *known, key, prefix string, sl slot, entries map[string]entry, new bool) (int64, error) {
 	if sl.Kids == nil {
 		sl.Kids = map[string]int64{}
 	}
@@ -296,11 +310,11 @@ func (s *Store) place(ctx context.Context, k *known, key, prefix string, entries
 	// A count only grows: $max keeps a writer that read an older state from
 	// lowering a newer one. A batch delivered again changes none.
 	if len(raise) > 0 {
-		if err := s.writeSlot(ctx, id, bson.M{"$max": raise, "$set": bson.M{"i": true}}); err != nil {
+		if err := s.writeSlot(ctx, sl.ID, bson.M{"$max": raise, "$set": bson.M{"i": true}}); err != nil {
 			return 0, err
 		}
 	}
-	k.setSlot(id, slotState{inner: true, kids: sl.Kids})
+	k.setSlot(sl.ID, slotState{inner: true, kids: sl.Kids})
 	return sl.total(), nil
 }
 
