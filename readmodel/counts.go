@@ -138,8 +138,9 @@ type counted struct {
 }
 
 // addCounts adds each change, once, to the counts of its tag and of all tags
-// for its day. The documents are written at once; k, when not nil, is what
-// the partition's writer knows of them.
+// for its day, one document after another: written at once, they would
+// only contend for a store's one writer. k, when not nil, is what the
+// partition's writer knows of them.
 func (s *Store) addCounts(ctx context.Context, k *known, partition int, changes []Change) error {
 	events := map[bucket][]counted{}
 	var order []bucket
@@ -152,9 +153,12 @@ func (s *Store) addCounts(ctx context.Context, k *known, partition int, changes 
 			events[b] = append(events[b], e)
 		}
 	}
-	return atOnce(ctx, len(order), func(ctx context.Context, i int) error {
-		return s.foldOp(ctx, func() error { return s.addCount(ctx, k, order[i], events[order[i]]) })
-	})
+	for _, b := range order {
+		if err := s.addCount(ctx, k, b, events[b]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // addCount adds to the document of b the events (in log order) that it has
