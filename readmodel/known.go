@@ -109,22 +109,6 @@ func (k *known) slot(id string) (slotState, bool) {
 	return st, ok
 }
 
-func (k *known) setSlot(id string, st slotState) {
-	if k == nil {
-		return
-	}
-	st.kids = maps.Clone(st.kids)
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if len(k.slots)+len(k.counts) >= maxKnown {
-		k.slots, k.counts = nil, nil
-	}
-	if k.slots == nil {
-		k.slots = map[string]slotState{}
-	}
-	k.slots[id] = st
-}
-
 // count returns the count document with id as known, and whether it is.
 func (k *known) count(id string) (countDoc, bool) {
 	if k == nil {
@@ -137,6 +121,20 @@ func (k *known) count(id string) (countDoc, bool) {
 	return doc, ok
 }
 
+func (k *known) setSlot(id string, st slotState) {
+	if k == nil {
+		return
+	}
+	st.kids = maps.Clone(st.kids)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.makeRoom()
+	if k.slots == nil {
+		k.slots = map[string]slotState{}
+	}
+	k.slots[id] = st
+}
+
 func (k *known) setCount(doc countDoc) {
 	if k == nil {
 		return
@@ -144,11 +142,17 @@ func (k *known) setCount(doc countDoc) {
 	doc.Days = maps.Clone(doc.Days)
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if len(k.slots)+len(k.counts) >= maxKnown {
-		k.slots, k.counts = nil, nil
-	}
+	k.makeRoom()
 	if k.counts == nil {
 		k.counts = map[string]countDoc{}
 	}
 	k.counts[doc.ID] = doc
+}
+
+// makeRoom forgets every document once maxKnown are known. It runs with
+// k.mu held.
+func (k *known) makeRoom() {
+	if len(k.slots)+len(k.counts) >= maxKnown {
+		k.slots, k.counts = nil, nil
+	}
 }
