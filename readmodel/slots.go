@@ -232,15 +232,16 @@ func (s *Store) place(ctx context.Context, k *known, key, prefix string, entries
 		k.setSlot(id, slotState{n: held + int64(len(entries)), runs: runs})
 		return held + int64(len(entries)), nil
 	}
-	sl := slot{ID: id, Inner: true, Kids: st.kids}
-	if !isKnown || !st.inner {
-		err := s.foldOp(ctx, func() (err error) {
-			sl, err = s.readSlot(ctx, key, prefix)
-			return err
-		})
-		if err != nil {
-			return 0, err
-		}
+	if isKnown && st.inner {
+		return s.placeUnder(ctx, k, key, prefix, slot{ID: id, Inner: true, Kids: st.kids}, entries, new)
+	}
+	var sl slot
+	err := s.foldOp(ctx, func() (err error) {
+		sl, err = s.readSlot(ctx, key, prefix)
+		return err
+	})
+	if err != nil {
+		return 0, err
 	}
 	if !sl.Inner {
 		return s.mergeLeaf(ctx, k, key, prefix, sl, entries)
