@@ -14,8 +14,13 @@ import (
 // idIndexSweep is how often new collections are looked for.
 const idIndexSweep = 250 * time.Millisecond
 
-// idIndexSuffix names the added index after its table.
-const idIndexSuffix = "__id_pushdown"
+// Index names, after their table: the one the sweep builds, FerretDB's own
+// unique index of _id, and the plain index earlier versions built.
+const (
+	idIndexSuffix       = "__id_key"
+	ferretIDIndexSuffix = "__id_"
+	oldIDIndexSuffix    = "__id_pushdown"
+)
 
 // keepIDIndexes indexes the tables of every database file in dir every
 // idIndexSweep until ctx ends, so that a collection has its index within a
@@ -45,8 +50,9 @@ func keepIDIndexes(ctx context.Context, dir string, log *slog.Logger, first erro
 	}
 }
 
-// indexIDs adds the _id pushdown index to every collection table of the
-// database files in dir that lacks it.
+// indexIDs gives every collection table of the database files in dir that
+// lacks it the unique index of _id on the pushdown's expression, in place of
+// FerretDB's own.
 func indexIDs(ctx context.Context, dir string) error {
 	files, err := filepath.Glob(filepath.Join(dir, "*.sqlite"))
 	if err != nil {
@@ -88,10 +94,32 @@ func indexFile(ctx context.Context, file string) error {
 		return fmt.Errorf("%s: %w", file, err)
 	}
 	for _, t := range tables {
-		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (_ferretdb_sjson->'$._id')`, t+idIndexSuffix, t)
-		if _, err := db.ExecContext(ctx, q); err != nil {
+		if err := swapIDIndex(ctx, db, t); err != nil {
 			return fmt.Errorf("%s: index %s: %w", file, t, err)
 		}
 	}
 	return nil
+}
+
+// swapIDIndex builds the unique index on the pushdown's expression and drops
+// the table's other indexes of _id, in one transaction, so that the table is
+// never without a unique _id and every insert keeps one index of it.
+// FerretDB tells a duplicate _id by SQLite's unique constraint failing,
+// whichever index fails it.
+func swapIDIndex(ctx context.Context, db *sql.DB, table string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, q := range []string{
+		fmt.Sprintf(`CREATE UNIQUE INDEX IF NOT EXISTS %q ON %q (_ferretdb_sjson->'$._id')`, table+idIndexSuffix, table),
+		fmt.Sprintf(`DROP INDEX IF EXISTS %q`, table+ferretIDIndexSuffix),
+		fmt.Sprintf(`DROP INDEX IF EXISTS %q`, table+oldIDIndexSuffix),
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
