@@ -12,8 +12,12 @@
 // one. So every find, update or delete by _id scans and parses the whole
 // table: on a table of 20,000 small documents one update by _id took 43 ms.
 //
-// The embedded server mends that by adding, under every collection's table,
-// an index on the very expression of the pushdown (0.7 ms for the same
-// update). It is built beside FerretDB's own indexes, which FerretDB neither
-// lists nor drops; dropping the collection drops the table and it with it.
+// The embedded server mends that by giving every collection's table a
+// unique index on the very expression of the pushdown (0.7 ms for the same
+// update) in place of FerretDB's own index of _id, in one transaction, so
+// that an insert keeps one index of _id instead of two. FerretDB takes any
+// unique constraint SQLite reports for a duplicate _id, so the kept index
+// refuses a second document with the same _id as FerretDB's did. FerretDB
+// neither lists nor drops the index; dropping the collection drops the
+// table and it with it.
 package embedded
