@@ -413,18 +413,31 @@ func (s *Store) foldOp(ctx context.Context, op func() error) error {
 }
 
 func (s *Store) writeSlot(ctx context.Context, id string, update bson.M) error {
-	return s.foldOp(ctx, func() error {
-		if _, err := s.slots.UpdateOne(ctx, bson.M{"_id": id}, update, options.UpdateOne().SetUpsert(true)); err != nil {
-			return fmt.Errorf("slot %s: %w", id, unavailable(err))
-		}
-		return nil
+	return s.upsertSlot(ctx, id, func() error {
+		_, err := s.slots.UpdateOne(ctx, bson.M{"_id": id}, update, options.UpdateOne().SetUpsert(true))
+		return err
 	})
 }
 
 func (s *Store) replaceSlot(ctx context.Context, sl slot) error {
+	return s.upsertSlot(ctx, sl.ID, func() error {
+		_, err := s.slots.ReplaceOne(ctx, bson.M{"_id": sl.ID}, sl, options.Replace().SetUpsert(true))
+		return err
+	})
+}
+
+// upsertSlot runs write, an upsert of the slot with id, as a fold op. A store
+// that runs an upsert as a read and then an insert refuses the insert when
+// the slot was created in between, as by a write of an attempt that gave up
+// but still landed; the upsert then finds the slot and updates it.
+func (s *Store) upsertSlot(ctx context.Context, id string, write func() error) error {
 	return s.foldOp(ctx, func() error {
-		if _, err := s.slots.ReplaceOne(ctx, bson.M{"_id": sl.ID}, sl, options.Replace().SetUpsert(true)); err != nil {
-			return fmt.Errorf("slot %s: %w", sl.ID, unavailable(err))
+		err := write()
+		for tries := 1; mongo.IsDuplicateKeyError(err) && tries < 3; tries++ {
+			err = write()
+		}
+		if err != nil {
+			return fmt.Errorf("slot %s: %w", id, unavailable(err))
 		}
 		return nil
 	})
