@@ -15,33 +15,6 @@ import (
 // allTags is the count key of every tag; its documents are per partition.
 const allTags = "*"
 
-// spanID names the document of the years and partitions counted.
-const spanID = "span"
-
-// span is the years that have counts, and how many partitions; the zero
-// span holds none.
-type span struct {
-	First      int `bson:"first"`
-	Last       int `bson:"last"`
-	Partitions int `bson:"partitions"`
-}
-
-// union is the least span that holds both s and o.
-func (s span) union(o span) span {
-	switch {
-	case s.Partitions == 0:
-		return o
-	case o.Partitions == 0:
-		return s
-	}
-	return span{First: min(s.First, o.First), Last: max(s.Last, o.Last), Partitions: max(s.Partitions, o.Partitions)}
-}
-
-// with is s widened to hold a count of year in partition.
-func (s span) with(year, partition int) span {
-	return s.union(span{First: year, Last: year, Partitions: partition + 1})
-}
-
 // countDoc is one year's day counts under one key.
 type countDoc struct {
 	ID   string    `bson:"_id"`
@@ -95,40 +68,6 @@ func tagBucket(tag string, t time.Time) bucket {
 func allBucket(partition int, t time.Time) bucket {
 	y := yearOf(t)
 	return bucket{id: allID(partition, y.Year()), key: allTags, year: y}
-}
-
-// widenSpan makes the span include the years of changes and partition,
-// unless this store has done so already.
-func (s *Store) widenSpan(ctx context.Context, partition int, changes []Change) error {
-	var want span
-	for _, c := range changes {
-		want = want.with(c.Message.CreatedAt.UTC().Year(), partition)
-	}
-	s.spanMu.Lock()
-	done := s.spanned.union(want) == s.spanned
-	s.spanMu.Unlock()
-	if done {
-		return nil
-	}
-	return s.widen(ctx, want)
-}
-
-// widen makes the stored span include want, which holds some count.
-func (s *Store) widen(ctx context.Context, want span) error {
-	// $min and $max only widen: writers in any order leave the widest.
-	_, err := s.counts.UpdateOne(ctx, bson.M{"_id": spanID},
-		bson.M{"$min": bson.M{"first": want.First}, "$max": bson.M{"last": want.Last, "partitions": want.Partitions}},
-		options.UpdateOne().SetUpsert(true))
-	if mongo.IsDuplicateKeyError(err) {
-		return s.widen(ctx, want) // created meanwhile
-	}
-	if err != nil {
-		return fmt.Errorf("count span: %w", unavailable(err))
-	}
-	s.spanMu.Lock()
-	defer s.spanMu.Unlock()
-	s.spanned = s.spanned.union(want)
-	return nil
 }
 
 // counted is one event as a count document sees it.
@@ -247,16 +186,6 @@ func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
 func wholeDay(b Bound) bool {
 	t, ok := b.Time()
 	return !ok || t.Equal(day(t))
-}
-
-// readSpan returns the years and partitions that hold counts.
-func (s *Store) readSpan(ctx context.Context) (span, error) {
-	var sp span
-	err := s.counts.FindOne(ctx, bson.M{"_id": spanID}).Decode(&sp)
-	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-		return span{}, fmt.Errorf("count span: %w", unavailable(err))
-	}
-	return sp, nil
 }
 
 // sumDays adds up the day counts of tag (all tags when empty) over

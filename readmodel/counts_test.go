@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -289,4 +290,104 @@ func TestRedeliveryCostsWhatTheFirstDeliveryDid(t *testing.T) {
 	if n, err := s.Count(ctx, readmodel.Filter{}); err != nil || n != stored+3*batch/2 {
 		t.Fatalf("count %d, %v; want %d", n, err, stored+3*batch/2)
 	}
+}
+
+// Reducers of several partitions, each in a process of its own, fold their
+// first batches at once, with messages of different years. Every partition
+// and every year is then counted and listed, on a store whose updates read
+// a document and write it back as two steps, as the embedded FerretDB's do.
+func TestPartitionsStartingAtOnceAreAllCounted(t *testing.T) {
+	uri := testkit.Mongo(t).URI()
+	const partitions = 8
+	for round := range 12 {
+		t.Run(fmt.Sprint("round", round), func(t *testing.T) {
+			ctx := t.Context()
+			db := testkit.DatabaseOn(t, uri)
+			var wg sync.WaitGroup
+			errs := make(chan error, partitions)
+			for p := range partitions {
+				s, err := readmodel.Open(ctx, db)
+				if err != nil {
+					t.Fatal(err)
+				}
+				start := time.Date(2020+p%4, 6, 1, 0, 0, 0, 0, time.UTC)
+				wg.Go(func() { errs <- s.Apply(ctx, p, changes(fmt.Sprint("t", p), start, 1, 1), 1) })
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, err := readmodel.Open(ctx, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := count(t, s, readmodel.Filter{}); n != partitions {
+				t.Errorf("count of all tags = %d, want %d", n, partitions)
+			}
+			from := readmodel.At(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))
+			if n := count(t, s, readmodel.Filter{From: from}); n != partitions {
+				t.Errorf("count of all tags from 2020 = %d, want %d", n, partitions)
+			}
+			page, err := s.List(ctx, readmodel.Page{Limit: 100})
+			if err != nil || len(page) != partitions {
+				t.Errorf("list of all tags holds %d messages (%v), want %d", len(page), err, partitions)
+			}
+		})
+	}
+}
+
+// A model folded when one document held the span of every partition goes
+// on counting and listing every partition and year: read as it is, and
+// after a writer of this version folded more into it.
+func TestSpanOfOneDocumentCarriesOver(t *testing.T) {
+	ctx := t.Context()
+	db := testkit.Database(t)
+	s, err := readmodel.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, year := range []int{2024, 2025} {
+		c := changes(fmt.Sprint("t", p), time.Date(year, 6, 1, 0, 0, 0, 0, time.UTC), 1, 1)
+		if err := s.Apply(ctx, p, c, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Rewrite the span as that version kept it.
+	counts := db.Collection(fmt.Sprintf("g%d_counts", s.Generation()))
+	if _, err := counts.DeleteMany(ctx, map[string]any{"_id": map[string]any{"$in": []string{"span/p0", "span/p1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := counts.InsertOne(ctx, map[string]any{"_id": "span", "first": 2024, "last": 2025, "partitions": 2}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(want int64) {
+		t.Helper()
+		s, err := readmodel.Open(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := count(t, s, readmodel.Filter{}); n != want {
+			t.Errorf("count of all tags = %d, want %d", n, want)
+		}
+		if n := count(t, s, readmodel.Filter{Tag: "t1"}); n != 1 {
+			t.Errorf("count of t1 = %d, want 1", n)
+		}
+		page, err := s.List(ctx, readmodel.Page{Limit: 10})
+		if err != nil || int64(len(page)) != want {
+			t.Errorf("list of all tags holds %d messages (%v), want %d", len(page), err, want)
+		}
+	}
+	check(2)
+	next, err := readmodel.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := changes("t0", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), 1, 2)
+	if err := next.Apply(ctx, 0, c, 2); err != nil {
+		t.Fatal(err)
+	}
+	check(3)
 }

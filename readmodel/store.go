@@ -50,10 +50,12 @@ type Store struct {
 	// foldOps holds a token for each slot read or write of folding under
 	// way (see foldOp).
 	foldOps chan struct{}
-	// spanMu guards spanned, the part of the count span this store has
-	// written.
+	// spanMu guards spanned, the years this store has written into the
+	// span document of each partition, and marked: partitions below it
+	// have span documents.
 	spanMu  sync.Mutex
-	spanned span
+	spanned map[int]span
+	marked  int
 	// notify, when set, is told what each Apply folded (see Notify).
 	notify atomic.Pointer[func(position.Folded)]
 	// known holds, per partition, what its writer knows of the documents
@@ -101,6 +103,7 @@ func openStore(_ context.Context, db *mongo.Database, gen int) (*Store, error) {
 		leafCap:     LeafCap,
 		foldOps:     make(chan struct{}, maxFoldOps),
 		known:       map[int]*known{},
+		spanned:     map[int]span{},
 	}
 	return s, nil
 }
@@ -463,7 +466,7 @@ type DayCount struct {
 
 // DayCounts returns every stored day count.
 func (s *Store) DayCounts(ctx context.Context) ([]DayCount, error) {
-	cur, err := s.counts.Find(ctx, bson.M{"_id": bson.M{"$ne": spanID}})
+	cur, err := s.counts.Find(ctx, bson.M{"k": bson.M{"$exists": true}})
 	if err != nil {
 		return nil, fmt.Errorf("counts: %w", unavailable(err))
 	}
