@@ -298,7 +298,7 @@ func TestRedeliveryCostsWhatTheFirstDeliveryDid(t *testing.T) {
 // a document and write it back as two steps, as the embedded FerretDB's do.
 func TestPartitionsStartingAtOnceAreAllCounted(t *testing.T) {
 	uri := testkit.Mongo(t).URI()
-	const partitions = 8
+	const partitions = 10 // more than one wave of span reads
 	for round := range 12 {
 		t.Run(fmt.Sprint("round", round), func(t *testing.T) {
 			ctx := t.Context()

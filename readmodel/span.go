@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
 )
 
 // The span of the model is the years that hold counts and the partitions
@@ -147,34 +148,63 @@ func (s *Store) mark(ctx context.Context, partition, top int) error {
 	return nil
 }
 
+// spanWave is how many span documents a reader asks for at once.
+const spanWave = 8
+
 // readSpan returns the years and partitions that hold counts: it reads the
-// span documents of the partitions in turn, up to the first that is
-// missing.
+// span documents of the partitions, spanWave at once, up to the first that
+// is missing.
 func (s *Store) readSpan(ctx context.Context) (span, error) {
 	var sp span
 	years := false
-	for p := 0; ; p++ {
-		var doc partitionSpan
-		err := s.counts.FindOne(ctx, bson.M{"_id": spanID(p)}).Decode(&doc)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			break
-		}
+	for from := 0; sp.Partitions == from; from += spanWave {
+		docs, err := s.readSpans(ctx, from)
 		if err != nil {
-			return span{}, fmt.Errorf("count span: %w", unavailable(err))
+			return span{}, err
 		}
-		sp.Partitions = p + 1
-		switch {
-		case doc.First == nil || doc.Last == nil:
-		case !years:
-			sp.First, sp.Last, years = *doc.First, *doc.Last, true
-		default:
-			sp.First, sp.Last = min(sp.First, *doc.First), max(sp.Last, *doc.Last)
+		for i, doc := range docs {
+			if doc == nil {
+				break
+			}
+			sp.Partitions = from + i + 1
+			switch {
+			case doc.First == nil || doc.Last == nil:
+			case !years:
+				sp.First, sp.Last, years = *doc.First, *doc.Last, true
+			default:
+				sp.First, sp.Last = min(sp.First, *doc.First), max(sp.Last, *doc.Last)
+			}
 		}
 	}
 	if sp.Partitions > 0 {
 		return sp, nil
 	}
 	return s.readLegacySpan(ctx)
+}
+
+// readSpans reads the span documents of the spanWave partitions from on,
+// at once; a missing one is nil.
+func (s *Store) readSpans(ctx context.Context, from int) ([]*partitionSpan, error) {
+	docs := make([]*partitionSpan, spanWave)
+	g, ctx := errgroup.WithContext(ctx)
+	for i := range docs {
+		g.Go(func() error {
+			var doc partitionSpan
+			err := s.counts.FindOne(ctx, bson.M{"_id": spanID(from + i)}).Decode(&doc)
+			switch {
+			case errors.Is(err, mongo.ErrNoDocuments):
+				return nil
+			case err != nil:
+				return fmt.Errorf("count span: %w", unavailable(err))
+			}
+			docs[i] = &doc
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return docs, nil
 }
 
 // readLegacySpan returns the span of a model folded before each partition
