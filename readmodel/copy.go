@@ -15,7 +15,7 @@ import (
 // partition. It returns how many messages it copied.
 func (s *Store) CopyBefore(ctx context.Context, from *Store, seq uint64, partition func(tag string) int) (uint64, error) {
 	counts := map[string]countDoc{}
-	spans := map[int]span{}
+	var sp span
 	var batch []Change
 	var copied uint64
 	flush := func() error {
@@ -53,8 +53,7 @@ func (s *Store) CopyBefore(ctx context.Context, from *Store, seq uint64, partiti
 			}
 			c.Days[dayField(m.CreatedAt)]++
 		}
-		p := partition(m.Tag)
-		spans[p] = spans[p].with(m.CreatedAt.UTC().Year(), p)
+		sp = sp.with(m.CreatedAt.UTC().Year(), partition(m.Tag))
 		if len(batch) >= 1000 {
 			return flush()
 		}
@@ -66,8 +65,8 @@ func (s *Store) CopyBefore(ctx context.Context, from *Store, seq uint64, partiti
 	if err := flush(); err != nil {
 		return copied, err
 	}
-	for p, sp := range spans {
-		if err := s.widen(ctx, p, sp); err != nil {
+	if sp.Partitions > 0 {
+		if err := s.widen(ctx, sp); err != nil {
 			return copied, err
 		}
 	}

@@ -293,12 +293,13 @@ func TestRedeliveryCostsWhatTheFirstDeliveryDid(t *testing.T) {
 }
 
 // Reducers of several partitions, each in a process of its own, fold their
-// first batches at once, with messages of different years. Every partition
-// and every year is then counted and listed, on a store whose updates read
-// a document and write it back as two steps, as the embedded FerretDB's do.
+// first batches at once, with messages of different years, so that they
+// widen the span at once. Every partition and every year is then counted
+// and listed, on a store whose updates read a document and write it back
+// as two steps, as the embedded FerretDB's do.
 func TestPartitionsStartingAtOnceAreAllCounted(t *testing.T) {
 	uri := testkit.Mongo(t).URI()
-	const partitions = 10 // more than one wave of span reads
+	const partitions = 10
 	for round := range 12 {
 		t.Run(fmt.Sprint("round", round), func(t *testing.T) {
 			ctx := t.Context()
@@ -339,9 +340,9 @@ func TestPartitionsStartingAtOnceAreAllCounted(t *testing.T) {
 	}
 }
 
-// A model folded when one document held the span of every partition goes
-// on counting and listing every partition and year: read as it is, and
-// after a writer of this version folded more into it.
+// A model folded when the span was one document, updated in place, goes on
+// counting and listing every partition and year: read as it is, and after
+// a writer of this version widened its span.
 func TestSpanOfOneDocumentCarriesOver(t *testing.T) {
 	ctx := t.Context()
 	db := testkit.Database(t)
@@ -357,7 +358,7 @@ func TestSpanOfOneDocumentCarriesOver(t *testing.T) {
 	}
 	// Rewrite the span as that version kept it.
 	counts := db.Collection(fmt.Sprintf("g%d_counts", s.Generation()))
-	if _, err := counts.DeleteMany(ctx, map[string]any{"_id": map[string]any{"$in": []string{"span/p0", "span/p1"}}}); err != nil {
+	if _, err := counts.DeleteMany(ctx, map[string]any{"_id": map[string]any{"$in": []string{"*span/1", "*span/2"}}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := counts.InsertOne(ctx, map[string]any{"_id": "span", "first": 2024, "last": 2025, "partitions": 2}); err != nil {

@@ -126,14 +126,12 @@
 // full year is 366 numbers, a few kilobytes.
 //
 // A count is read by _id alone, which every MongoDB-wire store serves as a
-// point lookup: the documents of a key are named by key and year. The
-// years and partitions that hold counts are kept in one more document per
-// partition, widened before any count outside them is written; a writer
-// also gives every partition below its own a document, so a reader finds
-// the partitions by reading theirs in turn up to the first one missing.
-// No document is written by two partitions: a store that runs an update
-// as a read and then a write, as the embedded FerretDB does, would lose
-// one of two writes at once.
+// point lookup: the documents of a key are named by key and year, and the
+// years and partitions that hold counts are kept in one more document,
+// widened before any count outside them is written. It is widened by
+// inserting its next version, never by updating it in place: a store that
+// runs an update as a read and then a write, as the embedded FerretDB
+// does, would lose one of two partitions widening it at once (see span.go).
 //
 // A count document is changed by one partition only: a tag lives in one
 // partition, and the all-tags counts are kept per partition and summed when

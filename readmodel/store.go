@@ -50,12 +50,11 @@ type Store struct {
 	// foldOps holds a token for each slot read or write of folding under
 	// way (see foldOp).
 	foldOps chan struct{}
-	// spanMu guards spanned, the years this store has written into the
-	// span document of each partition, and marked: partitions below it
-	// have span documents.
-	spanMu  sync.Mutex
-	spanned map[int]span
-	marked  int
+	// spanMu guards spanVersion, the newest version of the span this
+	// store has seen, and spanned, that version.
+	spanMu      sync.Mutex
+	spanVersion int
+	spanned     span
 	// notify, when set, is told what each Apply folded (see Notify).
 	notify atomic.Pointer[func(position.Folded)]
 	// known holds, per partition, what its writer knows of the documents
@@ -103,7 +102,6 @@ func openStore(_ context.Context, db *mongo.Database, gen int) (*Store, error) {
 		leafCap:     LeafCap,
 		foldOps:     make(chan struct{}, maxFoldOps),
 		known:       map[int]*known{},
-		spanned:     map[int]span{},
 	}
 	return s, nil
 }
