@@ -307,10 +307,7 @@ func TestPartitionsStartingAtOnceAreAllCounted(t *testing.T) {
 			var wg sync.WaitGroup
 			errs := make(chan error, partitions)
 			for p := range partitions {
-				s, err := readmodel.Open(ctx, db)
-				if err != nil {
-					t.Fatal(err)
-				}
+				s := openIn(t, db)
 				start := time.Date(2020+p%4, 6, 1, 0, 0, 0, 0, time.UTC)
 				wg.Go(func() { errs <- s.Apply(ctx, p, changes(fmt.Sprint("t", p), start, 1, 1), 1) })
 			}
@@ -321,10 +318,7 @@ func TestPartitionsStartingAtOnceAreAllCounted(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			s, err := readmodel.Open(ctx, db)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := openIn(t, db)
 			if n := count(t, s, readmodel.Filter{}); n != partitions {
 				t.Errorf("count of all tags = %d, want %d", n, partitions)
 			}
@@ -346,10 +340,7 @@ func TestPartitionsStartingAtOnceAreAllCounted(t *testing.T) {
 func TestSpanOfOneDocumentCarriesOver(t *testing.T) {
 	ctx := t.Context()
 	db := testkit.Database(t)
-	s, err := readmodel.Open(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openIn(t, db)
 	for p, year := range []int{2024, 2025} {
 		c := changes(fmt.Sprint("t", p), time.Date(year, 6, 1, 0, 0, 0, 0, time.UTC), 1, 1)
 		if err := s.Apply(ctx, p, c, 1); err != nil {
@@ -366,10 +357,7 @@ func TestSpanOfOneDocumentCarriesOver(t *testing.T) {
 	}
 	check := func(want int64) {
 		t.Helper()
-		s, err := readmodel.Open(ctx, db)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openIn(t, db)
 		if n := count(t, s, readmodel.Filter{}); n != want {
 			t.Errorf("count of all tags = %d, want %d", n, want)
 		}
@@ -382,13 +370,21 @@ func TestSpanOfOneDocumentCarriesOver(t *testing.T) {
 		}
 	}
 	check(2)
-	next, err := readmodel.Open(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	next := openIn(t, db)
 	c := changes("t0", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), 1, 2)
 	if err := next.Apply(ctx, 0, c, 2); err != nil {
 		t.Fatal(err)
 	}
 	check(3)
+}
+
+// openIn opens the active generation of the read model in db, as a process
+// of its own would.
+func openIn(t *testing.T, db *mongo.Database) *readmodel.Store {
+	t.Helper()
+	s, err := readmodel.Open(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
