@@ -75,7 +75,7 @@ type Token struct {
 
 // String encodes the token.
 func (t Token) String() string {
-	b := header(kindToken, t.Layout)
+	b := appendHeader(make([]byte, 0, 16+len(t.Stream)), kindToken, t.Layout)
 	b = binary.AppendUvarint(b, uint64(t.Partition))
 	b = binary.AppendUvarint(b, t.Sequence)
 	return base64.RawURLEncoding.EncodeToString(b)
@@ -162,16 +162,25 @@ func (p Position) Clone() Position {
 // distance from it, so that a position whose partitions stand close together
 // stays short.
 func (p Position) String() string {
-	b := header(kindPosition, p.Layout)
+	b, _ := p.AppendText(nil)
+	return string(b)
+}
+
+// AppendText appends the position as String encodes it to b; it never
+// fails. A stream writes one position per event, so it encodes into a
+// buffer it keeps.
+func (p Position) AppendText(b []byte) ([]byte, error) {
+	var scratch [64]byte
+	raw := appendHeader(scratch[:0], kindPosition, p.Layout)
 	base := p.After[0]
 	for _, s := range p.After {
 		base = min(base, s)
 	}
-	b = binary.AppendUvarint(b, base)
+	raw = binary.AppendUvarint(raw, base)
 	for _, s := range p.After {
-		b = binary.AppendUvarint(b, s-base)
+		raw = binary.AppendUvarint(raw, s-base)
 	}
-	return base64.RawURLEncoding.EncodeToString(b)
+	return base64.RawURLEncoding.AppendEncode(b, raw), nil
 }
 
 // ParsePosition decodes a stream position of a log laid out as want.
@@ -198,8 +207,7 @@ func ParsePosition(s string, want Layout) (Position, error) {
 	return p, nil
 }
 
-func header(kind byte, l Layout) []byte {
-	b := make([]byte, 0, 16+len(l.Stream))
+func appendHeader(b []byte, kind byte, l Layout) []byte {
 	b = append(b, kind, byte(len(l.Stream)))
 	b = append(b, l.Stream...)
 	return binary.AppendUvarint(b, uint64(l.Partitions))

@@ -89,6 +89,28 @@ func TestPositionRoundTrip(t *testing.T) {
 	}
 }
 
+// A stream appends each event's position to what it writes: the text
+// appended is the position's, whatever it is appended to, however long.
+func TestPositionAppendText(t *testing.T) {
+	wide := position.Layout{Stream: "A_STREAM_OF_A_LONG_NAME", Partitions: 1024}
+	p := position.At(wide, 7)
+	for i := range p.After {
+		p.After[i] += uint64(i) << 40
+	}
+	b, err := p.AppendText([]byte("id: "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, ok := strings.CutPrefix(string(b), "id: ")
+	if !ok || text != p.String() {
+		t.Fatalf("AppendText after %q gave %q; want the prefix, then %q", "id: ", b, p.String())
+	}
+	got, err := position.ParsePosition(text, wide)
+	if err != nil || !slices.Equal(got.After, p.After) {
+		t.Errorf("ParsePosition of the appended text = %v, %v", got.After[:4], err)
+	}
+}
+
 func TestPartitionOf(t *testing.T) {
 	// FNV-1a of the key modulo the partitions, as the event store has
 	// always placed events: another function would split a tag's events

@@ -754,7 +754,7 @@ func (f *Feed) close() {
 // catchUp reads the log from pos for a stream too far back to attach,
 // sending each visible message of s's partitions as the read model folds
 // it, until it can attach. pos moves with every event passed.
-func (f *Feed) catchUp(ctx context.Context, s *stream, pos *position.Position, send func(*item) error) error {
+func (f *Feed) catchUp(ctx context.Context, s *stream, pos *position.Position, send func(...*item) error) error {
 	f.mu.Lock()
 	parts := f.partitions(s.tag)
 	f.mu.Unlock()

@@ -162,23 +162,26 @@ func (a *API) follow(ctx context.Context, w http.ResponseWriter, r *http.Request
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	out := sseWriter{w: w, rc: rc, timeout: cfg.WriteTimeout}
-	if err := out.write(fmt.Sprintf("retry: %d\nid: %s\n\n", cfg.Retry.Milliseconds(), pos)); err != nil {
+	if err := out.write(fmt.Appendf(nil, "retry: %d\nid: %s\n\n", cfg.Retry.Milliseconds(), pos)); err != nil {
 		return
 	}
-	// put writes one message's event; send flushes it too.
-	put := func(it *item) error {
-		pos.After[it.part] = it.seq
-		if err := out.put(fmt.Sprintf("event: message\nid: %s\ndata: %s\n\n", pos, it.data)); err != nil {
+	// Each write sends the events of the messages in buf, taken at once, in
+	// one flush.
+	var buf []byte
+	send := func(items ...*item) error {
+		buf = buf[:0]
+		for _, it := range items {
+			pos.After[it.part] = it.seq
+			buf = appendEvent(buf, pos, it.data)
+		}
+		if err := out.write(buf); err != nil {
 			return err
 		}
-		f.metrics.sent.Inc()
+		f.metrics.sent.Add(float64(len(items)))
+		if cap(buf) > maxKeptBuffer {
+			buf = nil
+		}
 		return nil
-	}
-	send := func(it *item) error {
-		if err := put(it); err != nil {
-			return err
-		}
-		return out.flush()
 	}
 	ok, err := f.attach(s, pos)
 	if err == nil && !ok {
@@ -191,15 +194,9 @@ func (a *API) follow(ctx context.Context, w http.ResponseWriter, r *http.Request
 	beat := time.NewTicker(cfg.Heartbeat)
 	defer beat.Stop()
 	for {
-		// What came at once goes out in one flush.
-		items, more, err := f.take(s, 64)
-		for _, it := range items {
-			if err == nil {
-				err = put(it)
-			}
-		}
+		items, more, err := f.take(s, takeAtOnce)
 		if err == nil && len(items) > 0 {
-			err = out.flush()
+			err = send(items...)
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			f.dropSlow(s)
@@ -214,7 +211,7 @@ func (a *API) follow(ctx context.Context, w http.ResponseWriter, r *http.Request
 		select {
 		case <-more:
 		case <-beat.C:
-			if err := out.write(": heartbeat\n\n"); err != nil {
+			if err := out.write(heartbeat); err != nil {
 				return
 			}
 		case <-ctx.Done():
@@ -270,29 +267,37 @@ func startAt(w http.ResponseWriter, r *http.Request, f *Feed, layout position.La
 	return f.now(), true
 }
 
-// sseWriter writes a stream's events, each flushed at once within its own
-// deadline.
+// takeAtOnce bounds the messages a stream takes from the feed, and writes,
+// at once; maxKeptBuffer bounds the buffer it keeps for writing them.
+const (
+	takeAtOnce    = 256
+	maxKeptBuffer = 1 << 20
+)
+
+var heartbeat = []byte(": heartbeat\n\n")
+
+// appendEvent appends the event of a message whose JSON is data to b, with
+// pos, the stream's position once it is sent, as its id.
+func appendEvent(b []byte, pos position.Position, data []byte) []byte {
+	b = append(b, "event: message\nid: "...)
+	b, _ = pos.AppendText(b)
+	b = append(b, "\ndata: "...)
+	b = append(b, data...)
+	return append(b, "\n\n"...)
+}
+
+// sseWriter writes a stream's events, each write flushed at once within its
+// own deadline.
 type sseWriter struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
 }
 
-func (s sseWriter) write(text string) error {
-	if err := s.put(text); err != nil {
+func (s sseWriter) write(b []byte) error {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
+	if _, err := s.w.Write(b); err != nil {
 		return err
 	}
-	return s.flush()
-}
-
-// put writes text without flushing it.
-func (s sseWriter) put(text string) error {
-	_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
-	_, err := s.w.Write([]byte(text))
-	return err
-}
-
-func (s sseWriter) flush() error {
-	_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
 	return s.rc.Flush()
 }
