@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -77,9 +79,9 @@ type counted struct {
 }
 
 // addCounts adds each change, once, to the counts of its tag and of all tags
-// for its day, one document after another: written at once, they would
-// only contend for a store's one writer. k, when not nil, is what the
-// partition's writer knows of them.
+// for its day, in one ordered bulk write: written at once as commands of
+// their own, they would only contend for a store's one writer. k, when not
+// nil, is what the partition's writer knows of them.
 func (s *Store) addCounts(ctx context.Context, k *known, partition int, changes []Change) error {
 	events := map[bucket][]counted{}
 	var order []bucket
@@ -92,16 +94,57 @@ func (s *Store) addCounts(ctx context.Context, k *known, partition int, changes 
 			events[b] = append(events[b], e)
 		}
 	}
-	for _, b := range order {
-		if err := s.addCount(ctx, k, b, events[b]); err != nil {
-			return err
+	var reread map[string]bool // documents created meanwhile, read afresh
+	for tries := 0; len(order) > 0; tries++ {
+		var models []mongo.WriteModel
+		var written []countDoc
+		for _, b := range order {
+			w, err := s.countWrite(ctx, k, b, events[b], reread[b.id])
+			if err != nil {
+				return err
+			}
+			if w == nil {
+				continue
+			}
+			models = append(models, w.model)
+			written = append(written, w.doc)
 		}
+		if len(models) == 0 {
+			return nil
+		}
+		_, err := s.counts.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true))
+		done := len(models)
+		var bwe mongo.BulkWriteException
+		switch {
+		case err == nil:
+		case mongo.IsDuplicateKeyError(err) && errors.As(err, &bwe) && len(bwe.WriteErrors) == 1 && tries < 3:
+			// Created meanwhile: the writes before it landed; read it and
+			// count again from there.
+			done = bwe.WriteErrors[0].Index
+		default:
+			return fmt.Errorf("counts: %w", unavailable(err))
+		}
+		for _, d := range written[:done] {
+			k.setCount(d)
+		}
+		if done == len(models) {
+			return nil
+		}
+		first := slices.IndexFunc(order, func(b bucket) bool { return b.id == written[done].ID })
+		order = order[first:]
+		reread = map[string]bool{written[done].ID: true}
 	}
 	return nil
 }
 
-// addCount adds to the document of b the events (in log order) that it has
-// not counted yet.
+// countWrite is one count document's write and the document it leaves.
+type countWrite struct {
+	model mongo.WriteModel
+	doc   countDoc
+}
+
+// countWrite returns the write that adds to the document of b the events
+// (in log order) that it has not counted yet, nil when it counted them all.
 //
 // A document's state only grows: at a later sequence no day has a smaller
 // count. So the write raises each field to at least the new state ($max)
@@ -109,55 +152,43 @@ func (s *Store) addCounts(ctx context.Context, k *known, partition int, changes 
 // as a reducer that lost its partition while paused, can never lower a newer
 // state, and two writers of the same batch write the same state. Both the
 // read and the write filter on the _id alone, which every MongoDB-wire store
-// serves as a point lookup. A document that k knows is not read: k holds
-// it as this writer wrote it.
-func (s *Store) addCount(ctx context.Context, k *known, b bucket, events []counted) error {
+// serves as a point lookup. A document that k knows is not read, unless
+// fresh: k holds it as this writer wrote it.
+func (s *Store) countWrite(ctx context.Context, k *known, b bucket, events []counted, fresh bool) (*countWrite, error) {
 	cur, isKnown := k.count(b.id)
-	for {
-		if !isKnown {
-			cur = countDoc{}
-			if err := s.counts.FindOne(ctx, bson.M{"_id": b.id}).Decode(&cur); err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-				return fmt.Errorf("read count %s: %w", b.id, unavailable(err))
-			}
+	if !isKnown || fresh {
+		cur = countDoc{}
+		if err := s.counts.FindOne(ctx, bson.M{"_id": b.id}).Decode(&cur); err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+			return nil, fmt.Errorf("read count %s: %w", b.id, unavailable(err))
 		}
-		raise := bson.M{}
-		for _, e := range events {
-			if e.seq <= cur.Seq {
-				continue
-			}
-			n, ok := raise[e.day].(int64)
-			if !ok {
-				n = cur.Days[e.day]
-			}
-			raise[e.day] = n + 1
-		}
-		if len(raise) == 0 {
-			return nil
-		}
-		raise["seq"] = events[len(events)-1].seq
-		_, err := s.counts.UpdateOne(ctx,
-			bson.M{"_id": b.id},
-			bson.M{"$max": raise, "$set": bson.M{"k": b.key, "y": b.year}},
-			options.UpdateOne().SetUpsert(true))
-		switch {
-		case mongo.IsDuplicateKeyError(err):
-			isKnown = false
-			continue // created meanwhile: read it and count again
-		case err != nil:
-			return fmt.Errorf("count %s: %w", b.id, unavailable(err))
-		}
-		written := countDoc{ID: b.id, Key: b.key, Year: b.year, Seq: events[len(events)-1].seq, Days: cur.Days}
-		if written.Days == nil {
-			written.Days = map[string]int64{}
-		}
-		for field, n := range raise {
-			if field != "seq" {
-				written.Days[field] = max(written.Days[field], n.(int64))
-			}
-		}
-		k.setCount(written)
-		return nil
 	}
+	raise := bson.M{}
+	for _, e := range events {
+		if e.seq <= cur.Seq {
+			continue
+		}
+		n, ok := raise[e.day].(int64)
+		if !ok {
+			n = cur.Days[e.day]
+		}
+		raise[e.day] = n + 1
+	}
+	if len(raise) == 0 {
+		return nil, nil
+	}
+	raise["seq"] = events[len(events)-1].seq
+	model := mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": b.id}).
+		SetUpdate(bson.M{"$max": raise, "$set": bson.M{"k": b.key, "y": b.year}}).SetUpsert(true)
+	written := countDoc{ID: b.id, Key: b.key, Year: b.year, Seq: events[len(events)-1].seq, Days: maps.Clone(cur.Days)}
+	if written.Days == nil {
+		written.Days = map[string]int64{}
+	}
+	for field, n := range raise {
+		if field != "seq" {
+			written.Days[field] = max(written.Days[field], n.(int64))
+		}
+	}
+	return &countWrite{model: model, doc: written}, nil
 }
 
 // Count returns how many messages the filter selects. A range of whole

@@ -3,3 +3,7 @@ package readmodel
 // SetLeafCap makes the slots of s split past n messages, so that tests
 // reach deep slots with few messages.
 func SetLeafCap(s *Store, n int) { s.leafCap = n }
+
+// SetSlotBulk makes s send at most n slot writes in one command, so that
+// tests can cut a batch between any two of them.
+func SetSlotBulk(s *Store, n int) { s.slotBulk = n }

@@ -182,14 +182,18 @@ func (s *Store) addSlots(ctx context.Context, k *known, partition int, fresh []C
 		add(c.Message.Tag, c.Message.ID, e)
 		add(allKey(partition), c.Message.ID, e)
 	}
+	w := &slotWrites{}
 	g, gctx := errgroup.WithContext(ctx)
 	for key, entries := range byKey {
 		g.Go(func() error {
-			_, err := s.place(gctx, k, key, "", entries, new, -1)
+			_, err := s.place(gctx, k, w, key, "", entries, new, -1)
 			return err
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return s.writeSlots(ctx, w.models)
 }
 
 // place adds entries, all under prefix, to the slots of key, and returns how
@@ -206,7 +210,7 @@ func (s *Store) addSlots(ctx context.Context, k *known, partition int, fresh []C
 // leaf that the entries do not fill then gets them as one more run,
 // without being read. When new, a slot that k knows is not read either;
 // otherwise every slot on the way is read, and k learns it.
-func (s *Store) place(ctx context.Context, k *known, key, prefix string, entries map[string]entry, new bool, held int64) (int64, error) {
+func (s *Store) place(ctx context.Context, k *known, w *slotWrites, key, prefix string, entries map[string]entry, new bool, held int64) (int64, error) {
 	id := slotID(key, prefix)
 	var st slotState
 	var isKnown bool
@@ -225,15 +229,12 @@ func (s *Store) place(ctx context.Context, k *known, key, prefix string, entries
 	}
 	leafToFill := new && !st.inner && held >= 0 && held+int64(len(entries)) <= int64(s.leafCap)
 	if leafToFill && runs <= maxRuns {
-		run := bson.M{"r." + runName(entries): pack(entries)}
-		if err := s.writeSlot(ctx, id, bson.M{"$set": run}); err != nil {
-			return 0, err
-		}
+		w.update(id, bson.M{"$set": bson.M{"r." + runName(entries): pack(entries)}})
 		k.setSlot(id, slotState{n: held + int64(len(entries)), runs: runs})
 		return held + int64(len(entries)), nil
 	}
 	if isKnown && st.inner {
-		return s.placeUnder(ctx, k, key, prefix, slot{ID: id, Inner: true, Kids: st.kids}, entries, new)
+		return s.placeUnder(ctx, k, w, key, prefix, slot{ID: id, Inner: true, Kids: st.kids}, entries, new)
 	}
 	var sl slot
 	err := s.foldOp(ctx, func() (err error) {
@@ -244,15 +245,15 @@ func (s *Store) place(ctx context.Context, k *known, key, prefix string, entries
 		return 0, err
 	}
 	if !sl.Inner {
-		return s.mergeLeaf(ctx, k, key, prefix, sl, entries)
+		return s.mergeLeaf(ctx, k, w, key, prefix, sl, entries)
 	}
-	return s.placeUnder(ctx, k, key, prefix, sl, entries, new)
+	return s.placeUnder(ctx, k, w, key, prefix, sl, entries, new)
 }
 
 // mergeLeaf adds entries to sl, the leaf of key at prefix as read, and
 // rewrites it as one run, or splits it once it holds more than leafCap. It
 // returns how many messages it then holds.
-func (s *Store) mergeLeaf(ctx context.Context, k *known, key, prefix string, sl slot, entries map[string]entry) (int64, error) {
+func (s *Store) mergeLeaf(ctx context.Context, k *known, w *slotWrites, key, prefix string, sl slot, entries map[string]entry) (int64, error) {
 	merged := maps.Clone(sl.Msgs)
 	if merged == nil {
 		merged = make(map[string]entry, len(entries))
@@ -264,12 +265,10 @@ func (s *Store) mergeLeaf(ctx context.Context, k *known, key, prefix string, sl 
 		}
 	}
 	if len(merged) > s.leafCap {
-		return s.split(ctx, k, key, prefix, merged)
+		return s.split(ctx, k, w, key, prefix, merged)
 	}
 	if added || len(sl.Runs) > maxRuns {
-		if err := s.replaceSlot(ctx, leaf(sl.ID, merged)); err != nil {
-			return 0, err
-		}
+		w.replace(leaf(sl.ID, merged))
 		k.setSlot(sl.ID, slotState{n: int64(len(merged)), runs: 1})
 	} else {
 		k.setSlot(sl.ID, slotState{n: int64(len(merged)), runs: len(sl.Runs)})
@@ -280,7 +279,7 @@ func (s *Store) mergeLeaf(ctx context.Context, k *known, key, prefix string, sl 
 // placeUnder places entries under the children of sl, the inner slot of
 // key at prefix, at once, then raises its counts of them. It returns how
 // many messages sl then holds.
-func (s *Store) placeUnder(ctx context.Context, k *known, key, prefix string, sl slot, entries map[string]entry, new bool) (int64, error) {
+func (s *Store) placeUnder(ctx context.Context, k *known, w *slotWrites, key, prefix string, sl slot, entries map[string]entry, new bool) (int64, error) {
 	if sl.Kids == nil {
 		sl.Kids = map[string]int64{}
 	}
@@ -291,7 +290,7 @@ func (s *Store) placeUnder(ctx context.Context, k *known, key, prefix string, sl
 	for q, group := range groups {
 		suffix := q[len(prefix):]
 		g.Go(func() error {
-			n, err := s.place(gctx, k, key, q, group, new, sl.Kids[suffix])
+			n, err := s.place(gctx, k, w, key, q, group, new, sl.Kids[suffix])
 			mu.Lock()
 			placed[suffix] = n
 			mu.Unlock()
@@ -311,9 +310,7 @@ func (s *Store) placeUnder(ctx context.Context, k *known, key, prefix string, sl
 	// A count only grows: $max keeps a writer that read an older state from
 	// lowering a newer one. A batch delivered again changes none.
 	if len(raise) > 0 {
-		if err := s.writeSlot(ctx, sl.ID, bson.M{"$max": raise, "$set": bson.M{"i": true}}); err != nil {
-			return 0, err
-		}
+		w.update(sl.ID, bson.M{"$max": raise, "$set": bson.M{"i": true}})
 	}
 	k.setSlot(sl.ID, slotState{inner: true, kids: sl.Kids})
 	return sl.total(), nil
@@ -353,7 +350,7 @@ func (s *Store) placed(ctx context.Context, key, prefix string, ids []string, se
 
 // split stores entries, too many for one slot, under the children of the
 // slot at prefix, at once, then makes that slot an inner one counting them.
-func (s *Store) split(ctx context.Context, k *known, key, prefix string, entries map[string]entry) (int64, error) {
+func (s *Store) split(ctx context.Context, k *known, w *slotWrites, key, prefix string, entries map[string]entry) (int64, error) {
 	groups := groupByChild(prefix, entries)
 	kids := make(map[string]int64, len(groups))
 	g, gctx := errgroup.WithContext(ctx)
@@ -361,13 +358,11 @@ func (s *Store) split(ctx context.Context, k *known, key, prefix string, entries
 		kids[q[len(prefix):]] = int64(len(group))
 		g.Go(func() error {
 			if len(group) > s.leafCap {
-				_, err := s.split(gctx, k, key, q, group)
+				_, err := s.split(gctx, k, w, key, q, group)
 				return err
 			}
 			id := slotID(key, q)
-			if err := s.replaceSlot(gctx, leaf(id, group)); err != nil {
-				return err
-			}
+			w.replace(leaf(id, group))
 			k.setSlot(id, slotState{n: int64(len(group)), runs: 1})
 			return nil
 		})
@@ -376,9 +371,7 @@ func (s *Store) split(ctx context.Context, k *known, key, prefix string, entries
 		return 0, err
 	}
 	inner := slot{ID: slotID(key, prefix), Inner: true, Kids: kids}
-	if err := s.replaceSlot(ctx, inner); err != nil {
-		return 0, err
-	}
+	w.replace(inner)
 	k.setSlot(inner.ID, slotState{inner: true, kids: kids})
 	return int64(len(entries)), nil
 }
@@ -412,35 +405,64 @@ func (s *Store) foldOp(ctx context.Context, op func() error) error {
 	return op()
 }
 
-func (s *Store) writeSlot(ctx context.Context, id string, update bson.M) error {
-	return s.upsertSlot(ctx, id, func() error {
-		_, err := s.slots.UpdateOne(ctx, bson.M{"_id": id}, update, options.UpdateOne().SetUpsert(true))
-		return err
-	})
+// slotWrites gathers the slot writes of one batch in the order they are
+// made, to be sent in as few commands as the store takes (see writeSlots).
+// A parent is written once its children are placed, so it comes after them.
+type slotWrites struct {
+	mu     sync.Mutex
+	models []mongo.WriteModel
 }
 
-func (s *Store) replaceSlot(ctx context.Context, sl slot) error {
-	return s.upsertSlot(ctx, sl.ID, func() error {
-		_, err := s.slots.ReplaceOne(ctx, bson.M{"_id": sl.ID}, sl, options.Replace().SetUpsert(true))
-		return err
-	})
+// update upserts the slot with id by update.
+func (w *slotWrites) update(id string, update bson.M) {
+	w.add(mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": id}).SetUpdate(update).SetUpsert(true))
 }
 
-// upsertSlot runs write, an upsert of the slot with id, as a fold op. A store
-// that runs an upsert as a read and then an insert refuses the insert when
-// the slot was created in between, as by a write of an attempt that gave up
-// but still landed; the upsert then finds the slot and updates it.
-func (s *Store) upsertSlot(ctx context.Context, id string, write func() error) error {
-	return s.foldOp(ctx, func() error {
-		err := write()
-		for tries := 1; mongo.IsDuplicateKeyError(err) && tries < 3; tries++ {
-			err = write()
+// replace upserts sl whole.
+func (w *slotWrites) replace(sl slot) {
+	w.add(mongo.NewReplaceOneModel().SetFilter(bson.M{"_id": sl.ID}).SetReplacement(sl).SetUpsert(true))
+}
+
+func (w *slotWrites) add(m mongo.WriteModel) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.models = append(w.models, m)
+}
+
+// maxSlotBulk bounds the slot writes sent in one command.
+const maxSlotBulk = 1000
+
+// writeSlots sends models, a batch's slot writes, in order, in ordered bulk
+// writes of at most slotBulk each: the store applies them one after
+// another and stops at the first that fails, so every slot is still
+// written after its children, and a cut leaves a prefix of them written,
+// as one command per write would. A live batch then costs one command for
+// its slots, where one per slot cost a round trip and a command each.
+//
+// A store that runs an upsert as a read and then an insert refuses the
+// insert when the slot was created in between, as by a write of an
+// attempt that gave up but still landed; the writes are then sent again
+// from that one, which finds the slot and updates it.
+func (s *Store) writeSlots(ctx context.Context, models []mongo.WriteModel) error {
+	refused := 0
+	for len(models) > 0 {
+		n := min(len(models), s.slotBulk)
+		err := s.foldOp(ctx, func() error {
+			_, err := s.slots.BulkWrite(ctx, models[:n], options.BulkWrite().SetOrdered(true))
+			return err
+		})
+		var bwe mongo.BulkWriteException
+		if mongo.IsDuplicateKeyError(err) && errors.As(err, &bwe) && len(bwe.WriteErrors) == 1 && refused < 2 {
+			refused++
+			models = models[bwe.WriteErrors[0].Index:]
+			continue
 		}
 		if err != nil {
-			return fmt.Errorf("slot %s: %w", id, unavailable(err))
+			return fmt.Errorf("slots: %w", unavailable(err))
 		}
-		return nil
-	})
+		models = models[n:]
+	}
+	return nil
 }
 
 // idRange is a range of message ids [lo, hi); an empty lo or hi leaves that

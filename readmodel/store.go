@@ -47,6 +47,9 @@ type Store struct {
 	slots       *mongo.Collection
 	// leafCap is the most messages a slot holds: LeafCap but in tests.
 	leafCap int
+	// slotBulk is the most slot writes sent in one command: maxSlotBulk
+	// but in tests.
+	slotBulk int
 	// foldOps holds a token for each slot read or write of folding under
 	// way (see foldOp).
 	foldOps chan struct{}
@@ -100,6 +103,7 @@ func openStore(_ context.Context, db *mongo.Database, gen int) (*Store, error) {
 		counts:      db.Collection(prefix + countsCollection),
 		slots:       db.Collection(prefix + slotsCollection),
 		leafCap:     LeafCap,
+		slotBulk:    maxSlotBulk,
 		foldOps:     make(chan struct{}, maxFoldOps),
 		known:       map[int]*known{},
 	}
