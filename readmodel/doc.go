@@ -56,9 +56,13 @@
 // One reducer folds a partition, in log order, and every key belongs to
 // one partition, so each slot and count document has a single writer. A
 // batch is written in this order: messages, slots, counts, checkpoint; the
-// reducer acknowledges the batch after the checkpoint. A crash between any
-// two writes brings the batch back, whole or cut differently, and each
-// write is such that doing it again changes nothing:
+// reducer acknowledges the batch after the checkpoint. The slot writes, and
+// then the count writes, go out as ordered bulk writes: the store applies
+// them one after another and stops at the first that fails, so they cost a
+// command or two per batch, and a cut leaves a prefix of them, as separate
+// commands would. A crash between any two writes brings the batch back,
+// whole or cut differently, and each write is such that doing it again
+// changes nothing:
 //
 //   - A message is inserted under its id, in one unordered insert that
 //     names every message of the batch stored before. The event that
