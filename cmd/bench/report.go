@@ -419,11 +419,12 @@ func writeShapes(w func(string, ...any), cfg config, rep *report) {
 // writeStreams writes the live stream figures: one run each.
 func writeStreams(w func(string, ...any), cfg config, rep *report) {
 	if len(rep.streams) > 0 {
-		w("## Live streams (dev)\n\nOne run each: %d messages/s for %v, as in the visibility runs, with 100 subscribers on `text/event-stream` (tag streams over the 8 steady tags, then the all-tags stream). The time is from each 201 to each subscriber's receipt of that message; the visibility lag is the probes' of the same run.\n\n", cfg.lagRate, cfg.lagFor)
-		w("| streams | subscribers | achieved msg/s | delivered / expected | dropped as slow | 201 to event p50 | p99 | visibility p50 | p99 |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		w("## Live streams (dev)\n\nOne run each: %d messages/s for %v, as in the visibility runs, with 100 subscribers on `text/event-stream` (tag streams over the 8 steady tags, then the all-tags stream). The time is from each 201 to each subscriber's receipt of that message; the visibility lag is the probes' of the same run. Of each message, the first receipt is the earliest subscriber's, and the spread the time from there to the last subscriber's: the fold and the feed, then the fan-out to every subscriber, whose clients run on the same cores as the service.\n\n", cfg.lagRate, cfg.lagFor)
+		w("| streams | subscribers | achieved msg/s | delivered / expected | dropped as slow | 201 to event p50 | p99 | visibility p50 | p99 | first receipt p99 | spread p50 | spread p99 |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, r := range rep.streams {
-			w("| %s | %d | %.0f | %d / %d | %.0f | %s | %s | %s | %s |\n", r.kind, r.subscribers, r.lag.rate, r.delivered, r.expected, r.dropped,
-				ms(float64(r.p50)), ms(float64(r.p99)), ms(float64(r.lag.p50)), ms(float64(r.lag.p99)))
+			w("| %s | %d | %.0f | %d / %d | %.0f | %s | %s | %s | %s | %s | %s | %s |\n", r.kind, r.subscribers, r.lag.rate, r.delivered, r.expected, r.dropped,
+				ms(float64(r.p50)), ms(float64(r.p99)), ms(float64(r.lag.p50)), ms(float64(r.lag.p99)),
+				ms(float64(r.first.pct(.99))), ms(float64(r.spread.pct(.5))), ms(float64(r.spread.pct(.99))))
 		}
 		for _, r := range rep.streams {
 			if len(r.tokenWait) > 0 {
