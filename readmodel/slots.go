@@ -182,8 +182,8 @@ func (s *Store) addSlots(ctx context.Context, k *known, partition int, fresh []C
 		add(c.Message.Tag, c.Message.ID, e)
 		add(allKey(partition), c.Message.ID, e)
 	}
-	w := &slotWrites{}
 	g, gctx := errgroup.WithContext(ctx)
+	w := &slotWrites{s: s, ctx: gctx}
 	for key, entries := range byKey {
 		g.Go(func() error {
 			_, err := s.place(gctx, k, w, key, "", entries, new, -1)
@@ -193,7 +193,8 @@ func (s *Store) addSlots(ctx context.Context, k *known, partition int, fresh []C
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	return s.writeSlots(ctx, w.models)
+	w.ctx = ctx
+	return w.flush()
 }
 
 // place adds entries, all under prefix, to the slots of key, and returns how
@@ -229,7 +230,10 @@ func (s *Store) place(ctx context.Context, k *known, w *slotWrites, key, prefix 
 	}
 	leafToFill := new && !st.inner && held >= 0 && held+int64(len(entries)) <= int64(s.leafCap)
 	if leafToFill && runs <= maxRuns {
-		w.update(id, bson.M{"$set": bson.M{"r." + runName(entries): pack(entries)}})
+		run := pack(entries)
+		if err := w.update(id, bson.M{"$set": bson.M{"r." + runName(entries): run}}, len(run)); err != nil {
+			return 0, err
+		}
 		k.setSlot(id, slotState{n: held + int64(len(entries)), runs: runs})
 		return held + int64(len(entries)), nil
 	}
@@ -268,7 +272,9 @@ func (s *Store) mergeLeaf(ctx context.Context, k *known, w *slotWrites, key, pre
 		return s.split(ctx, k, w, key, prefix, merged)
 	}
 	if added || len(sl.Runs) > maxRuns {
-		w.replace(leaf(sl.ID, merged))
+		if err := w.replace(leaf(sl.ID, merged)); err != nil {
+			return 0, err
+		}
 		k.setSlot(sl.ID, slotState{n: int64(len(merged)), runs: 1})
 	} else {
 		k.setSlot(sl.ID, slotState{n: int64(len(merged)), runs: len(sl.Runs)})
@@ -310,7 +316,9 @@ func (s *Store) placeUnder(ctx context.Context, k *known, w *slotWrites, key, pr
 	// A count only grows: $max keeps a writer that read an older state from
 	// lowering a newer one. A batch delivered again changes none.
 	if len(raise) > 0 {
-		w.update(sl.ID, bson.M{"$max": raise, "$set": bson.M{"i": true}})
+		if err := w.update(sl.ID, bson.M{"$max": raise, "$set": bson.M{"i": true}}, 16*len(raise)); err != nil {
+			return 0, err
+		}
 	}
 	k.setSlot(sl.ID, slotState{inner: true, kids: sl.Kids})
 	return sl.total(), nil
@@ -362,7 +370,9 @@ func (s *Store) split(ctx context.Context, k *known, w *slotWrites, key, prefix 
 				return err
 			}
 			id := slotID(key, q)
-			w.replace(leaf(id, group))
+			if err := w.replace(leaf(id, group)); err != nil {
+				return err
+			}
 			k.setSlot(id, slotState{n: int64(len(group)), runs: 1})
 			return nil
 		})
@@ -371,7 +381,9 @@ func (s *Store) split(ctx context.Context, k *known, w *slotWrites, key, prefix 
 		return 0, err
 	}
 	inner := slot{ID: slotID(key, prefix), Inner: true, Kids: kids}
-	w.replace(inner)
+	if err := w.replace(inner); err != nil {
+		return 0, err
+	}
 	k.setSlot(inner.ID, slotState{inner: true, kids: kids})
 	return int64(len(entries)), nil
 }
@@ -406,31 +418,65 @@ func (s *Store) foldOp(ctx context.Context, op func() error) error {
 }
 
 // slotWrites gathers the slot writes of one batch in the order they are
-// made, to be sent in as few commands as the store takes (see writeSlots).
-// A parent is written once its children are placed, so it comes after them.
+// made, and sends them in as few commands as the store takes (see
+// writeSlots). A parent is written once its children are placed, so it
+// comes after them. Once a command's worth is gathered, or maxSlotBytes,
+// they are sent, so that a batch that rewrites many leaves does not hold
+// them all.
 type slotWrites struct {
-	mu     sync.Mutex
-	models []mongo.WriteModel
+	s   *Store
+	ctx context.Context
+	// sending is held while writes go out, so that they go out in the
+	// order they were gathered.
+	sending sync.Mutex
+	mu      sync.Mutex // guards models and size
+	models  []mongo.WriteModel
+	size    int // about the bytes of models
 }
 
-// update upserts the slot with id by update.
-func (w *slotWrites) update(id string, update bson.M) {
-	w.add(mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": id}).SetUpdate(update).SetUpsert(true))
+// update upserts the slot with id by update, of about size bytes.
+func (w *slotWrites) update(id string, update bson.M, size int) error {
+	return w.add(mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": id}).SetUpdate(update).SetUpsert(true), size)
 }
 
 // replace upserts sl whole.
-func (w *slotWrites) replace(sl slot) {
-	w.add(mongo.NewReplaceOneModel().SetFilter(bson.M{"_id": sl.ID}).SetReplacement(sl).SetUpsert(true))
+func (w *slotWrites) replace(sl slot) error {
+	size := 16 * len(sl.Kids)
+	for _, run := range sl.Runs {
+		size += len(run)
+	}
+	return w.add(mongo.NewReplaceOneModel().SetFilter(bson.M{"_id": sl.ID}).SetReplacement(sl).SetUpsert(true), size)
 }
 
-func (w *slotWrites) add(m mongo.WriteModel) {
+func (w *slotWrites) add(m mongo.WriteModel, size int) error {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.models = append(w.models, m)
+	w.size += size
+	full := len(w.models) >= w.s.slotBulk || w.size >= maxSlotBytes
+	w.mu.Unlock()
+	if full {
+		return w.flush()
+	}
+	return nil
 }
 
-// maxSlotBulk bounds the slot writes sent in one command.
-const maxSlotBulk = 1000
+// flush sends the writes gathered so far.
+func (w *slotWrites) flush() error {
+	w.sending.Lock()
+	defer w.sending.Unlock()
+	w.mu.Lock()
+	models := w.models
+	w.models, w.size = nil, 0
+	w.mu.Unlock()
+	return w.s.writeSlots(w.ctx, models)
+}
+
+// maxSlotBulk bounds the slot writes sent in one command, and maxSlotBytes
+// about the bytes of slot writes gathered before they are sent.
+const (
+	maxSlotBulk  = 1000
+	maxSlotBytes = 4 << 20
+)
 
 // writeSlots sends models, a batch's slot writes, in order, in ordered bulk
 // writes of at most slotBulk each: the store applies them one after
