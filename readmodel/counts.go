@@ -11,7 +11,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // allTags is the count key of every tag; its documents are per partition.
@@ -79,8 +78,8 @@ type counted struct {
 }
 
 // addCounts adds each change, once, to the counts of its tag and of all tags
-// for its day, in one ordered bulk write: written at once as commands of
-// their own, they would only contend for a store's one writer. k, when not
+// for its day, in ordered bulk writes (see writeSlots): written at once as
+// commands of their own, they would only contend for a store's one writer. k, when not
 // nil, is what the partition's writer knows of them.
 func (s *Store) addCounts(ctx context.Context, k *known, partition int, changes []Change) error {
 	events := map[bucket][]counted{}
@@ -112,15 +111,18 @@ func (s *Store) addCounts(ctx context.Context, k *known, partition int, changes 
 		if len(models) == 0 {
 			return nil
 		}
-		_, err := s.counts.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true))
-		done := len(models)
-		var bwe mongo.BulkWriteException
+		done := 0
+		var err error
+		for done < len(models) && err == nil {
+			var n int
+			n, err = bulkWrite(ctx, s.counts, models[done:min(done+s.bulk, len(models))])
+			done += n
+		}
 		switch {
 		case err == nil:
-		case mongo.IsDuplicateKeyError(err) && errors.As(err, &bwe) && len(bwe.WriteErrors) == 1 && tries < 3:
+		case mongo.IsDuplicateKeyError(err) && tries < 3:
 			// Created meanwhile: the writes before it landed; read it and
 			// count again from there.
-			done = bwe.WriteErrors[0].Index
 		default:
 			return fmt.Errorf("counts: %w", unavailable(err))
 		}

@@ -119,10 +119,10 @@ func checkCounts(t *testing.T, s *readmodel.Store, wantTotal int64) {
 func TestCountsAreExactlyOnceWhateverFails(t *testing.T) {
 	changes := batch()
 	const unique = 12
-	// Slot writes go out together, or one command each, so that the batch
-	// is also cut between any two of them.
+	// Slot and count writes go out together, or one command each, so that
+	// the batch is also cut between any two of them.
 	for _, bulk := range []int{0, 1} {
-		name := map[int]string{0: "slot writes together", 1: "a command per slot write"}[bulk]
+		name := map[int]string{0: "writes together", 1: "a command per write"}[bulk]
 		t.Run(name+"/fresh", func(t *testing.T) {
 			crashEverywhere(t, nil, changes, 40, unique, bulk)
 		})
@@ -135,7 +135,7 @@ func TestCountsAreExactlyOnceWhateverFails(t *testing.T) {
 // crashEverywhere applies before, then cuts the apply of changes through
 // through at each of its database commands in turn, each time on a model of
 // its own, and delivers changes again: cut in two, then whole. A bulk above
-// 0 bounds the slot writes sent in one command.
+// 0 bounds the writes sent in one command.
 func crashEverywhere(t *testing.T, before, changes []readmodel.Change, through uint64, unique int64, bulk int) {
 	uri := testkit.Mongo(t).URI()
 	open := func(t *testing.T, c *crashingClient, name string) *readmodel.Store {
@@ -147,7 +147,7 @@ func crashEverywhere(t *testing.T, before, changes []readmodel.Change, through u
 		// batch is cut in the middle of splits too.
 		readmodel.SetLeafCap(s, 3)
 		if bulk > 0 {
-			readmodel.SetSlotBulk(s, bulk)
+			readmodel.SetBulk(s, bulk)
 		}
 		if len(before) > 0 {
 			if err := s.Apply(t.Context(), 0, before, before[len(before)-1].Sequence); err != nil {
@@ -260,7 +260,7 @@ func TestRedeliveryCostsWhatTheFirstDeliveryDid(t *testing.T) {
 	}
 	// A redelivery reads each slot that the first delivery wrote; with one
 	// command per slot write, both count the slots touched.
-	readmodel.SetSlotBulk(s, 1)
+	readmodel.SetBulk(s, 1)
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	made := func(n int, seq uint64) []readmodel.Change {
 		out := make([]readmodel.Change, n)

@@ -4,6 +4,6 @@ package readmodel
 // reach deep slots with few messages.
 func SetLeafCap(s *Store, n int) { s.leafCap = n }
 
-// SetSlotBulk makes s send at most n slot writes in one command, so that
-// tests can cut a batch between any two of them.
-func SetSlotBulk(s *Store, n int) { s.slotBulk = n }
+// SetBulk makes s send at most n writes in one command, so that tests can
+// cut a batch between any two of them.
+func SetBulk(s *Store, n int) { s.bulk = n }

@@ -452,7 +452,7 @@ func (w *slotWrites) add(m mongo.WriteModel, size int) error {
 	w.mu.Lock()
 	w.models = append(w.models, m)
 	w.size += size
-	full := len(w.models) >= w.s.slotBulk || w.size >= maxSlotBytes
+	full := len(w.models) >= w.s.bulk || w.size >= maxSlotBytes
 	w.mu.Unlock()
 	if full {
 		return w.flush()
@@ -471,19 +471,24 @@ func (w *slotWrites) flush() error {
 	return w.s.writeSlots(w.ctx, models)
 }
 
-// maxSlotBulk bounds the slot writes sent in one command, and maxSlotBytes
-// about the bytes of slot writes gathered before they are sent.
+// maxBulk bounds the writes sent in one command. FerretDB 1.24 holds one of
+// its 100 SQLite connections for each update of an existing document until
+// the command ends, so a command of 100 such updates waits for a connection
+// forever, and the store with it: a bulk write of 101 updates of existing
+// documents was measured to. Far below that, connections remain for the
+// queries and for other writers. maxSlotBytes bounds about the bytes of
+// slot writes gathered before they are sent.
 const (
-	maxSlotBulk  = 1000
+	maxBulk      = 16
 	maxSlotBytes = 4 << 20
 )
 
 // writeSlots sends models, a batch's slot writes, in order, in ordered bulk
-// writes of at most slotBulk each: the store applies them one after
-// another and stops at the first that fails, so every slot is still
-// written after its children, and a cut leaves a prefix of them written,
-// as one command per write would. A live batch then costs one command for
-// its slots, where one per slot cost a round trip and a command each.
+// writes: the store applies them one after another and stops at the first
+// that fails, so every slot is still written after its children, and a cut
+// leaves a prefix of them written, as one command per write would. A live
+// batch then costs a command or two for its slots, where one per slot cost
+// a round trip and a command each.
 //
 // A store that runs an upsert as a read and then an insert refuses the
 // insert when the slot was created in between, as by a write of an
@@ -492,15 +497,15 @@ const (
 func (s *Store) writeSlots(ctx context.Context, models []mongo.WriteModel) error {
 	refused := 0
 	for len(models) > 0 {
-		n := min(len(models), s.slotBulk)
-		err := s.foldOp(ctx, func() error {
-			_, err := s.slots.BulkWrite(ctx, models[:n], options.BulkWrite().SetOrdered(true))
+		n := min(len(models), s.bulk)
+		var done int
+		err := s.foldOp(ctx, func() (err error) {
+			done, err = bulkWrite(ctx, s.slots, models[:n])
 			return err
 		})
-		var bwe mongo.BulkWriteException
-		if mongo.IsDuplicateKeyError(err) && errors.As(err, &bwe) && len(bwe.WriteErrors) == 1 && refused < 2 {
+		if mongo.IsDuplicateKeyError(err) && refused < 2 {
 			refused++
-			models = models[bwe.WriteErrors[0].Index:]
+			models = models[done:]
 			continue
 		}
 		if err != nil {
@@ -509,6 +514,20 @@ func (s *Store) writeSlots(ctx context.Context, models []mongo.WriteModel) error
 		models = models[n:]
 	}
 	return nil
+}
+
+// bulkWrite sends models to coll as one ordered bulk write, and returns how
+// many the store applied before the first that failed.
+func bulkWrite(ctx context.Context, coll *mongo.Collection, models []mongo.WriteModel) (int, error) {
+	_, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true))
+	var bwe mongo.BulkWriteException
+	switch {
+	case err == nil:
+		return len(models), nil
+	case errors.As(err, &bwe) && len(bwe.WriteErrors) > 0:
+		return bwe.WriteErrors[0].Index, err
+	}
+	return 0, err
 }
 
 // idRange is a range of message ids [lo, hi); an empty lo or hi leaves that

@@ -1,6 +1,7 @@
 package readmodel_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/messages-io/messages/internal/testkit"
 	"github.com/messages-io/messages/message"
 	"github.com/messages-io/messages/readmodel"
 	"github.com/oklog/ulid/v2"
@@ -256,5 +258,45 @@ func TestUnslotted(t *testing.T) {
 	}
 	if old, err := s.Unslotted(ctx); err != nil || !old {
 		t.Fatalf("a model whose slots are gone: unslotted %v, %v", old, err)
+	}
+}
+
+// A batch that rewrites hundreds of existing slots, as one folded by a
+// writer that knows none of them (after a restart, in a backlog), finishes:
+// the embedded FerretDB never ends a single command that updates 100
+// existing documents or more, so the writes go out in smaller bulks.
+func TestBatchRewritingManySlotsFinishes(t *testing.T) {
+	db := testkit.Database(t)
+	first := openIn(t, db)
+	readmodel.SetLeafCap(first, 3)
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	// An hour apart, each message ends in a leaf of its own.
+	hourly := func(offset time.Duration, seq uint64) []readmodel.Change {
+		out := make([]readmodel.Change, 600)
+		for i := range out {
+			at := start.Add(time.Duration(i)*time.Hour + offset)
+			out[i] = readmodel.Change{Sequence: seq + uint64(i), Message: message.Message{
+				ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), UserID: "u",
+				Text: fmt.Sprint("m", seq+uint64(i)), Tag: "go", CreatedAt: at}}
+		}
+		return out
+	}
+	if err := first.Apply(t.Context(), 0, hourly(0, 1), 600); err != nil {
+		t.Fatal(err)
+	}
+	// A second of each first message, so each goes to its leaf, which a
+	// new writer reads and rewrites.
+	restarted := openIn(t, db)
+	readmodel.SetLeafCap(restarted, 3)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := restarted.Apply(ctx, 0, hourly(time.Second, 601), 1200); err != nil {
+		t.Fatalf("a batch rewriting 1200 slots: %v", err)
+	}
+	if n := count(t, restarted, readmodel.Filter{Tag: "go", From: readmodel.At(start.Add(30 * time.Minute))}); n != 1198 {
+		t.Errorf("count from half an hour in = %d, want 1198", n)
+	}
+	if got := listAll(t, restarted, readmodel.Filter{}, 500); len(got) != 1200 {
+		t.Errorf("listed %d, want 1200", len(got))
 	}
 }

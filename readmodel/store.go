@@ -47,9 +47,8 @@ type Store struct {
 	slots       *mongo.Collection
 	// leafCap is the most messages a slot holds: LeafCap but in tests.
 	leafCap int
-	// slotBulk is the most slot writes sent in one command: maxSlotBulk
-	// but in tests.
-	slotBulk int
+	// bulk is the most writes sent in one command: maxBulk but in tests.
+	bulk int
 	// foldOps holds a token for each slot read or write of folding under
 	// way (see foldOp).
 	foldOps chan struct{}
@@ -103,7 +102,7 @@ func openStore(_ context.Context, db *mongo.Database, gen int) (*Store, error) {
 		counts:      db.Collection(prefix + countsCollection),
 		slots:       db.Collection(prefix + slotsCollection),
 		leafCap:     LeafCap,
-		slotBulk:    maxSlotBulk,
+		bulk:        maxBulk,
 		foldOps:     make(chan struct{}, maxFoldOps),
 		known:       map[int]*known{},
 	}
