@@ -230,8 +230,7 @@ func (s *Store) place(ctx context.Context, k *known, w *slotWrites, key, prefix 
 	}
 	leafToFill := new && !st.inner && held >= 0 && held+int64(len(entries)) <= int64(s.leafCap)
 	if leafToFill && runs <= maxRuns {
-		run := pack(entries)
-		if err := w.update(id, bson.M{"$set": bson.M{"r." + runName(entries): run}}, len(run)); err != nil {
+		if err := w.update(id, bson.M{"$set": bson.M{"r." + runName(entries): pack(entries)}}); err != nil {
 			return 0, err
 		}
 		k.setSlot(id, slotState{n: held + int64(len(entries)), runs: runs})
@@ -316,7 +315,7 @@ func (s *Store) placeUnder(ctx context.Context, k *known, w *slotWrites, key, pr
 	// A count only grows: $max keeps a writer that read an older state from
 	// lowering a newer one. A batch delivered again changes none.
 	if len(raise) > 0 {
-		if err := w.update(sl.ID, bson.M{"$max": raise, "$set": bson.M{"i": true}}, 16*len(raise)); err != nil {
+		if err := w.update(sl.ID, bson.M{"$max": raise, "$set": bson.M{"i": true}}); err != nil {
 			return 0, err
 		}
 	}
@@ -420,39 +419,32 @@ func (s *Store) foldOp(ctx context.Context, op func() error) error {
 // slotWrites gathers the slot writes of one batch in the order they are
 // made, and sends them in as few commands as the store takes (see
 // writeSlots). A parent is written once its children are placed, so it
-// comes after them. Once a command's worth is gathered, or maxSlotBytes,
-// they are sent, so that a batch that rewrites many leaves does not hold
-// them all.
+// comes after them. Once a command's worth is gathered they are sent, so
+// that a batch that rewrites many leaves holds few of them at once.
 type slotWrites struct {
 	s   *Store
 	ctx context.Context
 	// sending is held while writes go out, so that they go out in the
 	// order they were gathered.
 	sending sync.Mutex
-	mu      sync.Mutex // guards models and size
+	mu      sync.Mutex // guards models
 	models  []mongo.WriteModel
-	size    int // about the bytes of models
 }
 
-// update upserts the slot with id by update, of about size bytes.
-func (w *slotWrites) update(id string, update bson.M, size int) error {
-	return w.add(mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": id}).SetUpdate(update).SetUpsert(true), size)
+// update upserts the slot with id by update.
+func (w *slotWrites) update(id string, update bson.M) error {
+	return w.add(mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": id}).SetUpdate(update).SetUpsert(true))
 }
 
 // replace upserts sl whole.
 func (w *slotWrites) replace(sl slot) error {
-	size := 16 * len(sl.Kids)
-	for _, run := range sl.Runs {
-		size += len(run)
-	}
-	return w.add(mongo.NewReplaceOneModel().SetFilter(bson.M{"_id": sl.ID}).SetReplacement(sl).SetUpsert(true), size)
+	return w.add(mongo.NewReplaceOneModel().SetFilter(bson.M{"_id": sl.ID}).SetReplacement(sl).SetUpsert(true))
 }
 
-func (w *slotWrites) add(m mongo.WriteModel, size int) error {
+func (w *slotWrites) add(m mongo.WriteModel) error {
 	w.mu.Lock()
 	w.models = append(w.models, m)
-	w.size += size
-	full := len(w.models) >= w.s.bulk || w.size >= maxSlotBytes
+	full := len(w.models) >= w.s.bulk
 	w.mu.Unlock()
 	if full {
 		return w.flush()
@@ -466,7 +458,7 @@ func (w *slotWrites) flush() error {
 	defer w.sending.Unlock()
 	w.mu.Lock()
 	models := w.models
-	w.models, w.size = nil, 0
+	w.models = nil
 	w.mu.Unlock()
 	return w.s.writeSlots(w.ctx, models)
 }
@@ -476,12 +468,8 @@ func (w *slotWrites) flush() error {
 // the command ends, so a command of 100 such updates waits for a connection
 // forever, and the store with it: a bulk write of 101 updates of existing
 // documents was measured to. Far below that, connections remain for the
-// queries and for other writers. maxSlotBytes bounds about the bytes of
-// slot writes gathered before they are sent.
-const (
-	maxBulk      = 16
-	maxSlotBytes = 4 << 20
-)
+// queries and for other writers.
+const maxBulk = 16
 
 // writeSlots sends models, a batch's slot writes, in order, in ordered bulk
 // writes: the store applies them one after another and stops at the first
