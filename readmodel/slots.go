@@ -425,8 +425,10 @@ type slotWrites struct {
 	s   *Store
 	ctx context.Context
 	// sending is held while writes go out, so that they go out in the
-	// order they were gathered.
+	// order they were gathered; failed, under it, is the error of the first
+	// send that failed.
 	sending sync.Mutex
+	failed  error
 	mu      sync.Mutex // guards models
 	models  []mongo.WriteModel
 }
@@ -452,7 +454,9 @@ func (w *slotWrites) add(m mongo.WriteModel) error {
 	return nil
 }
 
-// flush sends the writes gathered so far.
+// flush sends the writes gathered so far. Once a send failed, nothing more
+// is sent: a parent gathered after children whose writes were lost must
+// not be written without them.
 func (w *slotWrites) flush() error {
 	w.sending.Lock()
 	defer w.sending.Unlock()
@@ -460,7 +464,10 @@ func (w *slotWrites) flush() error {
 	models := w.models
 	w.models = nil
 	w.mu.Unlock()
-	return w.s.writeSlots(w.ctx, models)
+	if w.failed == nil {
+		w.failed = w.s.writeSlots(w.ctx, models)
+	}
+	return w.failed
 }
 
 // maxBulk bounds the writes sent in one command. FerretDB 1.24 holds one of
