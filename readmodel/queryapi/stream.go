@@ -165,14 +165,20 @@ func (a *API) follow(ctx context.Context, w http.ResponseWriter, r *http.Request
 	if err := out.write(fmt.Appendf(nil, "retry: %d\nid: %s\n\n", cfg.Retry.Milliseconds(), pos)); err != nil {
 		return
 	}
-	// Each write sends the events of the messages in buf, taken at once, in
-	// one flush.
+	// The events of the messages taken at once go out in one flush, written
+	// in pieces of about writeAtOnce bytes, each within its own deadline.
 	var buf []byte
 	send := func(items ...*item) error {
 		buf = buf[:0]
 		for _, it := range items {
 			pos.After[it.part] = it.seq
 			buf = appendEvent(buf, pos, it.data)
+			if len(buf) >= writeAtOnce {
+				if err := out.put(buf); err != nil {
+					return err
+				}
+				buf = buf[:0]
+			}
 		}
 		if err := out.write(buf); err != nil {
 			return err
@@ -268,9 +274,13 @@ func startAt(w http.ResponseWriter, r *http.Request, f *Feed, layout position.La
 }
 
 // takeAtOnce bounds the messages a stream takes from the feed, and writes,
-// at once; maxKeptBuffer bounds the buffer it keeps for writing them.
+// at once. A client must take writeAtOnce bytes within the write timeout:
+// enough events that a deadline per write costs little, few enough that a
+// slow client that still reads is not dropped for the size of one write.
+// maxKeptBuffer bounds the buffer a stream keeps for writing them.
 const (
 	takeAtOnce    = 256
+	writeAtOnce   = 32 << 10
 	maxKeptBuffer = 1 << 20
 )
 
@@ -294,10 +304,17 @@ type sseWriter struct {
 	timeout time.Duration
 }
 
+// write writes b and flushes it.
 func (s sseWriter) write(b []byte) error {
-	_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
-	if _, err := s.w.Write(b); err != nil {
+	if err := s.put(b); err != nil {
 		return err
 	}
 	return s.rc.Flush()
+}
+
+// put writes b, unflushed, within the write timeout.
+func (s sseWriter) put(b []byte) error {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
+	_, err := s.w.Write(b)
+	return err
 }
