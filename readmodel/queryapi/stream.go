@@ -161,6 +161,14 @@ func (a *API) follow(ctx context.Context, w http.ResponseWriter, r *http.Request
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	// The stream attaches before its client hears from it, so that once
+	// the client has its first id, what becomes visible reaches it, or, if
+	// its partition's events are forgotten meanwhile, ends it.
+	attached, err := f.attach(s, pos)
+	if err != nil {
+		a.endStream(r, s, err)
+		return
+	}
 	out := sseWriter{w: w, rc: rc, timeout: cfg.WriteTimeout}
 	if err := out.write(fmt.Appendf(nil, "retry: %d\nid: %s\n\n", cfg.Retry.Milliseconds(), pos)); err != nil {
 		return
@@ -189,13 +197,11 @@ func (a *API) follow(ctx context.Context, w http.ResponseWriter, r *http.Request
 		}
 		return nil
 	}
-	ok, err := f.attach(s, pos)
-	if err == nil && !ok {
-		err = f.catchUp(ctx, s, &pos, send)
-	}
-	if err != nil {
-		a.endStream(r, s, err)
-		return
+	if !attached {
+		if err := f.catchUp(ctx, s, &pos, send); err != nil {
+			a.endStream(r, s, err)
+			return
+		}
 	}
 	beat := time.NewTicker(cfg.Heartbeat)
 	defer beat.Stop()
