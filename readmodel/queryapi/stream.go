@@ -14,6 +14,7 @@ import (
 	"github.com/messages-io/messages/message"
 	"github.com/messages-io/messages/position"
 	"github.com/messages-io/messages/web"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // StreamConfig bounds the live streams of GET /v1/messages with Accept:
@@ -169,34 +170,11 @@ func (a *API) follow(ctx context.Context, w http.ResponseWriter, r *http.Request
 		a.endStream(r, s, err)
 		return
 	}
-	out := sseWriter{w: w, rc: rc, timeout: cfg.WriteTimeout}
+	out := &sseWriter{w: w, rc: rc, timeout: cfg.WriteTimeout, sent: f.metrics.sent}
 	if err := out.write(fmt.Appendf(nil, "retry: %d\nid: %s\n\n", cfg.Retry.Milliseconds(), pos)); err != nil {
 		return
 	}
-	// The events of the messages taken at once go out in one flush, written
-	// in pieces of about writeAtOnce bytes, each within its own deadline.
-	var buf []byte
-	send := func(items ...*item) error {
-		buf = buf[:0]
-		for _, it := range items {
-			pos.After[it.part] = it.seq
-			buf = appendEvent(buf, pos, it.data)
-			if len(buf) >= writeAtOnce {
-				if err := out.put(buf); err != nil {
-					return err
-				}
-				buf = buf[:0]
-			}
-		}
-		if err := out.write(buf); err != nil {
-			return err
-		}
-		f.metrics.sent.Add(float64(len(items)))
-		if cap(buf) > maxKeptBuffer {
-			buf = nil
-		}
-		return nil
-	}
+	send := func(items ...*item) error { return out.send(&pos, items...) }
 	if !attached {
 		if err := f.catchUp(ctx, s, &pos, send); err != nil {
 			a.endStream(r, s, err)
@@ -283,11 +261,10 @@ func startAt(w http.ResponseWriter, r *http.Request, f *Feed, layout position.La
 // at once. A client must take writeAtOnce bytes within the write timeout:
 // enough events that a deadline per write costs little, few enough that a
 // slow client that still reads is not dropped for the size of one write.
-// maxKeptBuffer bounds the buffer a stream keeps for writing them.
+// The buffer a stream keeps holds one piece and one event.
 const (
-	takeAtOnce    = 256
-	writeAtOnce   = 32 << 10
-	maxKeptBuffer = 1 << 20
+	takeAtOnce  = 256
+	writeAtOnce = 32 << 10
 )
 
 var heartbeat = []byte(": heartbeat\n\n")
@@ -302,16 +279,40 @@ func appendEvent(b []byte, pos position.Position, data []byte) []byte {
 	return append(b, "\n\n"...)
 }
 
-// sseWriter writes a stream's events, each write flushed at once within its
-// own deadline.
+// sseWriter writes a stream's events, each write within its own deadline.
 type sseWriter struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
+	sent    prometheus.Counter
+	buf     []byte // kept from one send to the next
+}
+
+// send writes the events of the messages of items, taken at once, and
+// flushes them once, pos moving past each message: in pieces of about
+// writeAtOnce bytes, each within its own deadline.
+func (s *sseWriter) send(pos *position.Position, items ...*item) error {
+	buf := s.buf[:0]
+	for _, it := range items {
+		pos.After[it.part] = it.seq
+		buf = appendEvent(buf, *pos, it.data)
+		if len(buf) >= writeAtOnce {
+			if err := s.put(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+	}
+	if err := s.write(buf); err != nil {
+		return err
+	}
+	s.sent.Add(float64(len(items)))
+	s.buf = buf
+	return nil
 }
 
 // write writes b and flushes it.
-func (s sseWriter) write(b []byte) error {
+func (s *sseWriter) write(b []byte) error {
 	if err := s.put(b); err != nil {
 		return err
 	}
@@ -319,7 +320,7 @@ func (s sseWriter) write(b []byte) error {
 }
 
 // put writes b, unflushed, within the write timeout.
-func (s sseWriter) put(b []byte) error {
+func (s *sseWriter) put(b []byte) error {
 	_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
 	_, err := s.w.Write(b)
 	return err
