@@ -79,8 +79,8 @@ type counted struct {
 
 // addCounts adds each change, once, to the counts of its tag and of all tags
 // for its day, in ordered bulk writes (see writeSlots): written at once as
-// commands of their own, they would only contend for a store's one writer. k, when not
-// nil, is what the partition's writer knows of them.
+// commands of their own, they would only contend for a store's one writer.
+// k, when not nil, is what the partition's writer knows of them.
 func (s *Store) addCounts(ctx context.Context, k *known, partition int, changes []Change) error {
 	events := map[bucket][]counted{}
 	var order []bucket
@@ -111,13 +111,7 @@ func (s *Store) addCounts(ctx context.Context, k *known, partition int, changes 
 		if len(models) == 0 {
 			return nil
 		}
-		done := 0
-		var err error
-		for done < len(models) && err == nil {
-			var n int
-			n, err = bulkWrite(ctx, s.counts, models[done:min(done+s.bulk, len(models))])
-			done += n
-		}
+		done, err := s.bulkWrite(ctx, s.counts, models)
 		switch {
 		case err == nil:
 		case mongo.IsDuplicateKeyError(err) && tries < 3:

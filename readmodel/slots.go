@@ -474,8 +474,8 @@ func (w *slotWrites) flush() error {
 // its 100 SQLite connections for each update of an existing document until
 // the command ends, so a command of 100 such updates waits for a connection
 // forever, and the store with it: a bulk write of 101 updates of existing
-// documents was measured to. Far below that, connections remain for the
-// queries and for other writers.
+// documents was measured to hang, one of 99 to finish. Far below that,
+// connections remain for the queries and for other writers.
 const maxBulk = 16
 
 // writeSlots sends models, a batch's slot writes, in order, in ordered bulk
@@ -490,39 +490,42 @@ const maxBulk = 16
 // attempt that gave up but still landed; the writes are then sent again
 // from that one, which finds the slot and updates it.
 func (s *Store) writeSlots(ctx context.Context, models []mongo.WriteModel) error {
-	refused := 0
-	for len(models) > 0 {
-		n := min(len(models), s.bulk)
+	for refused := 0; ; refused++ {
 		var done int
 		err := s.foldOp(ctx, func() (err error) {
-			done, err = bulkWrite(ctx, s.slots, models[:n])
+			done, err = s.bulkWrite(ctx, s.slots, models)
 			return err
 		})
-		if mongo.IsDuplicateKeyError(err) && refused < 2 {
-			refused++
+		switch {
+		case err == nil:
+			return nil
+		case mongo.IsDuplicateKeyError(err) && refused < 2:
 			models = models[done:]
-			continue
-		}
-		if err != nil {
+		default:
 			return fmt.Errorf("slots: %w", unavailable(err))
 		}
-		models = models[n:]
 	}
-	return nil
 }
 
-// bulkWrite sends models to coll as one ordered bulk write, and returns how
-// many the store applied before the first that failed.
-func bulkWrite(ctx context.Context, coll *mongo.Collection, models []mongo.WriteModel) (int, error) {
-	_, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true))
-	var bwe mongo.BulkWriteException
-	switch {
-	case err == nil:
-		return len(models), nil
-	case errors.As(err, &bwe) && len(bwe.WriteErrors) > 0:
-		return bwe.WriteErrors[0].Index, err
+// bulkWrite sends models to coll in order, as ordered bulk writes of at
+// most s.bulk each, and returns how many the store applied before the first
+// that failed.
+func (s *Store) bulkWrite(ctx context.Context, coll *mongo.Collection, models []mongo.WriteModel) (int, error) {
+	done := 0
+	for done < len(models) {
+		n := min(len(models)-done, s.bulk)
+		_, err := coll.BulkWrite(ctx, models[done:done+n], options.BulkWrite().SetOrdered(true))
+		var bwe mongo.BulkWriteException
+		switch {
+		case err == nil:
+			done += n
+		case errors.As(err, &bwe) && len(bwe.WriteErrors) > 0:
+			return done + bwe.WriteErrors[0].Index, err
+		default:
+			return done, err
+		}
 	}
-	return 0, err
+	return done, nil
 }
 
 // idRange is a range of message ids [lo, hi); an empty lo or hi leaves that

@@ -167,30 +167,31 @@ func streamRun(ctx context.Context, base, kind string, subs, rate int, dur time.
 	res.dropped = metricValue(ctx, base, "messages_query_streams_dropped_total") - dropped0
 	cancel()
 	wg.Wait()
+	// Each receipt's time from the 201, and each message's first and last
+	// receipt.
 	var ds latencies
+	type span struct{ first, last time.Time }
+	spans := map[[26]byte]span{}
 	for _, rs := range receipts {
 		for _, r := range rs {
-			if p, ok := created[string(r.id[:])]; ok {
-				ds = append(ds, r.at.Sub(p.at))
+			p, ok := created[string(r.id[:])]
+			if !ok {
+				continue
 			}
+			ds = append(ds, r.at.Sub(p.at))
+			sp, seen := spans[r.id]
+			if !seen || r.at.Before(sp.first) {
+				sp.first = r.at
+			}
+			if !seen || r.at.After(sp.last) {
+				sp.last = r.at
+			}
+			spans[r.id] = sp
 		}
 	}
-	first, last := map[[26]byte]time.Time{}, map[[26]byte]time.Time{}
-	for _, rs := range receipts {
-		for _, r := range rs {
-			if f, ok := first[r.id]; !ok || r.at.Before(f) {
-				first[r.id] = r.at
-			}
-			if l, ok := last[r.id]; !ok || r.at.After(l) {
-				last[r.id] = r.at
-			}
-		}
-	}
-	for id, f := range first {
-		if p, ok := created[string(id[:])]; ok {
-			res.first = append(res.first, f.Sub(p.at))
-			res.spread = append(res.spread, last[id].Sub(f))
-		}
+	for id, sp := range spans {
+		res.first = append(res.first, sp.first.Sub(created[string(id[:])].at))
+		res.spread = append(res.spread, sp.last.Sub(sp.first))
 	}
 	res.delivered = len(ds)
 	for _, p := range created {
