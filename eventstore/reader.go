@@ -163,6 +163,13 @@ type Batch struct {
 	Skipped int
 	// msgs are the deliveries the batch came from, to acknowledge.
 	msgs []delivery
+	// last is the sequence of the last event in Records, or the one Next
+	// was given; prev the consumer sequence of the last delivery; check
+	// says the next delivery must be checked for a gap before it.
+	last, prev uint64
+	check      bool
+	// delivered is set on a batch of Next, which More may extend.
+	delivered bool
 }
 
 type delivery struct {
@@ -188,15 +195,49 @@ func (c *PartitionConsumer) Next(ctx context.Context, after uint64, max int) (*B
 	if err != nil {
 		return nil, err
 	}
-	b := &Batch{msgs: make([]delivery, 0, len(msgs))}
-	last := after
-	check := true
-	var prev uint64 // consumer sequence of the previous delivery
+	b := &Batch{msgs: make([]delivery, 0, len(msgs)), last: after, check: true, delivered: true}
+	if err := c.add(ctx, b, msgs); err != nil {
+		b.Release(after)
+		return nil, err
+	}
+	return b, nil
+}
+
+// More appends to b, after its last event, up to max events that have been
+// delivered since Next returned it, without waiting for any: a reducer that
+// waited for its turn to write takes what arrived meanwhile into the same
+// write. On an error, b keeps the events appended before it, which follow
+// its others without a gap, and Release hands back the delivery that failed.
+// A batch of Catchup takes nothing more.
+func (c *PartitionConsumer) More(ctx context.Context, b *Batch, max int) error {
+	if !b.delivered || c.pending == nil || max <= 0 {
+		return nil
+	}
+	var msgs []jetstream.Msg
+	ch := c.pending.Messages()
+	for len(msgs) < max {
+		select {
+		case m, ok := <-ch:
+			if !ok {
+				// The next receive sees the pull request ended, and why.
+				return c.add(ctx, b, msgs)
+			}
+			msgs = append(msgs, m)
+		default:
+			return c.add(ctx, b, msgs)
+		}
+	}
+	return c.add(ctx, b, msgs)
+}
+
+// add appends deliveries msgs to b: the events after b's last one, with
+// any that JetStream delivered elsewhere read from the stream to fill the
+// gap, and the redeliveries at or before it counted as skipped.
+func (c *PartitionConsumer) add(ctx context.Context, b *Batch, msgs []jetstream.Msg) error {
 	for _, m := range msgs {
 		meta, err := m.Metadata()
 		if err != nil {
-			b.Release(after)
-			return nil, fmt.Errorf("partition %d: %w: %v", c.partition, event.ErrMalformed, err)
+			return fmt.Errorf("partition %d: %w: %v", c.partition, event.ErrMalformed, err)
 		}
 		seq := meta.Sequence.Stream
 		b.msgs = append(b.msgs, delivery{msg: m, seq: seq, consumerSeq: meta.Sequence.Consumer})
@@ -204,23 +245,22 @@ func (c *PartitionConsumer) Next(ctx context.Context, after uint64, max int) (*B
 		// A delivery that does not directly follow the previous one went
 		// elsewhere in between: to a pull request this reducer gave up, for
 		// instance, during a change of leader.
-		consecutive := prev != 0 && meta.Sequence.Consumer == prev+1
-		prev = meta.Sequence.Consumer
-		if seq <= last {
+		consecutive := b.prev != 0 && meta.Sequence.Consumer == b.prev+1
+		b.prev = meta.Sequence.Consumer
+		if seq <= b.last {
 			b.Skipped++
 			continue // applied already, or read while filling a gap
 		}
 		redelivered := meta.NumDelivered > 1
-		if check || redelivered || !consecutive {
-			if last, err = c.fill(ctx, b, last, seq); err != nil {
-				b.Release(after)
-				return nil, err
+		if b.check || redelivered || !consecutive {
+			if b.last, err = c.fill(ctx, b, b.last, seq); err != nil {
+				return err
 			}
 		}
 		b.Records = append(b.Records, c.store.record(m.Subject(), seq, meta.Timestamp, m.Data()))
-		last, check = seq, redelivered
+		b.last, b.check = seq, redelivered
 	}
-	return b, nil
+	return nil
 }
 
 // fill appends to b the events of the partition after sequence last and before

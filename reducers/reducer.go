@@ -22,6 +22,9 @@ type Source interface {
 	Partition() int
 	Next(ctx context.Context, after uint64, max int) (*eventstore.Batch, error)
 	Catchup(ctx context.Context, after uint64, max int) (*eventstore.Batch, error)
+	// More appends to a batch of Next, without waiting, up to max events
+	// delivered since.
+	More(ctx context.Context, b *eventstore.Batch, max int) error
 	// Acknowledged is the sequence through which every event of the
 	// partition has been acknowledged.
 	Acknowledged(ctx context.Context) (uint64, error)
@@ -357,25 +360,19 @@ func generation(s Sink) any {
 // partition halts. It is never acknowledged unapplied and unparked.
 func (r *Reducer) fold(ctx context.Context, b *eventstore.Batch) {
 	start := time.Now()
-	changes := make([]readmodel.Change, 0, len(b.Records))
-	through := r.checkpoint
-	var poison *eventstore.Record
-	var cause error
-	for i, rec := range b.Records {
-		c, err := r.cfg.Project(rec)
-		if err != nil {
-			poison, cause = &b.Records[i], err
-			break
-		}
-		changes = append(changes, c)
-		through = rec.Sequence
-	}
+	changes, through, poison, cause := r.project(b.Records, r.checkpoint)
 	r.metrics.redelivered.WithLabelValues(r.partition).Add(float64(b.Skipped))
 	// The batch in hand is finished even when ctx ends meanwhile; each
 	// write to finish it has a deadline of its own.
 	work := context.WithoutCancel(ctx)
 	if len(changes) > 0 {
-		if !r.apply(ctx, work, b, changes, through) {
+		// Events delivered while the reducer waits for its turn to write
+		// join the write, unless one before them cannot be folded.
+		more := b
+		if poison != nil {
+			more = nil
+		}
+		if !r.apply(ctx, work, b, more, changes, through) {
 			r.ack(work, b)
 			return
 		}
@@ -400,6 +397,38 @@ func (r *Reducer) fold(ctx context.Context, b *eventstore.Batch) {
 	_ = backoff.Sleep(ctx, r.retryPolicy().Delay(r.poisonTries))
 }
 
+// project turns records into changes, up to the first that cannot be
+// folded, which it returns with why; through is the sequence of the last
+// change, or after when there is none.
+func (r *Reducer) project(records []eventstore.Record, after uint64) (changes []readmodel.Change, through uint64, poison *eventstore.Record, cause error) {
+	changes = make([]readmodel.Change, 0, len(records))
+	through = after
+	for i, rec := range records {
+		c, err := r.cfg.Project(rec)
+		if err != nil {
+			return changes, through, &records[i], err
+		}
+		changes = append(changes, c)
+		through = rec.Sequence
+	}
+	return changes, through, nil, nil
+}
+
+// topUp takes into a batch the events delivered since it was fetched, up to
+// room, and returns their changes, through the last that can be folded.
+// One that cannot, and those after it, are left out of the batch's write;
+// the batch hands them back to JetStream, and they come again in the next.
+func (r *Reducer) topUp(ctx context.Context, b *eventstore.Batch, room int) ([]readmodel.Change, uint64) {
+	from, skipped := len(b.Records), b.Skipped
+	err := r.src.More(ctx, b, room)
+	r.metrics.redelivered.WithLabelValues(r.partition).Add(float64(b.Skipped - skipped))
+	if err != nil {
+		r.log.Warn("taking events delivered meanwhile", "err", err)
+	}
+	changes, through, _, _ := r.project(b.Records[from:], 0)
+	return changes, through
+}
+
 // ack acknowledges the events of b applied so far and hands the rest back
 // to JetStream.
 func (r *Reducer) ack(ctx context.Context, b *eventstore.Batch) {
@@ -421,7 +450,12 @@ func (r *Reducer) ack(ctx context.Context, b *eventstore.Batch) {
 // a full-sized write that took under a quarter of its deadline doubles it,
 // up to BatchSize. A store too slow for a batch thus gets smaller ones until
 // one fits in an attempt's deadline, and the partition moves on.
-func (r *Reducer) apply(ctx, work context.Context, b *eventstore.Batch, changes []readmodel.Change, through uint64) bool {
+//
+// When more is set, the last run takes in, once the reducer's turn to write
+// has come, the events delivered meanwhile (see topUp), up to the limit: on
+// a store whose partitions take turns, an event that arrives while its
+// partition waits is written in that turn rather than the next.
+func (r *Reducer) apply(ctx, work context.Context, b, more *eventstore.Batch, changes []readmodel.Change, through uint64) bool {
 	failures := 0      // in a row
 	var told time.Time // when JetStream last heard the batch is in hand
 	for {
@@ -439,7 +473,15 @@ func (r *Reducer) apply(ctx, work context.Context, b *eventstore.Batch, changes 
 			b.InProgress()
 			told = time.Now()
 		}
-		took, err := r.write(ctx, work, changes[:n], upTo)
+		took, err := r.write(ctx, work, func() ([]readmodel.Change, uint64) {
+			if more != nil && n == len(changes) && n < r.limit {
+				if extra, last := r.topUp(ctx, more, r.limit-n); len(extra) > 0 {
+					changes = append(changes, extra...)
+					n, upTo, through = len(changes), last, last
+				}
+			}
+			return changes[:n], upTo
+		})
 		if err != nil {
 			if n > 0 {
 				r.failed, r.fast = n, 0
@@ -472,12 +514,12 @@ func (r *Reducer) apply(ctx, work context.Context, b *eventstore.Batch, changes 
 	}
 }
 
-// write makes one attempt at writing changes through sequence through, and
-// returns how long the store took over the changes. The attempt's deadline
-// starts once the reducer holds a write slot. After a failed attempt, it
-// first writes the checkpoint alone, and sends the changes only once the
-// store has answered that.
-func (r *Reducer) write(ctx, work context.Context, changes []readmodel.Change, through uint64) (time.Duration, error) {
+// write makes one attempt at writing the changes through the sequence that
+// run returns, once the reducer holds a write slot, and returns how long the
+// store took over them. The attempt's deadline starts there. After a failed
+// attempt, it first writes the checkpoint alone, and sends the changes only
+// once the store has answered that.
+func (r *Reducer) write(ctx, work context.Context, run func() ([]readmodel.Change, uint64)) (time.Duration, error) {
 	release, err := r.slot(ctx)
 	if err != nil {
 		return 0, err
@@ -492,6 +534,7 @@ func (r *Reducer) write(ctx, work context.Context, changes []readmodel.Change, t
 		}
 		r.settle = false
 	}
+	changes, through := run()
 	start := time.Now()
 	actx, cancel := context.WithTimeout(work, r.cfg.StopTimeout)
 	defer cancel()
@@ -567,7 +610,7 @@ func (r *Reducer) tryPark(ctx, work context.Context, b *eventstore.Batch, rec ev
 		defer cancel()
 		return struct{}{}, r.cfg.Park(pctx, rec, fmt.Sprintf("cannot be folded after %d attempts", r.poisonTries), cause)
 	})
-	if err != nil || !r.apply(ctx, work, b, nil, rec.Sequence) {
+	if err != nil || !r.apply(ctx, work, b, nil, nil, rec.Sequence) {
 		return false
 	}
 	r.metrics.deadLetters.WithLabelValues(r.partition).Inc()
