@@ -156,6 +156,10 @@ type memResult struct {
 	role string
 	peak int64
 	note string
+	// service is set on dev's peak over importing, folding and reading a
+	// size through the API, the plain scans apart; size is that size.
+	service bool
+	size    int
 }
 
 func run(ctx context.Context, cfg config) error {
@@ -330,7 +334,7 @@ func benchCounts(ctx context.Context, cfg config, dir string, rep *report) error
 	}
 	defer func() {
 		if peak, err := d.peakRSS(); err == nil {
-			rep.memory = append(rep.memory, memResult{role: "dev (all roles)", peak: peak, note: fmt.Sprintf("importing, folding and querying up to %d messages, the plain finds and counts included", rep.lastSize())})
+			rep.memory = append(rep.memory, memResult{role: "dev (all roles)", peak: peak, note: fmt.Sprintf("from the import of the step to %d messages on, the raw insertMany, plain finds and counts included", rep.lastSize())})
 		}
 		d.stop()
 	}()
@@ -352,6 +356,9 @@ func benchCounts(ctx context.Context, cfg config, dir string, rep *report) error
 			return err
 		}
 		log.Printf("counts: importing %d messages", total(size)-total(prev))
+		if err := d.resetPeak(); err != nil {
+			log.Printf("counts: dev's peak memory is not reset: %v", err)
+		}
 		t0 := time.Now()
 		out, err := exec.CommandContext(ctx, cfg.bin, "import", "--json", "--quiet", "--nats-url", d.natsURL(), file).Output()
 		if err != nil {
@@ -370,6 +377,14 @@ func benchCounts(ctx context.Context, cfg config, dir string, rep *report) error
 		res.foldRate = float64(n-int64(total(prev))) / time.Since(t0).Seconds()
 		log.Printf("counts: read model holds %d of %d after %v: %.0f events/s (import and fold overlapping)", n, total(size), time.Since(t0).Round(time.Second), res.foldRate)
 
+		if err := readShapes(ctx, c, base, h, size); err != nil {
+			return fmt.Errorf("query shapes at %d: %w", size, err)
+		}
+		if peak, err := d.peakRSS(); err == nil {
+			log.Printf("counts: dev's peak resident memory, importing, folding and reading %d messages: %.1f MiB", size, float64(peak)/(1<<20))
+			rep.memory = append(rep.memory, memResult{role: "dev (all roles)", peak: peak, service: true, size: size,
+				note: fmt.Sprintf("importing, folding and reading %d messages through the API (every query shape once), before any plain scan", size)})
+		}
 		coll, err := messagesCollection(ctx, db)
 		if err != nil {
 			return err

@@ -47,6 +47,12 @@ func start(dir, bin, name string, args ...string) (*proc, error) {
 // peakRSS is the process's peak resident memory (VmHWM) in bytes.
 func (p *proc) peakRSS() (int64, error) { return p.statusBytes("VmHWM") }
 
+// resetPeak sets the process's peak resident memory to what it holds now
+// (Linux 4.0 and later), so that peakRSS reads the peak of what follows.
+func (p *proc) resetPeak() error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.cmd.Process.Pid), []byte("5"), 0)
+}
+
 // rss is the process's resident memory now (VmRSS) in bytes.
 func (p *proc) rss() (int64, error) { return p.statusBytes("VmRSS") }
 

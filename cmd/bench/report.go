@@ -176,6 +176,9 @@ func writeReport(cfg config, rep *report) error {
 		if m.role == "dispatcher" {
 			w("| dispatcher < 64 MB resident under load | %.1f MiB | %s |\n", float64(m.peak)/(1<<20), mark(m.peak < 64<<20))
 		}
+		if m.service && m.size == rep.lastSize() {
+			w("| dev < 512 MB resident importing, folding and reading %d messages (plain scans apart) | %.1f MiB | %s |\n", m.size, float64(m.peak)/(1<<20), mark(m.peak < 512<<20))
+		}
 	}
 	w("\n")
 

@@ -169,6 +169,24 @@ func benchShapes(ctx context.Context, c *http.Client, base string, coll *mongo.C
 	return out, nil
 }
 
+// readShapes asks the API every shape once, as a client reading the
+// history would, and checks each answer.
+func readShapes(ctx context.Context, c *http.Client, base string, h history, size int) error {
+	for _, a := range answers(h, size, shapes(h)) {
+		path, _, wrong, err := walk(ctx, c, base, a)
+		if err == nil && wrong == "" {
+			_, wrong, err = askAPI(ctx, c, base, path, a)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.name, err)
+		}
+		if wrong != "" {
+			return fmt.Errorf("%s: %s", a.name, wrong)
+		}
+	}
+	return nil
+}
+
 func measure(ctx context.Context, c *http.Client, base string, coll *mongo.Collection, a answer, reps, plainReps int) (shapeResult, error) {
 	r := shapeResult{name: a.name, n: a.n}
 	if !a.count {
