@@ -168,7 +168,8 @@ type Batch struct {
 	// says the next delivery must be checked for a gap before it.
 	last, prev uint64
 	check      bool
-	// delivered is set on a batch of Next, which More may extend.
+	// delivered is set on a batch of Next, which More may extend until it
+	// fails.
 	delivered bool
 }
 
@@ -203,31 +204,34 @@ func (c *PartitionConsumer) Next(ctx context.Context, after uint64, max int) (*B
 	return b, nil
 }
 
-// More appends to b, after its last event, up to max events that have been
-// delivered since Next returned it, without waiting for any: a reducer that
+// More appends to b, after its last event, the events delivered since Next
+// returned it, without waiting for any, until it has appended max or more
+// (an event read to fill a gap may take it past max); they come to the pull
+// request Next left open, which ends with Next's context. A reducer that
 // waited for its turn to write takes what arrived meanwhile into the same
 // write. On an error, b keeps the events appended before it, which follow
-// its others without a gap, and Release hands back the delivery that failed.
-// A batch of Catchup takes nothing more.
+// its others without a gap, Release hands back the delivery that failed,
+// and More extends b no further. Nor does it extend a batch of Catchup.
 func (c *PartitionConsumer) More(ctx context.Context, b *Batch, max int) error {
-	if !b.delivered || c.pending == nil || max <= 0 {
+	if !b.delivered || c.pending == nil {
 		return nil
 	}
-	var msgs []jetstream.Msg
 	ch := c.pending.Messages()
-	for len(msgs) < max {
+	for from := len(b.Records); len(b.Records)-from < max; {
 		select {
 		case m, ok := <-ch:
 			if !ok {
-				// The next receive sees the pull request ended, and why.
-				return c.add(ctx, b, msgs)
+				return nil // the next receive sees the pull request ended, and why
 			}
-			msgs = append(msgs, m)
+			if err := c.add(ctx, b, []jetstream.Msg{m}); err != nil {
+				b.delivered = false
+				return err
+			}
 		default:
-			return c.add(ctx, b, msgs)
+			return nil
 		}
 	}
-	return c.add(ctx, b, msgs)
+	return nil
 }
 
 // add appends deliveries msgs to b: the events after b's last one, with

@@ -415,18 +415,25 @@ func (r *Reducer) project(records []eventstore.Record, after uint64) (changes []
 }
 
 // topUp takes into a batch the events delivered since it was fetched, up to
-// room, and returns their changes, through the last that can be folded.
-// One that cannot, and those after it, are left out of the batch's write;
-// the batch hands them back to JetStream, and they come again in the next.
-func (r *Reducer) topUp(ctx context.Context, b *eventstore.Batch, room int) ([]readmodel.Change, uint64) {
+// room, and returns their changes, through the last that can be folded. One
+// that cannot, and those after it, are left out of the batch's write; the
+// batch hands them back to JetStream, and they come again in the next. Once
+// it leaves any out, or fails, again is false: a later top-up of the batch
+// would append after them and leave a gap.
+func (r *Reducer) topUp(ctx context.Context, b *eventstore.Batch, room int) (changes []readmodel.Change, through uint64, again bool) {
 	from, skipped := len(b.Records), b.Skipped
 	err := r.src.More(ctx, b, room)
 	r.metrics.redelivered.WithLabelValues(r.partition).Add(float64(b.Skipped - skipped))
 	if err != nil {
 		r.log.Warn("taking events delivered meanwhile", "err", err)
 	}
-	changes, through, _, _ := r.project(b.Records[from:], 0)
-	return changes, through
+	changes, through, poison, _ := r.project(b.Records[from:], 0)
+	left := err != nil || poison != nil
+	if len(changes) > room {
+		// Events read to fill a gap took it past room: the rest wait.
+		changes, through, left = changes[:room], changes[room-1].Sequence, true
+	}
+	return changes, through, !left
 }
 
 // ack acknowledges the events of b applied so far and hands the rest back
@@ -475,9 +482,13 @@ func (r *Reducer) apply(ctx, work context.Context, b, more *eventstore.Batch, ch
 		}
 		took, err := r.write(ctx, work, func() ([]readmodel.Change, uint64) {
 			if more != nil && n == len(changes) && n < r.limit {
-				if extra, last := r.topUp(ctx, more, r.limit-n); len(extra) > 0 {
+				extra, last, again := r.topUp(ctx, more, r.limit-n)
+				if len(extra) > 0 {
 					changes = append(changes, extra...)
 					n, upTo, through = len(changes), last, last
+				}
+				if !again {
+					more = nil
 				}
 			}
 			return changes[:n], upTo

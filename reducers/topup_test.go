@@ -2,6 +2,7 @@ package reducers_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -9,15 +10,19 @@ import (
 
 	"github.com/messages-io/messages/eventstore"
 	"github.com/messages-io/messages/internal/testkit"
+	"github.com/messages-io/messages/message"
 	"github.com/messages-io/messages/readmodel"
 	"github.com/messages-io/messages/reducers"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// writeLog is a read model that records the changes of each write.
+// writeLog is a read model that records the changes of each write. When
+// refuse is set, it calls it in the first write, which it then refuses.
 type writeLog struct {
 	reducers.Sink
+	refuse func()
 	mu     sync.Mutex
-	writes [][]uint64 // the sequences of each write's changes
+	writes [][]uint64 // the sequences of each write's changes, the refused one included
 }
 
 func (w *writeLog) Apply(ctx context.Context, partition int, changes []readmodel.Change, through uint64) error {
@@ -27,8 +32,90 @@ func (w *writeLog) Apply(ctx context.Context, partition int, changes []readmodel
 	}
 	w.mu.Lock()
 	w.writes = append(w.writes, seqs)
+	first := len(w.writes) == 1
 	w.mu.Unlock()
+	if first && w.refuse != nil {
+		w.refuse()
+		return errors.New("refused")
+	}
 	return w.Sink.Apply(ctx, partition, changes, through)
+}
+
+// turns runs one reducer for partition 0 into sink, and holds its process's
+// one write slot, as another partition's write would, until the reducer has
+// projected its first batch and the test has posted what it posts then and
+// JetStream has delivered it; it returns how many events it delivered.
+type turns struct {
+	f       fixture
+	writes  chan struct{}
+	fetched chan struct{}
+}
+
+func (f fixture) runTurns(t *testing.T, sink reducers.Sink, project func(eventstore.Record) (readmodel.Change, error)) turns {
+	t.Helper()
+	tu := turns{f: f, writes: make(chan struct{}, 1), fetched: make(chan struct{}, 1)}
+	tu.writes <- struct{}{}
+	ctx, cancel := context.WithCancel(context.Background())
+	// The reducer waits for its turn without pulling again, so the later
+	// events come to the pull request of its first batch: it must outlast
+	// the test's posting.
+	src, err := f.events.Consumer(ctx, 0, eventstore.ConsumerConfig{Name: "t", FetchWait: 20 * time.Second, PinnedTTL: time.Minute, AckWait: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := reducers.Config{BatchSize: 16, RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond,
+		MaxAttempts: 2, Park: f.events.Park, Writes: tu.writes,
+		Project: func(rec eventstore.Record) (readmodel.Change, error) {
+			select {
+			case tu.fetched <- struct{}{}:
+			default:
+			}
+			return project(rec)
+		}}
+	r, err := reducers.New(src, func() reducers.Sink { return sink }, testkit.Logger(), reducers.NewMetrics(prometheus.NewRegistry()), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = r.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return tu
+}
+
+// hold waits until the reducer has its first batch in hand, calls post,
+// waits until JetStream has delivered delivered events to the reducer in
+// all, and gives the reducer its turn.
+func (tu turns) hold(t *testing.T, post func(), delivered int) {
+	t.Helper()
+	select {
+	case <-tu.fetched:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no batch was delivered")
+	}
+	post()
+	tu.f.waitDelivered(t, delivered)
+	<-tu.writes
+}
+
+// waitDelivered waits until JetStream has delivered n events of partition 0
+// to its reducer that it has not acknowledged.
+func (f fixture) waitDelivered(t *testing.T, n int) {
+	t.Helper()
+	cons, err := f.js.Consumer(context.Background(), "EV", "t-p0")
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	testkit.Eventually(t, 20*time.Second, 10*time.Millisecond, func() error {
+		info, err := cons.Info(context.Background())
+		if err != nil {
+			return err
+		}
+		if info.NumAckPending != n {
+			return fmt.Errorf("%d events delivered and unacknowledged, want %d", info.NumAckPending, n)
+		}
+		return nil
+	})
 }
 
 // Events delivered while a reducer waits for its turn to write join that
@@ -36,47 +123,69 @@ func (w *writeLog) Apply(ctx context.Context, partition int, changes []readmodel
 func TestEventsDeliveredDuringTheWaitJoinTheWrite(t *testing.T) {
 	f := setup(t, 1)
 	log := &writeLog{Sink: f.rm}
-	writes := make(chan struct{}, 1)
-	writes <- struct{}{} // another partition's turn, until released below
-	projected := make(chan struct{}, 16)
-	f.run(t, func(c *reducers.Config, s *reducers.Sink) {
-		c.Writes, *s = writes, log
-		c.Project = func(rec eventstore.Record) (readmodel.Change, error) {
-			projected <- struct{}{}
-			return reducers.Project(rec)
-		}
-	})
+	tu := f.runTurns(t, log, reducers.Project)
 	at := time.Date(2026, 4, 5, 6, 7, 8, 0, time.UTC)
 	f.post(t, "a", "first", at)
-	select {
-	case <-projected: // the batch of the first event is in hand
-	case <-time.After(20 * time.Second):
-		t.Fatal("the first event was not delivered")
-	}
-	for i := 1; i < 5; i++ {
-		f.post(t, "a", fmt.Sprint(i), at.Add(time.Duration(i)*time.Second))
-	}
-	// Wait until JetStream has delivered the later events to the reducer,
-	// which holds them unacknowledged while it waits.
-	cons, err := f.js.Consumer(t.Context(), "EV", "t-p0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	testkit.Eventually(t, 20*time.Second, 10*time.Millisecond, func() error {
-		info, err := cons.Info(t.Context())
-		if err != nil {
-			return err
+	tu.hold(t, func() {
+		for i := 1; i < 5; i++ {
+			f.post(t, "a", fmt.Sprint(i), at.Add(time.Duration(i)*time.Second))
 		}
-		if info.NumAckPending != 5 {
-			return fmt.Errorf("%d events delivered and unacknowledged, want 5", info.NumAckPending)
-		}
-		return nil
-	})
-	<-writes
+	}, 5)
 	f.waitCount(t, 5)
 	log.mu.Lock()
 	defer log.mu.Unlock()
 	if len(log.writes) != 1 || len(log.writes[0]) != 5 {
 		t.Errorf("writes of sequences %v; want one write of all 5", log.writes)
+	}
+}
+
+// An event taken in during the wait that cannot be folded is left out of
+// the write, with the events after it, and takes its usual course: tried
+// again, then parked. When the write then fails and the batch is written
+// in smaller runs, events delivered meanwhile are not taken in after those
+// left out, which would acknowledge them unapplied.
+func TestAnEventThatCannotBeFoldedIsLeftOutOfTheWrite(t *testing.T) {
+	f := setup(t, 1)
+	var late message.Message
+	at := time.Date(2026, 4, 5, 6, 7, 8, 0, time.UTC)
+	log := &writeLog{Sink: f.rm, refuse: func() {
+		late = f.post(t, "a", "late", at.Add(time.Minute))
+		f.waitDelivered(t, 10)
+	}}
+	project := func(rec eventstore.Record) (readmodel.Change, error) {
+		c, err := reducers.Project(rec)
+		if err == nil && c.Message.Text == "poison" {
+			return c, errors.New("the read model rejects it")
+		}
+		return c, err
+	}
+	tu := f.runTurns(t, log, project)
+	var posted []message.Message
+	for i := range 5 {
+		posted = append(posted, f.post(t, "a", fmt.Sprint(i), at.Add(time.Duration(i)*time.Second)))
+	}
+	var poison message.Message
+	tu.hold(t, func() {
+		poison = f.post(t, "a", "poison", at.Add(5*time.Second))
+		for i := 6; i < 9; i++ {
+			posted = append(posted, f.post(t, "a", fmt.Sprint(i), at.Add(time.Duration(i)*time.Second)))
+		}
+	}, 9)
+	f.waitCount(t, int64(len(posted))+1)
+	posted = append(posted, late)
+	for _, m := range posted {
+		if _, err := f.rm.Get(t.Context(), m.ID); err != nil {
+			t.Errorf("message %q: %v", m.Text, err)
+		}
+	}
+	if _, err := f.rm.Get(t.Context(), poison.ID); !errors.Is(err, readmodel.ErrNotFound) {
+		t.Errorf("the poison was folded: %v", err)
+	}
+	dls, err := f.events.DeadLetters(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dls) != 1 || dls[0].OriginalSequence != 6 {
+		t.Errorf("dead letters %+v, want the event at sequence 6", dls)
 	}
 }
