@@ -15,10 +15,7 @@ import (
 func TestMoreTakesWhatWasDeliveredSince(t *testing.T) {
 	_, js := testkit.JetStream(t, testkit.NATS(t))
 	s := open(t, js, eventstore.Config{Stream: "EV", Partitions: 2})
-	other := "b"
-	for i := 0; s.Partition(other) == s.Partition("a"); i++ {
-		other = fmt.Sprint("b", i)
-	}
+	other := elsewhere(s, "a")
 	p := s.Partition("a")
 	c, err := s.Consumer(t.Context(), p, eventstore.ConsumerConfig{Name: "t", FetchWait: 20 * time.Second, PinnedTTL: time.Minute})
 	if err != nil {

@@ -48,14 +48,19 @@ func next(t *testing.T, c *eventstore.PartitionConsumer, after uint64, max int) 
 	return b
 }
 
+// elsewhere returns a key whose events go to another partition than key's.
+func elsewhere(s *eventstore.Store, key string) string {
+	other := "b"
+	for i := 0; s.Partition(other) == s.Partition(key); i++ {
+		other = fmt.Sprint("b", i)
+	}
+	return other
+}
+
 func TestConsumerDeliversOnePartitionInOrder(t *testing.T) {
 	_, js := testkit.JetStream(t, testkit.NATS(t))
 	s := open(t, js, eventstore.Config{Stream: "EV", Partitions: 2})
-	// Find two keys in different partitions.
-	other := "b"
-	for i := 0; s.Partition(other) == s.Partition("a"); i++ {
-		other = fmt.Sprint("b", i)
-	}
+	other := elsewhere(s, "a")
 	var want []uint64
 	for i := range 6 {
 		want = append(want, appendN(t, s, "a", 1)...)

@@ -368,11 +368,7 @@ func (r *Reducer) fold(ctx context.Context, b *eventstore.Batch) {
 	if len(changes) > 0 {
 		// Events delivered while the reducer waits for its turn to write
 		// join the write, unless one before them cannot be folded.
-		more := b
-		if poison != nil {
-			more = nil
-		}
-		if !r.apply(ctx, work, b, more, changes, through) {
+		if !r.apply(ctx, work, b, poison == nil, changes, through) {
 			r.ack(work, b)
 			return
 		}
@@ -462,7 +458,7 @@ func (r *Reducer) ack(ctx context.Context, b *eventstore.Batch) {
 // has come, the events delivered meanwhile (see topUp), up to the limit: on
 // a store whose partitions take turns, an event that arrives while its
 // partition waits is written in that turn rather than the next.
-func (r *Reducer) apply(ctx, work context.Context, b, more *eventstore.Batch, changes []readmodel.Change, through uint64) bool {
+func (r *Reducer) apply(ctx, work context.Context, b *eventstore.Batch, more bool, changes []readmodel.Change, through uint64) bool {
 	failures := 0      // in a row
 	var told time.Time // when JetStream last heard the batch is in hand
 	for {
@@ -481,14 +477,12 @@ func (r *Reducer) apply(ctx, work context.Context, b, more *eventstore.Batch, ch
 			told = time.Now()
 		}
 		took, err := r.write(ctx, work, func() ([]readmodel.Change, uint64) {
-			if more != nil && n == len(changes) && n < r.limit {
-				extra, last, again := r.topUp(ctx, more, r.limit-n)
+			if more && n == len(changes) && n < r.limit {
+				extra, last, again := r.topUp(ctx, b, r.limit-n)
+				more = again
 				if len(extra) > 0 {
 					changes = append(changes, extra...)
 					n, upTo, through = len(changes), last, last
-				}
-				if !again {
-					more = nil
 				}
 			}
 			return changes[:n], upTo
@@ -621,7 +615,7 @@ func (r *Reducer) tryPark(ctx, work context.Context, b *eventstore.Batch, rec ev
 		defer cancel()
 		return struct{}{}, r.cfg.Park(pctx, rec, fmt.Sprintf("cannot be folded after %d attempts", r.poisonTries), cause)
 	})
-	if err != nil || !r.apply(ctx, work, b, nil, nil, rec.Sequence) {
+	if err != nil || !r.apply(ctx, work, b, false, nil, rec.Sequence) {
 		return false
 	}
 	r.metrics.deadLetters.WithLabelValues(r.partition).Inc()
