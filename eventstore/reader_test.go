@@ -39,8 +39,11 @@ func seqs(bs []*eventstore.Batch) string {
 
 func next(t *testing.T, c *eventstore.PartitionConsumer, after uint64, max int) *eventstore.Batch {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
+	// The pull request Next leaves open ends with its context; ending it
+	// on return, as a reducer never does, would lose what JetStream
+	// delivered to it until the ack wait, so it ends with the test.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	t.Cleanup(cancel)
 	b, err := c.Next(ctx, after, max)
 	if err != nil {
 		t.Fatalf("next after %d: %v", after, err)
