@@ -165,9 +165,9 @@ func StartMongo(cfg MongoConfig) (*Mongo, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("mongo data dir: %w", err)
 	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	logger := slog.New(slog.DiscardHandler)
+	if cfg.Logger != nil {
+		logger = slog.New(lazyHandler{h: cfg.Logger.Handler()})
 	}
 	// Tables already there are indexed before the first client connects.
 	indexed := indexIDs(context.Background(), dir)
