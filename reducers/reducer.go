@@ -236,15 +236,24 @@ func (r *Reducer) Run(ctx context.Context) error {
 			return nil
 		}
 		r.hold(ctx, b)
-		r.metrics.lag.WithLabelValues(r.partition).Set(float64(b.Pending))
-		r.lag.Store(b.Pending)
+		r.setLag(b.Pending)
 		r.busy.Store(true)
 		r.fold(ctx, b)
+		// The write took in the events delivered while it waited for its
+		// turn: the lag is now what was pending after the last of them.
+		r.setLag(b.Pending)
 		r.busy.Store(false)
 		if b.Pending == 0 && r.Halted() == nil {
 			r.progressAt.Store(time.Now().UnixNano())
 		}
 	}
+}
+
+// setLag records the partition's lag: the events stored and not yet
+// delivered, as of the last delivery.
+func (r *Reducer) setLag(n uint64) {
+	r.metrics.lag.WithLabelValues(r.partition).Set(float64(n))
+	r.lag.Store(n)
 }
 
 // standBy stops reporting the partition as this reducer's once another

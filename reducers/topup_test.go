@@ -45,15 +45,18 @@ func (w *writeLog) Apply(ctx context.Context, partition int, changes []readmodel
 // one write slot, as another partition's write would, until the reducer has
 // projected its first batch and the test has posted what it posts then and
 // JetStream has delivered it; it returns how many events it delivered.
+// Its metrics go to reg; wrap, when set, stands between the reducer and its
+// consumer.
 type turns struct {
 	f       fixture
 	writes  chan struct{}
 	fetched chan struct{}
+	reg     *prometheus.Registry
 }
 
-func (f fixture) runTurns(t *testing.T, sink reducers.Sink, project func(eventstore.Record) (readmodel.Change, error)) turns {
+func (f fixture) runTurns(t *testing.T, sink reducers.Sink, project func(eventstore.Record) (readmodel.Change, error), wrap func(reducers.Source) reducers.Source) turns {
 	t.Helper()
-	tu := turns{f: f, writes: make(chan struct{}, 1), fetched: make(chan struct{}, 1)}
+	tu := turns{f: f, writes: make(chan struct{}, 1), fetched: make(chan struct{}, 1), reg: prometheus.NewRegistry()}
 	tu.writes <- struct{}{}
 	ctx, cancel := context.WithCancel(context.Background())
 	// The reducer waits for its turn without pulling again, so the later
@@ -62,6 +65,10 @@ func (f fixture) runTurns(t *testing.T, sink reducers.Sink, project func(eventst
 	src, err := f.events.Consumer(ctx, 0, eventstore.ConsumerConfig{Name: "t", FetchWait: 20 * time.Second, PinnedTTL: time.Minute, AckWait: time.Hour})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var source reducers.Source = src
+	if wrap != nil {
+		source = wrap(src)
 	}
 	cfg := reducers.Config{BatchSize: 16, RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond,
 		MaxAttempts: 2, Park: f.events.Park, Writes: tu.writes,
@@ -72,7 +79,7 @@ func (f fixture) runTurns(t *testing.T, sink reducers.Sink, project func(eventst
 			}
 			return project(rec)
 		}}
-	r, err := reducers.New(src, func() reducers.Sink { return sink }, testkit.Logger(), reducers.NewMetrics(prometheus.NewRegistry()), cfg)
+	r, err := reducers.New(source, func() reducers.Sink { return sink }, testkit.Logger(), reducers.NewMetrics(tu.reg), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +130,7 @@ func (f fixture) waitDelivered(t *testing.T, n int) {
 func TestEventsDeliveredDuringTheWaitJoinTheWrite(t *testing.T) {
 	f := setup(t, 1)
 	log := &writeLog{Sink: f.rm}
-	tu := f.runTurns(t, log, reducers.Project)
+	tu := f.runTurns(t, log, reducers.Project, nil)
 	at := time.Date(2026, 4, 5, 6, 7, 8, 0, time.UTC)
 	f.post(t, "a", "first", at)
 	tu.hold(t, func() {
@@ -159,7 +166,7 @@ func TestAnEventThatCannotBeFoldedIsLeftOutOfTheWrite(t *testing.T) {
 		}
 		return c, err
 	}
-	tu := f.runTurns(t, log, project)
+	tu := f.runTurns(t, log, project, nil)
 	var posted []message.Message
 	for i := range 5 {
 		posted = append(posted, f.post(t, "a", fmt.Sprint(i), at.Add(time.Duration(i)*time.Second)))
@@ -188,4 +195,47 @@ func TestAnEventThatCannotBeFoldedIsLeftOutOfTheWrite(t *testing.T) {
 	if len(dls) != 1 || dls[0].OriginalSequence != 6 {
 		t.Errorf("dead letters %+v, want the event at sequence 6", dls)
 	}
+}
+
+// pendingSource is a partition's consumer whose first batch reports, as
+// JetStream does when the next events are stored while the first of a pull
+// request is delivered, pending events that then come to the same request.
+type pendingSource struct {
+	reducers.Source
+	pending uint64
+}
+
+func (s pendingSource) Next(ctx context.Context, after uint64, max int) (*eventstore.Batch, error) {
+	b, err := s.Source.Next(ctx, after, max)
+	if err == nil && after == 0 {
+		b.Pending = s.pending
+	}
+	return b, err
+}
+
+// Once a write has taken in the events delivered while it waited, the
+// partition's lag is that reported with the last of them: a reducer left
+// with nothing to fold reports no events waiting, and its checkpoint does
+// not age as if it were stalled.
+func TestLagAfterATopUpIsThatOfItsLastEvent(t *testing.T) {
+	f := setup(t, 1)
+	tu := f.runTurns(t, f.rm, reducers.Project, func(src reducers.Source) reducers.Source {
+		return pendingSource{Source: src, pending: 4}
+	})
+	at := time.Date(2026, 4, 5, 6, 7, 8, 0, time.UTC)
+	f.post(t, "a", "first", at)
+	tu.hold(t, func() {
+		for i := 1; i < 5; i++ {
+			f.post(t, "a", fmt.Sprint(i), at.Add(time.Duration(i)*time.Second))
+		}
+	}, 5)
+	f.waitCount(t, 5)
+	testkit.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+		lag := gauge(t, tu.reg, "messages_reducer_lag_events")
+		age := gauge(t, tu.reg, "messages_reducer_checkpoint_age_seconds")
+		if lag != 0 || age != 0 {
+			return fmt.Errorf("lag %v events, checkpoint age %vs; want 0 and 0", lag, age)
+		}
+		return nil
+	})
 }
