@@ -104,6 +104,20 @@ func (tu turns) hold(t *testing.T, post func(), delivered int) {
 	<-tu.writes
 }
 
+// postDuringTheWait posts one event and, while the reducer holds it and
+// waits for its turn, four more; it returns once all five are counted.
+func (tu turns) postDuringTheWait(t *testing.T) {
+	t.Helper()
+	at := time.Date(2026, 4, 5, 6, 7, 8, 0, time.UTC)
+	tu.f.post(t, "a", "first", at)
+	tu.hold(t, func() {
+		for i := 1; i < 5; i++ {
+			tu.f.post(t, "a", fmt.Sprint(i), at.Add(time.Duration(i)*time.Second))
+		}
+	}, 5)
+	tu.f.waitCount(t, 5)
+}
+
 // waitDelivered waits until JetStream has delivered n events of partition 0
 // to its reducer that it has not acknowledged.
 func (f fixture) waitDelivered(t *testing.T, n int) {
@@ -131,14 +145,7 @@ func TestEventsDeliveredDuringTheWaitJoinTheWrite(t *testing.T) {
 	f := setup(t, 1)
 	log := &writeLog{Sink: f.rm}
 	tu := f.runTurns(t, log, reducers.Project, nil)
-	at := time.Date(2026, 4, 5, 6, 7, 8, 0, time.UTC)
-	f.post(t, "a", "first", at)
-	tu.hold(t, func() {
-		for i := 1; i < 5; i++ {
-			f.post(t, "a", fmt.Sprint(i), at.Add(time.Duration(i)*time.Second))
-		}
-	}, 5)
-	f.waitCount(t, 5)
+	tu.postDuringTheWait(t)
 	log.mu.Lock()
 	defer log.mu.Unlock()
 	if len(log.writes) != 1 || len(log.writes[0]) != 5 {
@@ -222,14 +229,7 @@ func TestLagAfterATopUpIsThatOfItsLastEvent(t *testing.T) {
 	tu := f.runTurns(t, f.rm, reducers.Project, func(src reducers.Source) reducers.Source {
 		return pendingSource{Source: src, pending: 4}
 	})
-	at := time.Date(2026, 4, 5, 6, 7, 8, 0, time.UTC)
-	f.post(t, "a", "first", at)
-	tu.hold(t, func() {
-		for i := 1; i < 5; i++ {
-			f.post(t, "a", fmt.Sprint(i), at.Add(time.Duration(i)*time.Second))
-		}
-	}, 5)
-	f.waitCount(t, 5)
+	tu.postDuringTheWait(t)
 	testkit.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
 		lag := gauge(t, tu.reg, "messages_reducer_lag_events")
 		age := gauge(t, tu.reg, "messages_reducer_checkpoint_age_seconds")
