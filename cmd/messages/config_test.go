@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -70,5 +72,28 @@ func TestUnavailableEventStoreIsWaitedFor(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "waiting for event store") {
 		t.Errorf("logged no wait:\n%s", stderr.String())
+	}
+}
+
+// A flag that does not parse is told in one line on standard error, naming
+// the flag and where the flags are listed, and the command exits with 2.
+func TestBadFlagIsToldInOneLine(t *testing.T) {
+	for _, args := range [][]string{
+		{"count", "--since", "2026-99-01"},
+		{"dev", "--nats-sync", "never"},
+		{"query", "--no-such-flag"},
+		{"events", "tail", "--from-seq", "x"},
+		{"gateway", "--trusted-proxies", "10.0.0.0/33"},
+	} {
+		var out, errOut bytes.Buffer
+		err := run(t.Context(), args, env{getenv: func(string) string { return "" }, stdout: &out, stderr: &errOut})
+		i := slices.IndexFunc(args, func(a string) bool { return strings.HasPrefix(a, "--") })
+		name, flagArg := strings.Join(args[:i], " "), strings.TrimLeft(args[i], "-")
+		line := errOut.String()
+		if code := exitCode(err); code != 2 || strings.Count(line, "\n") != 1 || !strings.HasSuffix(line, "\n") ||
+			!strings.HasPrefix(line, "messages "+name+": ") || !strings.Contains(line, flagArg) ||
+			!strings.Contains(line, "'messages "+name+" --help' lists the flags") {
+			t.Errorf("messages %v: exit status %d, standard error %q; want 2 and one line naming --%s", args, code, line, flagArg)
+		}
 	}
 }

@@ -46,7 +46,12 @@ func parse(fs *flag.FlagSet, c command, args []string, e env) error {
 			return flag.ErrHelp
 		}
 	}
-	if err := fs.Parse(args); err != nil {
+	// A flag that does not parse is told in one line, not with the usage.
+	fs.SetOutput(io.Discard)
+	perr := fs.Parse(args)
+	fs.SetOutput(e.stderr)
+	if perr != nil {
+		fmt.Fprintf(e.stderr, "messages %s: %v ('messages %s --help' lists the flags)\n", c.name, perr, c.name)
 		return errUsage
 	}
 	if fs.NArg() > 0 {
