@@ -91,7 +91,7 @@ func TestBadFlagIsToldInOneLine(t *testing.T) {
 		name, flagArg := strings.Join(args[:i], " "), strings.TrimLeft(args[i], "-")
 		line := errOut.String()
 		if code := exitCode(err); code != 2 || strings.Count(line, "\n") != 1 || !strings.HasSuffix(line, "\n") ||
-			!strings.HasPrefix(line, "messages "+name+": ") || !strings.Contains(line, flagArg) ||
+			!strings.HasPrefix(line, "messages "+name+": ") || !strings.Contains(line, " --"+flagArg) ||
 			!strings.Contains(line, "'messages "+name+" --help' lists the flags") {
 			t.Errorf("messages %v: exit status %d, standard error %q; want 2 and one line naming --%s", args, code, line, flagArg)
 		}

@@ -51,7 +51,7 @@ func parse(fs *flag.FlagSet, c command, args []string, e env) error {
 	perr := fs.Parse(args)
 	fs.SetOutput(e.stderr)
 	if perr != nil {
-		fmt.Fprintf(e.stderr, "messages %s: %v ('messages %s --help' lists the flags)\n", c.name, perr, c.name)
+		fmt.Fprintf(e.stderr, "messages %s: %s ('messages %s --help' lists the flags)\n", c.name, doubleDash(perr), c.name)
 		return errUsage
 	}
 	if fs.NArg() > 0 {
@@ -72,6 +72,19 @@ func parse(fs *flag.FlagSet, c command, args []string, e env) error {
 		}
 	})
 	return err
+}
+
+// doubleDash returns the message of an error of fs.Parse with its flag
+// named as the help names it, --name rather than -name.
+func doubleDash(err error) string {
+	msg := err.Error()
+	for _, before := range []string{"for flag -", "not defined: -", "needs an argument: -"} {
+		if i := strings.Index(msg, before); i >= 0 {
+			at := i + len(before)
+			return msg[:at] + "-" + msg[at:]
+		}
+	}
+	return msg
 }
 
 // logFlags configure the process log.

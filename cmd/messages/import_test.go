@@ -154,7 +154,7 @@ func TestImportCommandErrors(t *testing.T) {
 		{"missing file", []string{"--nats-url", url, "/nonexistent/messages.jsonl"}, "open /nonexistent/messages.jsonl: no such file or directory"},
 		{"directory", []string{"--nats-url", url, t.TempDir()}, "is a directory"},
 		{"no server", []string{"--nats-url", "nats://127.0.0.1:1", "--connect-timeout", "1s", writeFile(t, importLines(1))}, "nats nats://127.0.0.1:1: "},
-		{"bad flag", []string{"--concurrency", "x", "f"}, "invalid value \"x\" for flag -concurrency"},
+		{"bad flag", []string{"--concurrency", "x", "f"}, "invalid value \"x\" for flag --concurrency"},
 		{"bad concurrency", []string{"--nats-url", url, "--concurrency", "0", writeFile(t, importLines(1))}, "--concurrency 0: want at least 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

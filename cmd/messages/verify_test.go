@@ -236,7 +236,7 @@ func TestVerifyCommandErrors(t *testing.T) {
 		{"no stream", []string{"verify", "--stream", "OTHER"}, "^no stream OTHER at nats://.*: nothing was appended yet, or --stream names another$"},
 		{"no nats", []string{"verify", "--nats-url", "nats://127.0.0.1:1", "--connect-timeout", "200ms"}, "^nats nats://127.0.0.1:1: "},
 		{"bad max diffs", []string{"verify", "--max-diffs", "0"}, `^--max-diffs 0: want at least 1$`},
-		{"unknown flag", []string{"verify", "--partitions", "4"}, "usage:flag provided but not defined: -partitions"},
+		{"unknown flag", []string{"verify", "--partitions", "4"}, "usage:flag provided but not defined: --partitions"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err, _, errOut := f.runTool(t, tc.args...)
