@@ -368,6 +368,10 @@ func TestUpstreamHealth(t *testing.T) {
 	t.Run("not ready, then ready again", func(t *testing.T) {
 		a, b := newUpstream(t), newUpstream(t)
 		g := startGateway(t, config(a, b), true)
+		// Both are seen ready first, so that the 0 awaited below is from a
+		// check made after b stopped being ready, not from before b's first
+		// check, which may still find it ready.
+		eventually(t, func() error { return ready(g, 2) })
 		b.ready.Store(false)
 		eventually(t, func() error { return ready(g, 1) })
 		before := len(b.requests())
