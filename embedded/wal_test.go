@@ -1,0 +1,40 @@
+package embedded_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/messages-io/messages/embedded"
+	"github.com/messages-io/messages/internal/testkit"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// The write-ahead log takes many commits before they are copied into the
+// database file: SQLite's default copies them every 1,000 pages (4 MB),
+// and a page rewritten between two copies is copied once.
+func TestWALIsCheckpointedInLargeSteps(t *testing.T) {
+	dir := t.TempDir()
+	m, err := embedded.StartMongo(embedded.MongoConfig{Listen: "127.0.0.1:0", Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	db := testkit.DatabaseOn(t, m.URI())
+	coll := db.Collection("large")
+	const docs, size = 48, 256 << 10 // 12 MB in 48 commits
+	text := strings.Repeat("x", size)
+	for i := range docs {
+		if _, err := coll.InsertOne(t.Context(), bson.M{"_id": i, "text": text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	info, err := os.Stat(filepath.Join(dir, db.Name()+".sqlite-wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Size() < 2*docs*size/3 {
+		t.Errorf("write-ahead log of %.1f MB after %d MB written in %d commits; want it to hold them all", float64(info.Size())/(1<<20), docs*size>>20, docs)
+	}
+}
