@@ -17,18 +17,25 @@ import (
 	_ "modernc.org/sqlite"
 )
 
+// databaseIn starts a server of its own on the SQLite files in dir, stopped
+// when the test ends, and returns a database on it.
+func databaseIn(t *testing.T, dir string) *mongo.Database {
+	t.Helper()
+	m, err := embedded.StartMongo(embedded.MongoConfig{Listen: "127.0.0.1:0", Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return testkit.DatabaseOn(t, m.URI())
+}
+
 // indexedCollection makes a collection of three documents on a server of its
 // own and waits until its table has the one index of _id the server keeps,
 // and no other.
 func indexedCollection(t *testing.T) *mongo.Collection {
 	t.Helper()
 	dir := t.TempDir()
-	m, err := embedded.StartMongo(embedded.MongoConfig{Listen: "127.0.0.1:0", Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
-	db := testkit.DatabaseOn(t, m.URI())
+	db := databaseIn(t, dir)
 	coll := db.Collection("points")
 	if _, err := coll.InsertMany(t.Context(), []any{bson.M{"_id": "a"}, bson.M{"_id": "b"}, bson.M{"_id": "c"}}); err != nil {
 		t.Fatal(err)

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/messages-io/messages/embedded"
-	"github.com/messages-io/messages/internal/testkit"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -16,12 +14,7 @@ import (
 // and a page rewritten between two copies is copied once.
 func TestWALIsCheckpointedInLargeSteps(t *testing.T) {
 	dir := t.TempDir()
-	m, err := embedded.StartMongo(embedded.MongoConfig{Listen: "127.0.0.1:0", Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
-	db := testkit.DatabaseOn(t, m.URI())
+	db := databaseIn(t, dir)
 	coll := db.Collection("large")
 	const docs, size = 48, 256 << 10 // 12 MB in 48 commits
 	text := strings.Repeat("x", size)
