@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/messages-io/messages/eventstore"
 	"github.com/messages-io/messages/internal/backoff"
 	"github.com/messages-io/messages/message"
+	"github.com/oklog/ulid/v2"
 )
 
 // Log is where the importer appends events: the event store.
@@ -385,6 +387,18 @@ func (im *Importer) append(ctx context.Context, j job) outcome {
 	return outcome{line: j.line, kind: appended}
 }
 
+// msgID is the event store's deduplication id of the imported message id, a
+// ULID that ParseLine made or checked: "i" and the ULID's 16 bytes in
+// unpadded base64url, 23 bytes. JetStream holds the id of every append for
+// the whole duplicate window, so a 1,000,000-line import holds a million of
+// them; an id of up to 24 bytes takes an allocation of 24, where the 33 of
+// "import-" and the ULID's text took 48. It is never a dispatcher's id: those
+// are ULIDs of 26 characters and Idempotency-Key digests of 37.
+func msgID(id string) string {
+	u := ulid.MustParse(id)
+	return "i" + base64.RawURLEncoding.EncodeToString(u[:])
+}
+
 // read parses r line by line: it sends good lines after done to jobs and the
 // outcome of every other line to outcomes. It returns how many lines it read.
 func (im *Importer) read(ctx context.Context, r io.Reader, digest string, done int64, jobs chan<- job, outcomes chan<- outcome) (int64, error) {
@@ -424,7 +438,7 @@ func (im *Importer) read(ctx context.Context, r io.Reader, digest string, done i
 					o.kind, o.reason = bad, err.Error()
 					break
 				}
-				j = &job{line: n, app: eventstore.Append{Event: ev, PartitionKey: m.Tag, MsgID: "import-" + m.ID}}
+				j = &job{line: n, app: eventstore.Append{Event: ev, PartitionKey: m.Tag, MsgID: msgID(m.ID)}}
 			}
 		}
 		if j != nil {
