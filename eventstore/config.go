@@ -21,11 +21,13 @@ type Config struct {
 	// within what one process and one count should carry.
 	Partitions int
 	// Replicas is the stream's replication factor: 1 in dev, 3 or 5 in
-	// production, at most 5 (nats-server's limit). Default 1.
+	// production, at most 5 (nats-server's limit). Zero keeps an existing
+	// stream's, and makes a new one with 1.
 	Replicas int
 	// DuplicateWindow is how long JetStream remembers message ids to drop
 	// repeated appends: at least 1s (nats-server takes 100ms, too short for
-	// any retry). Default 10 minutes.
+	// any retry). Zero keeps an existing stream's, and makes a new one with
+	// 10 minutes.
 	DuplicateWindow time.Duration
 }
 

@@ -50,8 +50,12 @@ type Store struct {
 // Open makes sure the stream exists with the configured settings and returns a
 // store on it. It is safe to call from every process at every start: an
 // existing stream is updated in place where its settings may change, and
-// refused where its partitioning differs.
+// refused where its partitioning differs. Replicas and DuplicateWindow left
+// zero keep an existing stream's, so that a process started without them (an
+// import, or one role of several) never changes what another set; the store's
+// Config then holds the stream's.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
+	given := cfg
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -74,7 +78,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		stream, err = js.CreateStream(ctx, want)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			// Another process created it first.
-			return Open(ctx, js, cfg)
+			return Open(ctx, js, given)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("create stream %s: %w", cfg.Stream, unavailable(err))
@@ -86,8 +90,14 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		if err := compatible(have, want); err != nil {
 			return nil, fmt.Errorf("stream %s: %w", cfg.Stream, err)
 		}
-		if have.Replicas != want.Replicas || have.Duplicates != want.Duplicates {
-			have.Replicas, have.Duplicates = want.Replicas, want.Duplicates
+		if given.Replicas == 0 {
+			cfg.Replicas = have.Replicas
+		}
+		if given.DuplicateWindow == 0 {
+			cfg.DuplicateWindow = have.Duplicates
+		}
+		if have.Replicas != cfg.Replicas || have.Duplicates != cfg.DuplicateWindow {
+			have.Replicas, have.Duplicates = cfg.Replicas, cfg.DuplicateWindow
 			if stream, err = js.UpdateStream(ctx, have); err != nil {
 				return nil, fmt.Errorf("update stream %s: %w", cfg.Stream, unavailable(err))
 			}

@@ -81,6 +81,16 @@ func TestOpenMakesAnAppendOnlyStream(t *testing.T) {
 	if got := info.CachedInfo().Config.Duplicates; got != 2*time.Minute {
 		t.Errorf("duplicate window after reopen = %v, want 2m", got)
 	}
+	// A process that leaves the window and replicas unset, such as an
+	// import, keeps the stream's and runs with them.
+	kept := open(t, js, eventstore.Config{Stream: "EV", Partitions: 4})
+	info, _ = js.Stream(ctx, "EV")
+	if got := info.CachedInfo().Config.Duplicates; got != 2*time.Minute {
+		t.Errorf("duplicate window after a reopen without one = %v, want the stream's 2m", got)
+	}
+	if got := kept.Config(); got.DuplicateWindow != 2*time.Minute || got.Replicas != 1 {
+		t.Errorf("store config = %+v, want the stream's window (2m) and replicas (1)", got)
+	}
 	_, err = eventstore.Open(ctx, js, eventstore.Config{Stream: "EV", Partitions: 5})
 	if !errors.Is(err, eventstore.ErrIncompatibleStream) {
 		t.Errorf("open with 5 partitions: err = %v, want ErrIncompatibleStream", err)

@@ -60,7 +60,9 @@ func leaderFailover(t *testing.T, cluster natsCluster, crash bool) {
 
 	stream := []string{"--nats-url", urls, "--replicas", "3", "--partitions", "4"}
 	api := startRole(t, "dispatcher", append(stream, "--append-timeout", "2s")...)
-	reducer := startRole(t, "reducer", append(stream, "--mongo-uri", mongo.URI(), "--mongo-db", db)...)
+	// The reducer is started without --replicas, as the README's
+	// deployment starts it: it keeps the stream at the dispatcher's 3.
+	reducer := startRole(t, "reducer", "--nats-url", urls, "--partitions", "4", "--mongo-uri", mongo.URI(), "--mongo-db", db)
 	query := startRole(t, "query", "--mongo-uri", mongo.URI(), "--mongo-db", db)
 
 	js := connectJetStream(t, urls)

@@ -127,8 +127,8 @@ func (s *streamFlags) register(fs *flag.FlagSet, withURL bool) {
 	registerStream(fs, &s.cfg.Stream)
 	fs.StringVar(&s.cfg.SubjectPrefix, "subject-prefix", def.SubjectPrefix, "subject prefix of events: <prefix>.<partition>.<type>")
 	fs.IntVar(&s.cfg.Partitions, "partitions", def.Partitions, "partitions of the log, 1-1024; fixed when the stream is created")
-	fs.IntVar(&s.cfg.Replicas, "replicas", def.Replicas, "stream replicas, 1-5: 1 for one server, 3 or 5 in a cluster")
-	fs.DurationVar(&s.cfg.DuplicateWindow, "dedup-window", def.DuplicateWindow, "how long a repeated append or Idempotency-Key is recognised; at least 1s and longer than --append-timeout")
+	fs.IntVar(&s.cfg.Replicas, "replicas", 0, fmt.Sprintf("stream replicas, 1-5: 1 for one server, 3 or 5 in a cluster; unset, an existing stream keeps its own and a new one gets %d", def.Replicas))
+	fs.DurationVar(&s.cfg.DuplicateWindow, "dedup-window", 0, fmt.Sprintf("how long a repeated append or Idempotency-Key is recognised; at least 1s and longer than --append-timeout; unset, an existing stream keeps its own and a new one gets %s", def.DuplicateWindow))
 }
 
 // registerNATSURL adds --nats-url, the NATS servers of the event log.
