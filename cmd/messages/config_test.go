@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/messages-io/messages/eventstore"
 	"github.com/messages-io/messages/internal/testkit"
 )
 
@@ -17,7 +18,12 @@ import (
 // or only the server can tell; it is not waited on as if the servers were
 // down.
 func TestStreamConfigThatCannotWorkExits(t *testing.T) {
-	url := testkit.NATS(t).ClientURL()
+	ns := testkit.NATS(t)
+	url := ns.ClientURL()
+	_, js := testkit.JetStream(t, ns)
+	if _, err := eventstore.Open(t.Context(), js, eventstore.Config{Stream: "SHORT", SubjectPrefix: "short", DuplicateWindow: 2 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -27,6 +33,8 @@ func TestStreamConfigThatCannotWorkExits(t *testing.T) {
 		{"too many replicas", []string{"--replicas", "7"}, "replicas 7: want 1-5"},
 		{"duplicate window too short", []string{"--dedup-window", "500ms"}, "duplicate window 500ms: want at least 1s"},
 		{"duplicate window within the append timeout", []string{"--dedup-window", "2s", "--append-timeout", "3s"}, "--dedup-window 2s must be longer than --append-timeout 3s"},
+		{"the stream's duplicate window within the append timeout", []string{"--stream", "SHORT", "--subject-prefix", "short", "--append-timeout", "3s"},
+			"the stream's duplicate window 2s must be longer than --append-timeout 3s; set --dedup-window"},
 		{"replicas the server cannot place", []string{"--replicas", "3"}, "replicas > 1 not supported in non-clustered mode"},
 	}
 	for _, tt := range tests {

@@ -157,12 +157,9 @@ func serve(ctx context.Context, log *slog.Logger, r roles, f serviceFlags, natsU
 		rt.Profiling()
 	}
 	if r.dispatch {
-		f.dispatch.Now = e.now
-		writes, err := dispatcher.New(s.events, log.With("component", "dispatcher"), s.reg, f.dispatch)
-		if err != nil {
+		if err := s.routeDispatcher(rt, f.dispatch, e); err != nil {
 			return err
 		}
-		writes.Routes(rt)
 	}
 	if r.query {
 		f.query.Layout = s.layout(f.stream.cfg)
@@ -216,6 +213,21 @@ func serve(ctx context.Context, log *slog.Logger, r roles, f serviceFlags, natsU
 	err = g.Run()
 	log.Info("stopped", "roles", r.String())
 	return err
+}
+
+// routeDispatcher adds the dispatcher's routes to rt.
+func (s *service) routeDispatcher(rt *web.Router, cfg dispatcher.Config, e env) error {
+	// Without --dedup-window the dispatcher runs on the stream's.
+	if w := s.events.Config().DuplicateWindow; w <= cfg.AppendTimeout {
+		return fmt.Errorf("the stream's duplicate window %s must be longer than --append-timeout %s; set --dedup-window", w, cfg.AppendTimeout)
+	}
+	cfg.Now = e.now
+	writes, err := dispatcher.New(s.events, s.log.With("component", "dispatcher"), s.reg, cfg)
+	if err != nil {
+		return err
+	}
+	writes.Routes(rt)
+	return nil
 }
 
 func (s *service) openEvents(ctx context.Context, url string, cfg eventstore.Config, r roles) error {
