@@ -64,7 +64,7 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// DefaultConfig is the stream a zero Config describes.
+// DefaultConfig is the stream a zero Config makes when there is none yet.
 func DefaultConfig() Config {
 	var c Config
 	c.setDefaults()

@@ -117,6 +117,8 @@ func (s *Store) Consumer(ctx context.Context, partition int, cfg ConsumerConfig)
 	if partition < 0 || partition >= s.cfg.Partitions {
 		return nil, fmt.Errorf("partition %d: want 0-%d", partition, s.cfg.Partitions-1)
 	}
+	// Replicas is left zero: the consumer has as many as the stream, now and
+	// after the stream is scaled.
 	cons, err := s.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:        fmt.Sprintf("%s-p%d", cfg.Name, partition),
 		Description:    fmt.Sprintf("folds partition %d", partition),
@@ -126,7 +128,6 @@ func (s *Store) Consumer(ctx context.Context, partition int, cfg ConsumerConfig)
 		AckWait:        cfg.AckWait,
 		MaxDeliver:     -1,
 		MaxAckPending:  cfg.MaxAckPending,
-		Replicas:       s.cfg.Replicas,
 		PriorityPolicy: jetstream.PriorityPolicyPinned,
 		PriorityGroups: []string{priorityGroup},
 		PinnedTTL:      cfg.PinnedTTL,
