@@ -128,46 +128,30 @@ func (s *streamFlags) register(fs *flag.FlagSet, withURL bool) {
 	registerStream(fs, &s.cfg.Stream)
 	fs.StringVar(&s.cfg.SubjectPrefix, "subject-prefix", def.SubjectPrefix, "subject prefix of events: <prefix>.<partition>.<type>")
 	fs.IntVar(&s.cfg.Partitions, "partitions", def.Partitions, "partitions of the log, 1-1024; fixed when the stream is created")
-	fs.Var((*unsetInt)(&s.cfg.Replicas), "replicas", fmt.Sprintf("stream replicas, 1-5: 1 for one server, 3 or 5 in a cluster; unset, an existing stream keeps its own and a new one gets %d", def.Replicas))
-	fs.Var((*unsetDuration)(&s.cfg.DuplicateWindow), "dedup-window", fmt.Sprintf("how long a repeated append or Idempotency-Key is recognised; at least 1s and longer than --append-timeout; unset, an existing stream keeps its own and a new one gets %s", def.DuplicateWindow))
+	fs.Var(unset[int]{&s.cfg.Replicas, strconv.Atoi}, "replicas", fmt.Sprintf("stream replicas, 1-5: 1 for one server, 3 or 5 in a cluster; unset, an existing stream keeps its own and a new one gets %d", def.Replicas))
+	fs.Var(unset[time.Duration]{&s.cfg.DuplicateWindow, time.ParseDuration}, "dedup-window", fmt.Sprintf("how long a repeated append or Idempotency-Key is recognised; at least 1s and longer than --append-timeout; unset, an existing stream keeps its own and a new one gets %s", def.DuplicateWindow))
 }
 
-// unsetInt is an int flag whose zero means not given: it shows no default.
-type unsetInt int
+// unset is a flag whose zero value means not given: it shows no default,
+// and the zero is left for the package that reads it to fill.
+type unset[T int | time.Duration] struct {
+	v     *T
+	parse func(string) (T, error)
+}
 
-func (u *unsetInt) String() string {
-	if u == nil || *u == 0 {
+func (u unset[T]) String() string {
+	if u.v == nil || *u.v == 0 {
 		return ""
 	}
-	return strconv.Itoa(int(*u))
+	return fmt.Sprint(*u.v)
 }
 
-func (u *unsetInt) Set(v string) error {
-	n, err := strconv.Atoi(v)
+func (u unset[T]) Set(s string) error {
+	v, err := u.parse(s)
 	if err != nil {
 		return errors.New("parse error")
 	}
-	*u = unsetInt(n)
-	return nil
-}
-
-// unsetDuration is a duration flag whose zero means not given: it shows no
-// default.
-type unsetDuration time.Duration
-
-func (u *unsetDuration) String() string {
-	if u == nil || *u == 0 {
-		return ""
-	}
-	return time.Duration(*u).String()
-}
-
-func (u *unsetDuration) Set(v string) error {
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return errors.New("parse error")
-	}
-	*u = unsetDuration(d)
+	*u.v = v
 	return nil
 }
 
