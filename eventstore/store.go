@@ -71,6 +71,8 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		DenyDelete:  true,
 		DenyPurge:   true,
 		Metadata:    map[string]string{metaPartitions: strconv.Itoa(cfg.Partitions)},
+		// AppendBatch stores a batch of events under one deduplication id.
+		AllowAtomicPublish: true,
 	}
 	stream, err := js.Stream(ctx, cfg.Stream)
 	switch {
@@ -96,8 +98,8 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		if given.DuplicateWindow == 0 {
 			cfg.DuplicateWindow = have.Duplicates
 		}
-		if have.Replicas != cfg.Replicas || have.Duplicates != cfg.DuplicateWindow {
-			have.Replicas, have.Duplicates = cfg.Replicas, cfg.DuplicateWindow
+		if have.Replicas != cfg.Replicas || have.Duplicates != cfg.DuplicateWindow || !have.AllowAtomicPublish {
+			have.Replicas, have.Duplicates, have.AllowAtomicPublish = cfg.Replicas, cfg.DuplicateWindow, true
 			if stream, err = js.UpdateStream(ctx, have); err != nil {
 				return nil, fmt.Errorf("update stream %s: %w", cfg.Stream, unavailable(err))
 			}
@@ -185,7 +187,7 @@ type Appended struct {
 // the refusal is about availability). Errors other than a canceled context
 // wrap ErrUnavailable or ErrRejected.
 func (s *Store) Append(ctx context.Context, a Append) (Appended, error) {
-	data, err := event.Encode(a.Event)
+	msg, err := s.message(a)
 	if err != nil {
 		return Appended{}, err
 	}
@@ -193,13 +195,7 @@ func (s *Store) Append(ctx context.Context, a Append) (Appended, error) {
 	if msgID == "" {
 		msgID = a.Event.ID
 	}
-	msg := &nats.Msg{
-		Subject: s.subject(s.Partition(a.PartitionKey), a.Event.Type),
-		Data:    data,
-		Header:  nats.Header{},
-	}
 	msg.Header.Set(jetstream.MsgIDHeader, msgID)
-	msg.Header.Set(jetstream.ExpectedStreamHeader, s.cfg.Stream)
 	if err := ctx.Err(); err != nil {
 		return Appended{}, fmt.Errorf("append: %w", unavailable(err)) // not sent
 	}
@@ -208,6 +204,22 @@ func (s *Store) Append(ctx context.Context, a Append) (Appended, error) {
 		return Appended{}, fmt.Errorf("append: %w", appendFailure(err))
 	}
 	return Appended{Sequence: ack.Sequence, Partition: s.Partition(a.PartitionKey), Duplicate: ack.Duplicate}, nil
+}
+
+// message returns the message that appends a's event, without a
+// deduplication id.
+func (s *Store) message(a Append) (*nats.Msg, error) {
+	data, err := event.Encode(a.Event)
+	if err != nil {
+		return nil, err
+	}
+	msg := &nats.Msg{
+		Subject: s.subject(s.Partition(a.PartitionKey), a.Event.Type),
+		Data:    data,
+		Header:  nats.Header{},
+	}
+	msg.Header.Set(jetstream.ExpectedStreamHeader, s.cfg.Stream)
+	return msg, nil
 }
 
 // appendFailure translates the error of a publish, telling the failures
