@@ -3,6 +3,12 @@
 // appends one message.created event per good line that keeps the message's
 // original creation time. It records how far each file got, so that importing
 // the same file again appends nothing new.
+//
+// Lines are appended in batches of fixed line ranges of the file, each an
+// atomic batch under one deduplication id named by the file and the range.
+// An interrupted import run again within the event store's duplicate window
+// resends the ranges after its recorded point, and the store keeps each
+// once; the store remembers one id per range, not one per message.
 package importer
 
 import (
@@ -10,7 +16,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -23,12 +28,11 @@ import (
 	"github.com/messages-io/messages/eventstore"
 	"github.com/messages-io/messages/internal/backoff"
 	"github.com/messages-io/messages/message"
-	"github.com/oklog/ulid/v2"
 )
 
 // Log is where the importer appends events: the event store.
 type Log interface {
-	Append(ctx context.Context, a eventstore.Append) (eventstore.Appended, error)
+	AppendBatch(ctx context.Context, msgID string, batch []eventstore.Append) (eventstore.AppendedBatch, error)
 }
 
 // Ledger remembers, per file, how many of its first lines are imported: every
@@ -40,9 +44,13 @@ type Ledger interface {
 
 // Config holds the importer's options.
 type Config struct {
-	// Concurrency is how many appends wait for the event store at once.
-	// Default 256.
+	// Concurrency is how many batches wait for the event store at once:
+	// 1-32, well within the 50 JetStream opens on a stream. Default 8.
 	Concurrency int
+	// BatchLines is how many lines of the file one batch covers:
+	// 1-eventstore.MaxBatch. Default 500. An import run again must keep it
+	// for the event store to recognise the batches it already holds.
+	BatchLines int
 	// Now bounds createdAt from above. Default time.Now.
 	Now func() time.Time
 	// MaxReported is how many bad lines the summary lists; the rest are only
@@ -60,7 +68,10 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.Concurrency == 0 {
-		c.Concurrency = 256
+		c.Concurrency = 8
+	}
+	if c.BatchLines == 0 {
+		c.BatchLines = 500
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -89,8 +100,10 @@ func DefaultConfig() Config {
 // Validate reports the first option out of range.
 func (c Config) Validate() error {
 	switch {
-	case c.Concurrency < 1 || c.Concurrency > 65536:
-		return fmt.Errorf("concurrency %d: want 1-65536", c.Concurrency)
+	case c.Concurrency < 1 || c.Concurrency > MaxConcurrency:
+		return fmt.Errorf("concurrency %d: want 1-%d", c.Concurrency, MaxConcurrency)
+	case c.BatchLines < 1 || c.BatchLines > eventstore.MaxBatch:
+		return fmt.Errorf("batch lines %d: want 1-%d", c.BatchLines, eventstore.MaxBatch)
 	case c.MaxReported < 0:
 		return fmt.Errorf("max reported %d: want 0 or more", c.MaxReported)
 	case c.RecordEvery <= 0 || c.AppendTimeout <= 0 || c.Retries < 0:
@@ -98,6 +111,10 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// MaxConcurrency bounds the batches one import keeps open on the stream, of
+// the 50 that JetStream allows a stream at once.
+const MaxConcurrency = 32
 
 // Importer appends the messages of import files to the log.
 type Importer struct {
@@ -172,9 +189,11 @@ type outcome struct {
 	err    error  // that stops the import
 }
 
+// job is a batch: the good lines of one range of lines and their events.
 type job struct {
-	line int64
-	app  eventstore.Append
+	batch int64 // the range: lines batch*BatchLines+1 up to the next range
+	lines []int64
+	apps  []eventstore.Append
 }
 
 // Import appends the messages of the JSON Lines in r, whose content has the
@@ -240,11 +259,17 @@ func (run *importRun) pipeline(ctx, readCtx context.Context, r io.Reader, done i
 	for range im.cfg.Concurrency {
 		wg.Go(func() {
 			for j := range jobs {
-				if run.failed.Load() || ctx.Err() != nil {
-					outcomes <- outcome{line: j.line, kind: abandoned}
-					continue
+				kind, err := abandoned, error(nil)
+				if !run.failed.Load() && ctx.Err() == nil {
+					kind, err = im.append(ctx, run.digest, j)
 				}
-				outcomes <- im.append(ctx, j)
+				for i, line := range j.lines {
+					o := outcome{line: line, kind: kind}
+					if i == 0 {
+						o.err = err
+					}
+					outcomes <- o
+				}
 			}
 		})
 	}
@@ -364,15 +389,16 @@ func (w *watermark) line() int64 { return w.mark }
 
 var errLedger = errors.New("import ledger")
 
-// append appends one event, retrying while the event store is unavailable.
-// Appends in flight finish even when ctx ends, so that what was sent is
-// counted.
-func (im *Importer) append(ctx context.Context, j job) outcome {
+// append appends one batch, retrying while the event store is unavailable,
+// and says what became of its lines. Appends in flight finish even when ctx
+// ends, so that what was sent is counted.
+func (im *Importer) append(ctx context.Context, digest string, j job) (kind, error) {
+	id := batchID(digest, im.cfg.BatchLines, j.batch)
 	policy := backoff.Policy{Min: 100 * time.Millisecond, Max: 2 * time.Second, Attempts: im.cfg.Retries + 1}
-	res, err := backoff.Retry(ctx, policy, func(ctx context.Context) (eventstore.Appended, error) {
+	res, err := backoff.Retry(ctx, policy, func(ctx context.Context) (eventstore.AppendedBatch, error) {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), im.cfg.AppendTimeout)
 		defer cancel()
-		res, err := im.events.Append(actx, j.app)
+		res, err := im.events.AppendBatch(actx, id, j.apps)
 		if err != nil && !errors.Is(err, eventstore.ErrUnavailable) {
 			return res, backoff.Permanent(err)
 		}
@@ -380,33 +406,48 @@ func (im *Importer) append(ctx context.Context, j job) outcome {
 	}, nil)
 	switch {
 	case err != nil:
-		return outcome{line: j.line, kind: abandoned, err: fmt.Errorf("line %d: %w", j.line, err)}
+		return abandoned, fmt.Errorf("lines %d-%d: %w", j.lines[0], j.lines[len(j.lines)-1], err)
 	case res.Duplicate:
-		return outcome{line: j.line, kind: duplicate}
+		return duplicate, nil
 	}
-	return outcome{line: j.line, kind: appended}
+	return appended, nil
 }
 
-// msgID is the event store's deduplication id of the imported message id, a
-// ULID that ParseLine made or checked: "i" and the ULID's 16 bytes in
-// unpadded base64url, 23 bytes. JetStream holds the id of every append for
-// the whole duplicate window, so a 1,000,000-line import holds a million of
-// them; an id of up to 24 bytes takes an allocation of 24, where the 33 of
-// "import-" and the ULID's text took 48. It is never a dispatcher's id: those
+// batchID is the event store's deduplication id of one range of lines of the
+// file with digest: "import:", the digest's first 32 hex digits, the lines a
+// range covers, and the range's number. It is never a dispatcher's id: those
 // are ULIDs of 26 characters and Idempotency-Key digests of 37.
-func msgID(id string) string {
-	u := ulid.MustParse(id)
-	return "i" + base64.RawURLEncoding.EncodeToString(u[:])
+func batchID(digest string, lines int, batch int64) string {
+	if len(digest) > 32 {
+		digest = digest[:32]
+	}
+	return "import:" + digest + ":" + strconv.Itoa(lines) + ":" + strconv.FormatInt(batch, 10)
 }
 
-// read parses r line by line: it sends good lines after done to jobs and the
-// outcome of every other line to outcomes. It returns how many lines it read.
+// read parses r line by line: it sends the good lines after done to jobs, a
+// batch per range of BatchLines lines, and the outcome of every other line to
+// outcomes. It returns how many lines it read.
 func (im *Importer) read(ctx context.Context, r io.Reader, digest string, done int64, jobs chan<- job, outcomes chan<- outcome) (int64, error) {
 	br := bufio.NewReaderSize(r, MaxLineBytes)
 	now := im.cfg.Now()
 	short := digest
 	if len(short) > 12 {
 		short = short[:12]
+	}
+	per := int64(im.cfg.BatchLines)
+	var pending job
+	// send passes the pending batch on, if it holds any line.
+	send := func() bool {
+		if len(pending.lines) == 0 {
+			return true
+		}
+		select {
+		case jobs <- pending:
+		case <-ctx.Done():
+			return false
+		}
+		pending = job{}
+		return true
 	}
 	var n int64
 	for {
@@ -415,38 +456,19 @@ func (im *Importer) read(ctx context.Context, r io.Reader, digest string, done i
 			return n, fmt.Errorf("read line %d: %w", n+1, err)
 		}
 		if err == io.EOF && len(line) == 0 && !tooLong {
+			send()
 			return n, nil
 		}
 		n++
-		o := outcome{line: n}
-		var j *job
-		switch {
-		case tooLong:
-			o.kind, o.reason = bad, fmt.Sprintf("line is longer than %d bytes", MaxLineBytes)
-		case blank(line):
-			o.kind = blankLine
-		default:
-			m, perr := ParseLine(line, now)
-			switch {
-			case perr != nil:
-				o.kind, o.reason = bad, perr.Error()
-			case n <= done:
-				o.kind = skipped
-			default:
-				ev, err := message.CreatedEvent(m, "import:"+short+":"+strconv.FormatInt(n, 10))
-				if err != nil {
-					o.kind, o.reason = bad, err.Error()
-					break
-				}
-				j = &job{line: n, app: eventstore.Append{Event: ev, PartitionKey: m.Tag, MsgID: msgID(m.ID)}}
-			}
+		if (n-1)/per != pending.batch && !send() {
+			return n - 1, nil
 		}
-		if j != nil {
-			select {
-			case jobs <- *j:
-			case <-ctx.Done():
-				return n - 1, nil
-			}
+		pending.batch = (n - 1) / per
+		o := outcome{line: n}
+		app, ok := im.parse(line, tooLong, n, done, now, short, &o)
+		if ok {
+			pending.lines = append(pending.lines, n)
+			pending.apps = append(pending.apps, app)
 		} else {
 			select {
 			case outcomes <- o:
@@ -455,9 +477,38 @@ func (im *Importer) read(ctx context.Context, r io.Reader, digest string, done i
 			}
 		}
 		if err == io.EOF {
+			send()
 			return n, nil
 		}
 	}
+}
+
+// parse returns the event of line n, or fills in o with what else became of
+// the line.
+func (im *Importer) parse(line []byte, tooLong bool, n, done int64, now time.Time, short string, o *outcome) (eventstore.Append, bool) {
+	switch {
+	case tooLong:
+		o.kind, o.reason = bad, fmt.Sprintf("line is longer than %d bytes", MaxLineBytes)
+		return eventstore.Append{}, false
+	case blank(line):
+		o.kind = blankLine
+		return eventstore.Append{}, false
+	}
+	m, err := ParseLine(line, now)
+	switch {
+	case err != nil:
+		o.kind, o.reason = bad, err.Error()
+		return eventstore.Append{}, false
+	case n <= done:
+		o.kind = skipped
+		return eventstore.Append{}, false
+	}
+	ev, err := message.CreatedEvent(m, "import:"+short+":"+strconv.FormatInt(n, 10))
+	if err != nil {
+		o.kind, o.reason = bad, err.Error()
+		return eventstore.Append{}, false
+	}
+	return eventstore.Append{Event: ev, PartitionKey: m.Tag}, true
 }
 
 // readLine returns the next line without its line ending. A line longer than

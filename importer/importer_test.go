@@ -40,9 +40,14 @@ func connect(t testing.TB, ns *server.Server) env {
 	return env{store: store, ledger: ledger}
 }
 
+// batchLines is the range of lines of a batch in these tests: a few, so that
+// every file spans several batches.
+const batchLines = 4
+
 func newImporter(t *testing.T, events importer.Log, ledger importer.Ledger, concurrency int) *importer.Importer {
 	t.Helper()
-	im, err := importer.New(events, ledger, importer.Config{Concurrency: concurrency, Now: func() time.Time { return now }, MaxReported: 3})
+	im, err := importer.New(events, ledger, importer.Config{
+		Concurrency: concurrency, BatchLines: batchLines, Now: func() time.Time { return now }, MaxReported: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +204,7 @@ func TestReRunAfterTheDuplicateWindowAppendsNothing(t *testing.T) {
 	ns := testkit.NATS(t)
 	e := connect(t, ns)
 	content := goodLines(500)
-	sum, err := run(t, newImporter(t, e.store, e.ledger, 64), content)
+	sum, err := run(t, newImporter(t, e.store, e.ledger, 8), content)
 	if err != nil || sum.Appended != 500 {
 		t.Fatalf("first import: %+v, %v", sum, err)
 	}
@@ -207,26 +212,66 @@ func TestReRunAfterTheDuplicateWindowAppendsNothing(t *testing.T) {
 	// A log that would store every append again, as JetStream does once the
 	// duplicate window has passed: only the ledger keeps the re-run out.
 	forgetful := &countingLog{}
-	again, err := run(t, newImporter(t, forgetful, e.ledger, 64), content)
+	again, err := run(t, newImporter(t, forgetful, e.ledger, 8), content)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if forgetful.n != 0 || again.AlreadyImported != 500 || again.Appended != 0 {
 		t.Errorf("re-run appended %d, summary %+v; want nothing appended", forgetful.n, again)
 	}
-	// The same lines in another file are another import, but JetStream
-	// recognises their events within the window.
-	again, err = run(t, newImporter(t, e.store, e.ledger, 64), content+"\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again.Appended != 0 || again.AlreadyImported != 500 || again.Blank != 1 {
-		t.Errorf("import of the same lines in another file = %+v, want all already imported", again)
-	}
 	if after := lastSeq(t, e.store); after != before {
 		t.Errorf("log moved from %d to %d", before, after)
 	}
+	// The same lines in another file are another import, appended again;
+	// their events carry the same message ids, which the read model folds
+	// once.
+	again, err = run(t, newImporter(t, e.store, e.ledger, 8), content+"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Appended != 500 || again.Blank != 1 {
+		t.Errorf("import of the same lines in another file = %+v, want all appended", again)
+	}
+	ids := map[string]int{}
+	for _, r := range stored(t, e.store) {
+		ids[r.ID]++
+	}
+	if len(ids) != 500 {
+		t.Errorf("log holds %d message ids, want the 500 of the file", len(ids))
+	}
 }
+
+// An import interrupted before it recorded its progress, run again within
+// the duplicate window, resends its batches, and the event store keeps each
+// once: also a range whose first lines the ledger counts as done.
+func TestReRunWithinTheWindowStoresEachBatchOnce(t *testing.T) {
+	e := connect(t, testkit.NATS(t))
+	content := goodLines(10) + "not json\n" + goodLines(9) // 20 lines, the 11th bad
+	sum, err := run(t, newImporter(t, e.store, &stuckLedger{}, 4), content)
+	if err != nil || sum.Appended != 19 || sum.Bad != 1 {
+		t.Fatalf("first import: %+v, %v", sum, err)
+	}
+	before := lastSeq(t, e.store)
+	for _, done := range []int64{0, 6, 11} {
+		again, err := run(t, newImporter(t, e.store, &stuckLedger{done: done}, 4), content)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.Appended != 0 || again.AlreadyImported != 19 || again.Bad != 1 {
+			t.Errorf("re-run from line %d = %+v, want the 19 good lines already imported", done, again)
+		}
+	}
+	if after := lastSeq(t, e.store); after != before {
+		t.Errorf("re-runs moved the log from %d to %d", before, after)
+	}
+}
+
+// stuckLedger reports the first done lines of every file imported, and
+// records nothing.
+type stuckLedger struct{ done int64 }
+
+func (l *stuckLedger) Imported(context.Context, string) (int64, error) { return l.done, nil }
+func (l *stuckLedger) Record(context.Context, string, int64) error     { return nil }
 
 func TestImportCarriesOnAfterAFailure(t *testing.T) {
 	ns := testkit.NATS(t)
@@ -270,7 +315,7 @@ func TestImportStopsWithItsContext(t *testing.T) {
 	digest, _ := importer.Digest(strings.NewReader(content))
 	ctx, cancel := context.WithCancel(t.Context())
 	slow := &failingLog{Log: e.store, after: 1 << 30, onAppend: func(n int) {
-		if n == 100 {
+		if n >= 100 {
 			cancel()
 		}
 	}}
@@ -295,21 +340,22 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-// countingLog stores nothing and counts appends.
+// countingLog stores nothing and counts the events appended.
 type countingLog struct {
 	mu sync.Mutex
 	n  int
 }
 
-func (l *countingLog) Append(context.Context, eventstore.Append) (eventstore.Appended, error) {
+func (l *countingLog) AppendBatch(_ context.Context, _ string, batch []eventstore.Append) (eventstore.AppendedBatch, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.n++
-	return eventstore.Appended{Sequence: uint64(l.n)}, nil
+	l.n += len(batch)
+	return eventstore.AppendedBatch{Last: uint64(l.n)}, nil
 }
 
-// failingLog passes appends to Log until after of them were made, then fails
-// every one as unavailable.
+// failingLog passes batches to Log until after events were appended, then
+// fails every batch that would go past them as unavailable; onAppend sees
+// how many events were asked for, with each batch.
 type failingLog struct {
 	importer.Log
 	after    int
@@ -318,16 +364,16 @@ type failingLog struct {
 	n        int
 }
 
-func (l *failingLog) Append(ctx context.Context, a eventstore.Append) (eventstore.Appended, error) {
+func (l *failingLog) AppendBatch(ctx context.Context, id string, batch []eventstore.Append) (eventstore.AppendedBatch, error) {
 	l.mu.Lock()
-	l.n++
+	l.n += len(batch)
 	n := l.n
 	l.mu.Unlock()
 	if l.onAppend != nil {
 		l.onAppend(n)
 	}
 	if n > l.after {
-		return eventstore.Appended{}, fmt.Errorf("append: %w", eventstore.ErrUnavailable)
+		return eventstore.AppendedBatch{}, fmt.Errorf("append: %w", eventstore.ErrUnavailable)
 	}
-	return l.Log.Append(ctx, a)
+	return l.Log.AppendBatch(ctx, id, batch)
 }

@@ -1,7 +1,7 @@
 package importer
 
 import (
-	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -127,25 +127,24 @@ func TestMessageIDIsDeterministic(t *testing.T) {
 	}
 }
 
-// An import's deduplication ids fit JetStream's allocations of 24 bytes, one
-// per message for the whole duplicate window, and name their message alone.
-func TestMsgIDIsShortAndNamesItsMessage(t *testing.T) {
-	at := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
-	ids := []string{"00000000000000000000000000", "7ZZZZZZZZZZZZZZZZZZZZZZZZZ", "01JGFJJZ00ABCDEFGHJKMNPQRS",
-		MessageID("alice", "go", "hi", at), MessageID("alice", "go", "hi!", at)}
+// A batch's deduplication id names its file, its range size and its range
+// alone, and stays within JetStream's 64 bytes a batch may carry.
+func TestBatchIDNamesItsFileAndRange(t *testing.T) {
+	a := strings.Repeat("a", 64)
+	b := strings.Repeat("a", 31) + "b" + strings.Repeat("a", 32)
 	seen := map[string]string{}
-	for _, id := range ids {
-		got := msgID(id)
-		if len(got) > 24 || got[0] != 'i' {
-			t.Errorf("msgID(%s) = %q, %d bytes; want i and at most 23 more", id, got, len(got))
-		}
-		raw, err := base64.RawURLEncoding.DecodeString(got[1:])
-		if err != nil || len(raw) != 16 || ulid.ULID(raw).String() != id {
-			t.Errorf("msgID(%s) = %q does not name its id (%x, %v)", id, got, raw, err)
+	for _, tc := range []struct {
+		digest string
+		lines  int
+		batch  int64
+	}{{a, 500, 0}, {a, 500, 1}, {a, 500, 10}, {a, 50, 1}, {a, 5001, 0}, {b, 500, 0}, {a, 1000, 1 << 40}} {
+		got := batchID(tc.digest, tc.lines, tc.batch)
+		if got != batchID(tc.digest, tc.lines, tc.batch) || len(got) > 64 {
+			t.Errorf("batchID(%+v) = %q: unstable or over 64 bytes", tc, got)
 		}
 		if other, ok := seen[got]; ok {
-			t.Errorf("msgID(%s) = msgID(%s) = %q", id, other, got)
+			t.Errorf("batchID(%+v) = that of %s = %q", tc, other, got)
 		}
-		seen[got] = id
+		seen[got] = fmt.Sprint(tc)
 	}
 }

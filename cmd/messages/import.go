@@ -31,7 +31,7 @@ type importFlags struct {
 func (f *importFlags) register(fs *flag.FlagSet) {
 	f.log.register(fs)
 	f.stream.register(fs, true)
-	fs.IntVar(&f.concurrency, "concurrency", importer.DefaultConfig().Concurrency, "appends waiting for the event store at once")
+	fs.IntVar(&f.concurrency, "concurrency", importer.DefaultConfig().Concurrency, "batches of lines waiting for the event store at once")
 	fs.BoolVar(&f.json, "json", false, "print the summary as one JSON object")
 	fs.BoolVar(&f.quiet, "quiet", false, "print no progress bar and no summary; bad lines and errors still go to standard error")
 	fs.DurationVar(&f.timeout, "connect-timeout", 10*time.Second, "how long to wait for NATS and the stream")
@@ -91,8 +91,8 @@ func parseImport(args []string, e env) (*importFlags, string, *slog.Logger, erro
 	if err != nil {
 		return nil, "", nil, err
 	}
-	if f.concurrency < 1 {
-		return nil, "", nil, fmt.Errorf("--concurrency %d: want at least 1", f.concurrency)
+	if f.concurrency < 1 || f.concurrency > importer.MaxConcurrency {
+		return nil, "", nil, fmt.Errorf("--concurrency %d: want 1-%d", f.concurrency, importer.MaxConcurrency)
 	}
 	return f, files[0], log, nil
 }
