@@ -15,6 +15,8 @@ import (
 
 	"github.com/messages-io/messages/dispatcher"
 	"github.com/messages-io/messages/embedded"
+	"github.com/messages-io/messages/eventstore"
+	"github.com/messages-io/messages/importer"
 	"github.com/messages-io/messages/internal/testkit"
 	"github.com/messages-io/messages/message"
 	"github.com/nats-io/nats-server/v2/server"
@@ -43,6 +45,48 @@ func TestClusterLeaderFailover(t *testing.T) {
 	t.Run("crash", func(t *testing.T) {
 		leaderFailover(t, startProcessCluster(t, 3), true)
 	})
+}
+
+// TestClusterImport imports into a three-replica stream, where nats-server
+// stages each batch in memory on the leader, and imports the same file again
+// as if its progress were lost: every batch is recognised, nothing stored
+// twice.
+func TestClusterImport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	urls := startCluster(t, 3).URLs()
+	waitMetaLeader(t, urls)
+	content := importLines(1234)
+	file := writeFile(t, content)
+	if err, _, errOut := runImportCmd(t, nil, "--nats-url", urls, "--replicas", "3", "--partitions", "4", "--quiet", file); err != nil {
+		t.Fatalf("import: %v: %s", err, errOut)
+	}
+	js := connectJetStream(t, urls)
+	ctx := t.Context()
+	st, err := eventstore.Open(ctx, js, eventstore.Config{Partitions: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last, _ := st.LastSequence(ctx); last != 1234 || st.Config().Replicas != 3 {
+		t.Fatalf("log holds %d events at %d replicas, want 1234 at 3", last, st.Config().Replicas)
+	}
+	fresh, err := importer.OpenLedger(ctx, js, "FRESH_IMPORTS", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := importer.New(st, fresh, importer.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest, _ := importer.Digest(strings.NewReader(content))
+	sum, err := im.Import(ctx, strings.NewReader(content), digest)
+	if err != nil || sum.Appended != 0 || sum.AlreadyImported != 1234 {
+		t.Errorf("import without its progress = %+v, %v; want all 1234 already imported", sum, err)
+	}
+	if last, _ := st.LastSequence(ctx); last != 1234 {
+		t.Errorf("log holds %d events after the second import, want 1234", last)
+	}
 }
 
 // natsCluster is a three-node JetStream cluster whose nodes a test can stop.
