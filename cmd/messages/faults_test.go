@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -360,6 +361,77 @@ func TestDevKilledUnderLoad(t *testing.T) {
 		"--mongo-db", "faults", "--caught-up"}, env{getenv: func(string) string { return "" }, stdout: &out, stderr: &errOut})
 	if err != nil {
 		t.Errorf("verify after the restart: %v\n%s%s", err, out.String(), errOut.String())
+	}
+}
+
+// `messages import` killed with kill -9 while it appends, and run again at
+// once, within the duplicate window: the batches the killed run committed
+// past its recorded progress are recognised, one it had staged and not
+// committed is stored by the second run, and the log holds every line once.
+func TestImportKilledAndRunAgain(t *testing.T) {
+	const lines = 100_000
+	ns := testkit.NATS(t)
+	url := ns.ClientURL()
+	var b strings.Builder
+	for i := range lines {
+		at := time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Minute)
+		fmt.Fprintf(&b, `{"userId":"u%d","text":"text %d","tag":"t%d","createdAt":%q}`+"\n", i%3, i, i%4, at.Format(time.RFC3339))
+	}
+	file := writeFile(t, b.String())
+	args := []string{"import", "--nats-url", url, "--partitions", "4", "--quiet", "--log-level", "warn", file}
+	im := startProcess(t, args...)
+	_, js := testkit.JetStream(t, ns)
+	ctx := t.Context()
+	var st *eventstore.Store
+	testkit.Eventually(t, 60*time.Second, 5*time.Millisecond, func() error {
+		var err error
+		if st == nil {
+			if st, err = eventstore.Open(ctx, js, eventstore.Config{Partitions: 4}); err != nil {
+				st = nil
+				return err
+			}
+		}
+		if last, err := st.LastSequence(ctx); err != nil || last < 20_000 {
+			return fmt.Errorf("log at %d (%v), want the first batches stored", last, err)
+		}
+		return nil
+	})
+	select {
+	case <-im.done:
+		t.Fatal("the import finished before it could be killed")
+	default:
+	}
+	im.kill(t)
+	atKill, _ := st.LastSequence(ctx)
+	if atKill >= lines {
+		t.Fatalf("the log held all %d lines at the kill", atKill)
+	}
+	t.Logf("killed the import with %d of %d lines in the log", atKill, lines)
+
+	var out, errOut strings.Builder
+	if err := run(ctx, append([]string{"import", "--json"}, args[1:]...), env{getenv: noEnv, stdout: &out, stderr: &errOut}); err != nil {
+		t.Fatalf("import run again: %v: %s", err, errOut.String())
+	}
+	var sum struct{ Appended, AlreadyImported int64 }
+	if err := json.Unmarshal([]byte(out.String()), &sum); err != nil {
+		t.Fatalf("summary %q: %v", out.String(), err)
+	}
+	t.Logf("run again: %d appended, %d already imported", sum.Appended, sum.AlreadyImported)
+	// Every line in the log at the kill is in a committed batch, which the
+	// second run skips or finds already stored.
+	if sum.Appended+sum.AlreadyImported != lines || sum.AlreadyImported < int64(atKill) {
+		t.Errorf("second run = %+v, want the %d lines, at least the %d in the log already imported", sum, lines, atKill)
+	}
+	ids := map[string]int{}
+	if err := st.Read(ctx, 0, func(r eventstore.Record) error {
+		ids[r.ID]++
+		return r.Err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	last, _ := st.LastSequence(ctx)
+	if last != lines || len(ids) != lines {
+		t.Errorf("log holds %d events of %d messages, want %d of %d", last, len(ids), lines, lines)
 	}
 }
 
