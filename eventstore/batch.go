@@ -60,14 +60,18 @@ type AppendedBatch struct {
 //
 // Errors are those of Append: one that wraps ErrOutcomeUnknown followed the
 // commit of the batch, which may be stored or not; any other stored nothing.
-// A batch of no events or of more than MaxBatch is refused before anything is
-// sent.
+// A batch of no events or of more than MaxBatch, and any batch on a stream
+// that does not take atomic batches (nats-server before 2.12), is refused
+// before anything is sent.
 func (s *Store) AppendBatch(ctx context.Context, msgID string, batch []Append) (AppendedBatch, error) {
 	if len(batch) == 0 || len(batch) > MaxBatch {
 		return AppendedBatch{}, fmt.Errorf("append batch of %d events: want 1-%d", len(batch), MaxBatch)
 	}
 	if msgID == "" {
 		return AppendedBatch{}, errors.New("append batch: no deduplication id")
+	}
+	if !s.batches {
+		return AppendedBatch{}, fmt.Errorf("append batch: %w: stream %s does not take atomic batches (nats-server 2.12 or later does)", ErrRejected, s.cfg.Stream)
 	}
 	msgs := make([]*nats.Msg, len(batch))
 	for i, a := range batch {
@@ -129,8 +133,10 @@ func batchAck(data []byte, n int) (AppendedBatch, error) {
 		return AppendedBatch{}, fmt.Errorf("append batch: %w", unavailable(e))
 	}
 	if ack.Batch == "" || ack.Count != n {
-		// A server without atomic batches stores each message by itself.
-		return AppendedBatch{}, fmt.Errorf("append batch: %w: the stream did not take it as one batch of %d (atomic batches need nats-server 2.12 or later)", ErrRejected, n)
+		// The stream stored the messages, each by itself or in another
+		// batch: a server that took the stream's setting and not the
+		// batch. Going on would store them again.
+		return AppendedBatch{}, fmt.Errorf("append batch: %w: %w: the stream did not take it as one batch of %d", ErrOutcomeUnknown, ErrRejected, n)
 	}
 	return AppendedBatch{Last: ack.Sequence}, nil
 }
