@@ -8,7 +8,9 @@
 // atomic batch under one deduplication id named by the file and the range.
 // An interrupted import run again within the event store's duplicate window
 // resends the ranges after its recorded point, and the store keeps each
-// once; the store remembers one id per range, not one per message.
+// once; the store remembers one id per range, not one per message. Run again
+// after the window, it stores those ranges again, for the read model, which
+// keys messages by id, to fold once.
 package importer
 
 import (
@@ -45,7 +47,8 @@ type Ledger interface {
 // Config holds the importer's options.
 type Config struct {
 	// Concurrency is how many batches wait for the event store at once:
-	// 1-32, well within the 50 JetStream opens on a stream. Default 8.
+	// 1-32. JetStream opens 50 on a stream, for every importer at once.
+	// Default 8.
 	Concurrency int
 	// BatchLines is how many lines of the file one batch covers:
 	// 1-eventstore.MaxBatch. Default 500. An import run again must keep it
@@ -149,7 +152,8 @@ type Summary struct {
 	// Appended is how many messages were appended to the log.
 	Appended int64 `json:"appended"`
 	// AlreadyImported is how many good lines an earlier import of the same
-	// file had appended, or whose message the log already held.
+	// file had appended: recorded as done, or in a batch the log already
+	// held.
 	AlreadyImported int64 `json:"alreadyImported"`
 	// Bad is how many lines cannot be imported; BadLines lists the first.
 	Bad      int64     `json:"bad"`
@@ -192,8 +196,28 @@ type outcome struct {
 // job is a batch: the good lines of one range of lines and their events.
 type job struct {
 	batch int64 // the range: lines batch*BatchLines+1 up to the next range
+	// valid is a hash of the numbers of every line of the range that
+	// parsed, those done before included: a range whose lines parse
+	// otherwise in another run (a createdAt no longer in the future) is
+	// another batch, so that JetStream never takes it for the one stored.
+	valid uint64
 	lines []int64
 	apps  []eventstore.Append
+}
+
+// FNV-1a, 64 bits.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// addLine adds line n to the hash h of a range's valid lines.
+func addLine(h uint64, n int64) uint64 {
+	for i := range 8 {
+		h ^= uint64(byte(n >> (8 * i)))
+		h *= fnvPrime
+	}
+	return h
 }
 
 // Import appends the messages of the JSON Lines in r, whose content has the
@@ -393,7 +417,7 @@ var errLedger = errors.New("import ledger")
 // and says what became of its lines. Appends in flight finish even when ctx
 // ends, so that what was sent is counted.
 func (im *Importer) append(ctx context.Context, digest string, j job) (kind, error) {
-	id := batchID(digest, im.cfg.BatchLines, j.batch)
+	id := batchID(digest, im.cfg.BatchLines, j.batch, j.valid)
 	policy := backoff.Policy{Min: 100 * time.Millisecond, Max: 2 * time.Second, Attempts: im.cfg.Retries + 1}
 	res, err := backoff.Retry(ctx, policy, func(ctx context.Context) (eventstore.AppendedBatch, error) {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), im.cfg.AppendTimeout)
@@ -414,14 +438,15 @@ func (im *Importer) append(ctx context.Context, digest string, j job) (kind, err
 }
 
 // batchID is the event store's deduplication id of one range of lines of the
-// file with digest: "import:", the digest's first 32 hex digits, the lines a
-// range covers, and the range's number. It is never a dispatcher's id: those
-// are ULIDs of 26 characters and Idempotency-Key digests of 37.
-func batchID(digest string, lines int, batch int64) string {
-	if len(digest) > 32 {
-		digest = digest[:32]
+// file with digest: "import:", the digest's first 24 hex digits, the lines a
+// range covers, the range's number and the hash of its valid lines. It is
+// never a dispatcher's id: those are ULIDs of 26 characters and
+// Idempotency-Key digests of 37.
+func batchID(digest string, lines int, batch int64, valid uint64) string {
+	if len(digest) > 24 {
+		digest = digest[:24]
 	}
-	return "import:" + digest + ":" + strconv.Itoa(lines) + ":" + strconv.FormatInt(batch, 10)
+	return "import:" + digest + ":" + strconv.Itoa(lines) + ":" + strconv.FormatInt(batch, 10) + ":" + strconv.FormatUint(valid, 16)
 }
 
 // read parses r line by line: it sends the good lines after done to jobs, a
@@ -435,7 +460,7 @@ func (im *Importer) read(ctx context.Context, r io.Reader, digest string, done i
 		short = short[:12]
 	}
 	per := int64(im.cfg.BatchLines)
-	var pending job
+	pending := job{valid: fnvOffset}
 	// send passes the pending batch on, if it holds any line.
 	send := func() bool {
 		if len(pending.lines) == 0 {
@@ -443,11 +468,10 @@ func (im *Importer) read(ctx context.Context, r io.Reader, digest string, done i
 		}
 		select {
 		case jobs <- pending:
+			return true
 		case <-ctx.Done():
 			return false
 		}
-		pending = job{}
-		return true
 	}
 	var n int64
 	for {
@@ -460,12 +484,17 @@ func (im *Importer) read(ctx context.Context, r io.Reader, digest string, done i
 			return n, nil
 		}
 		n++
-		if (n-1)/per != pending.batch && !send() {
-			return n - 1, nil
+		if r := (n - 1) / per; r != pending.batch {
+			if !send() {
+				return n - 1, nil
+			}
+			pending = job{batch: r, valid: fnvOffset}
 		}
-		pending.batch = (n - 1) / per
 		o := outcome{line: n}
 		app, ok := im.parse(line, tooLong, n, done, now, short, &o)
+		if ok || o.kind == skipped {
+			pending.valid = addLine(pending.valid, n)
+		}
 		if ok {
 			pending.lines = append(pending.lines, n)
 			pending.apps = append(pending.apps, app)

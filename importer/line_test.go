@@ -127,24 +127,29 @@ func TestMessageIDIsDeterministic(t *testing.T) {
 	}
 }
 
-// A batch's deduplication id names its file, its range size and its range
-// alone, and stays within JetStream's 64 bytes a batch may carry.
+// A batch's deduplication id names its file, its range size, its range and
+// the lines of the range that parsed, alone.
 func TestBatchIDNamesItsFileAndRange(t *testing.T) {
 	a := strings.Repeat("a", 64)
-	b := strings.Repeat("a", 31) + "b" + strings.Repeat("a", 32)
+	b := strings.Repeat("a", 23) + "b" + strings.Repeat("a", 40)
 	seen := map[string]string{}
 	for _, tc := range []struct {
 		digest string
 		lines  int
 		batch  int64
-	}{{a, 500, 0}, {a, 500, 1}, {a, 500, 10}, {a, 50, 1}, {a, 5001, 0}, {b, 500, 0}, {a, 1000, 1 << 40}} {
-		got := batchID(tc.digest, tc.lines, tc.batch)
-		if got != batchID(tc.digest, tc.lines, tc.batch) || len(got) > 64 {
-			t.Errorf("batchID(%+v) = %q: unstable or over 64 bytes", tc, got)
+		valid  uint64
+	}{{a, 500, 0, 1}, {a, 500, 1, 1}, {a, 500, 10, 1}, {a, 50, 1, 1}, {a, 5001, 0, 1}, {b, 500, 0, 1}, {a, 500, 0, 2},
+		{a, 1000, 1 << 40, 1<<64 - 1}} {
+		got := batchID(tc.digest, tc.lines, tc.batch, tc.valid)
+		if got != batchID(tc.digest, tc.lines, tc.batch, tc.valid) {
+			t.Errorf("batchID(%+v) = %q: unstable", tc, got)
 		}
 		if other, ok := seen[got]; ok {
 			t.Errorf("batchID(%+v) = that of %s = %q", tc, other, got)
 		}
 		seen[got] = fmt.Sprint(tc)
+	}
+	if addLine(fnvOffset, 1) == addLine(fnvOffset, 2) || addLine(addLine(fnvOffset, 1), 2) == addLine(fnvOffset, 1) {
+		t.Error("the hash of a range's valid lines does not tell them apart")
 	}
 }
