@@ -53,7 +53,9 @@ func runImport(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer cleanup()
-	nc, js, err := dialJetStream(f.stream.natsURL, "import", nats.Timeout(f.timeout))
+	// While disconnected, a batch fails at once, and is sent again whole,
+	// instead of waiting in a client buffer to be sent after it was given up.
+	nc, js, err := dialJetStream(f.stream.natsURL, "import", nats.Timeout(f.timeout), nats.ReconnectBufSize(-1))
 	if err != nil {
 		return err
 	}
