@@ -101,17 +101,7 @@ func TestOpenAllowsBatchesOnAnOlderStream(t *testing.T) {
 // A batch sent while the server is down is never committed, so it stored
 // nothing.
 func TestAppendBatchWhenServerIsDown(t *testing.T) {
-	ns := testkit.NATS(t)
-	nc, js := testkit.JetStream(t, ns)
-	s := open(t, js, eventstore.Config{Stream: "EV"})
-	ns.Shutdown()
-	ns.WaitForShutdown()
-	testkit.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
-		if nc.IsConnected() {
-			return errors.New("the client has not noticed yet")
-		}
-		return nil
-	})
+	s := storeOfStoppedServer(t)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
 	_, err := s.AppendBatch(ctx, "b", batchOf(t, 3, "a"))

@@ -204,9 +204,10 @@ func TestPartitionKeepsAKeyTogether(t *testing.T) {
 	}
 }
 
-// An append to a server that is down is never sent, so it certainly stored
-// nothing: its error is unavailability, not an unknown outcome.
-func TestAppendWhenServerIsDown(t *testing.T) {
+// storeOfStoppedServer returns a store whose server has stopped, once its
+// client has noticed.
+func storeOfStoppedServer(t *testing.T) *eventstore.Store {
+	t.Helper()
 	ns := testkit.NATS(t)
 	nc, js := testkit.JetStream(t, ns)
 	s := open(t, js, eventstore.Config{Stream: "EV"})
@@ -218,6 +219,13 @@ func TestAppendWhenServerIsDown(t *testing.T) {
 		}
 		return nil
 	})
+	return s
+}
+
+// An append to a server that is down is never sent, so it certainly stored
+// nothing: its error is unavailability, not an unknown outcome.
+func TestAppendWhenServerIsDown(t *testing.T) {
+	s := storeOfStoppedServer(t)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
 	_, err := s.Append(ctx, eventstore.Append{Event: newEvent(t, "x"), PartitionKey: "k"})
