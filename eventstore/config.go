@@ -29,6 +29,11 @@ type Config struct {
 	// any retry). Zero keeps an existing stream's, and makes a new one with
 	// 10 minutes.
 	DuplicateWindow time.Duration
+	// WindowAbove, when set, is how long an append may be repeated: the
+	// stream's duplicate window must be longer, or a repeat could store
+	// the event twice. Open refuses a stream, existing or to be made, whose
+	// window would not be, before it makes or changes anything.
+	WindowAbove time.Duration
 }
 
 const (

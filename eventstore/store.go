@@ -79,6 +79,9 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	stream, err := js.Stream(ctx, cfg.Stream)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
+		if err := cfg.windowAbove(cfg.DuplicateWindow); err != nil {
+			return nil, err
+		}
 		stream, err = js.CreateStream(ctx, want)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			// Another process created it first.
@@ -100,6 +103,9 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		if given.DuplicateWindow == 0 {
 			cfg.DuplicateWindow = have.Duplicates
 		}
+		if err := cfg.windowAbove(cfg.DuplicateWindow); err != nil {
+			return nil, err
+		}
 		if have.Replicas != cfg.Replicas || have.Duplicates != cfg.DuplicateWindow || !have.AllowAtomicPublish {
 			have.Replicas, have.Duplicates, have.AllowAtomicPublish = cfg.Replicas, cfg.DuplicateWindow, true
 			if stream, err = js.UpdateStream(ctx, have); err != nil {
@@ -111,6 +117,16 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	// then refuses before it sends anything.
 	batches := stream.CachedInfo().Config.AllowAtomicPublish
 	return &Store{js: js, stream: stream, cfg: cfg, batches: batches}, nil
+}
+
+// windowAbove refuses a duplicate window that is not longer than
+// WindowAbove.
+func (c Config) windowAbove(window time.Duration) error {
+	if c.WindowAbove > 0 && window <= c.WindowAbove {
+		return fmt.Errorf("stream %s: %w: duplicate window %s is not longer than %s, the longest an append is repeated",
+			c.Stream, ErrInvalidConfig, window, c.WindowAbove)
+	}
+	return nil
 }
 
 func compatible(have, want jetstream.StreamConfig) error {

@@ -336,3 +336,24 @@ func TestReadReplaysFromASequence(t *testing.T) {
 		t.Errorf("read stopping at once: n=%d err=%v", n, err)
 	}
 }
+
+// A window no longer than WindowAbove is refused before a stream is made
+// or changed.
+func TestOpenRefusesAWindowNotAboveTheRepeats(t *testing.T) {
+	_, js := testkit.JetStream(t, testkit.NATS(t))
+	ctx := t.Context()
+	if _, err := eventstore.Open(ctx, js, eventstore.Config{Stream: "EV", WindowAbove: 10 * time.Minute}); !errors.Is(err, eventstore.ErrInvalidConfig) {
+		t.Errorf("a new stream with the default window of 10m above 10m: err = %v, want ErrInvalidConfig", err)
+	}
+	if _, err := js.Stream(ctx, "EV"); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Errorf("the refused stream was made: %v", err)
+	}
+	open(t, js, eventstore.Config{Stream: "EV", DuplicateWindow: 2 * time.Second})
+	if _, err := eventstore.Open(ctx, js, eventstore.Config{Stream: "EV", WindowAbove: 2 * time.Second}); !errors.Is(err, eventstore.ErrInvalidConfig) {
+		t.Errorf("the stream's window of 2s above 2s: err = %v, want ErrInvalidConfig", err)
+	}
+	s := open(t, js, eventstore.Config{Stream: "EV", WindowAbove: time.Second})
+	if w := s.Config().DuplicateWindow; w != 2*time.Second {
+		t.Errorf("window %s after an Open above 1s, want the stream's 2s", w)
+	}
+}

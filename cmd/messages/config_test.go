@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/messages-io/messages/eventstore"
 	"github.com/messages-io/messages/internal/testkit"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // A stream configuration that cannot work ends the command at once with a
@@ -34,7 +36,9 @@ func TestStreamConfigThatCannotWorkExits(t *testing.T) {
 		{"duplicate window too short", []string{"--dedup-window", "500ms"}, "duplicate window 500ms: want at least 1s"},
 		{"duplicate window within the append timeout", []string{"--dedup-window", "2s", "--append-timeout", "3s"}, "--dedup-window 2s must be longer than --append-timeout 3s"},
 		{"the stream's duplicate window within the append timeout", []string{"--stream", "SHORT", "--subject-prefix", "short", "--append-timeout", "3s"},
-			"the stream's duplicate window 2s must be longer than --append-timeout 3s; set --dedup-window"},
+			"stream SHORT: invalid event store configuration: duplicate window 2s is not longer than 3s, the longest an append is repeated"},
+		{"a new stream's window within the append timeout", []string{"--stream", "FRESH", "--append-timeout", "15m"},
+			"stream FRESH: invalid event store configuration: duplicate window 10m0s is not longer than 15m0s"},
 		{"replicas the server cannot place", []string{"--replicas", "3"}, "replicas > 1 not supported in non-clustered mode"},
 	}
 	for _, tt := range tests {
@@ -58,6 +62,9 @@ func TestStreamConfigThatCannotWorkExits(t *testing.T) {
 				t.Errorf("waited as for an unavailable server:\n%s", stderr.String())
 			}
 		})
+	}
+	if _, err := js.Stream(t.Context(), "FRESH"); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Errorf("a stream was made for a window refused: %v", err)
 	}
 }
 

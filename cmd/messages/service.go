@@ -143,7 +143,12 @@ func serve(ctx context.Context, log *slog.Logger, r roles, f serviceFlags, natsU
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer s.close()
 	if r.dispatch || r.reduce {
-		if err := s.openEvents(ctx, natsURL, f.stream.cfg, r); err != nil {
+		cfg := f.stream.cfg
+		if r.dispatch {
+			// A POST's append is repeated until its timeout.
+			cfg.WindowAbove = f.dispatch.AppendTimeout
+		}
+		if err := s.openEvents(ctx, natsURL, cfg, r); err != nil {
 			return err
 		}
 	}
@@ -217,10 +222,6 @@ func serve(ctx context.Context, log *slog.Logger, r roles, f serviceFlags, natsU
 
 // routeDispatcher adds the dispatcher's routes to rt.
 func (s *service) routeDispatcher(rt *web.Router, cfg dispatcher.Config, e env) error {
-	// Without --dedup-window the dispatcher runs on the stream's.
-	if w := s.events.Config().DuplicateWindow; w <= cfg.AppendTimeout {
-		return fmt.Errorf("the stream's duplicate window %s must be longer than --append-timeout %s; set --dedup-window", w, cfg.AppendTimeout)
-	}
 	cfg.Now = e.now
 	writes, err := dispatcher.New(s.events, s.log.With("component", "dispatcher"), s.reg, cfg)
 	if err != nil {
