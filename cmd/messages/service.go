@@ -143,12 +143,7 @@ func serve(ctx context.Context, log *slog.Logger, r roles, f serviceFlags, natsU
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer s.close()
 	if r.dispatch || r.reduce {
-		cfg := f.stream.cfg
-		if r.dispatch {
-			// A POST's append is repeated until its timeout.
-			cfg.WindowAbove = f.dispatch.AppendTimeout
-		}
-		if err := s.openEvents(ctx, natsURL, cfg, r); err != nil {
+		if err := s.openEvents(ctx, natsURL, eventsConfig(f, r), r); err != nil {
 			return err
 		}
 	}
@@ -218,6 +213,16 @@ func serve(ctx context.Context, log *slog.Logger, r roles, f serviceFlags, natsU
 	err = g.Run()
 	log.Info("stopped", "roles", r.String())
 	return err
+}
+
+// eventsConfig is the stream the roles r open. A dispatcher repeats a POST's
+// append until its timeout, so the stream's window must be longer.
+func eventsConfig(f serviceFlags, r roles) eventstore.Config {
+	cfg := f.stream.cfg
+	if r.dispatch {
+		cfg.WindowAbove = f.dispatch.AppendTimeout
+	}
+	return cfg
 }
 
 // routeDispatcher adds the dispatcher's routes to rt.
