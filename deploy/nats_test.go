@@ -88,6 +88,7 @@ func TestNATSConfigsFormCluster(t *testing.T) {
 		ports[name] = freePort(t)
 	}
 	var servers []*server.Server
+	var names []string
 	for name, o := range configs {
 		o.Host, o.Port, o.HTTPPort = "127.0.0.1", server.RANDOM_PORT, 0
 		o.StoreDir = t.TempDir()
@@ -110,10 +111,14 @@ func TestNATSConfigsFormCluster(t *testing.T) {
 			s.Shutdown()
 			s.WaitForShutdown()
 		})
-		if !s.ReadyForConnections(10 * time.Second) {
-			t.Fatalf("%s: not ready for connections", name)
+		servers, names = append(servers, s), append(names, name)
+	}
+	// All three start before any is waited for, and a busy machine is given
+	// time: a node waited for alone, with 10 s, once missed it.
+	for i, s := range servers {
+		if !s.ReadyForConnections(30 * time.Second) {
+			t.Fatalf("%s: not ready for connections within 30s", names[i])
 		}
-		servers = append(servers, s)
 	}
 
 	_, js := testkit.JetStream(t, servers[0])
