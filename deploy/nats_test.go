@@ -82,45 +82,15 @@ func TestNATSConfigs(t *testing.T) {
 // volumes, and checks that they elect a JetStream leader and keep a stream at
 // 3 replicas.
 func TestNATSConfigsFormCluster(t *testing.T) {
-	configs := natsConfigs(t)
-	ports := map[string]int{}
-	for name := range configs {
-		ports[name] = freePort(t)
-	}
 	var servers []*server.Server
-	var names []string
-	for name, o := range configs {
-		o.Host, o.Port, o.HTTPPort = "127.0.0.1", server.RANDOM_PORT, 0
-		o.StoreDir = t.TempDir()
-		o.Cluster.Host, o.Cluster.Port = "127.0.0.1", ports[name]
-		for _, r := range o.Routes {
-			host, _, _ := net.SplitHostPort(r.Host)
-			p, ok := ports[host]
-			if !ok {
-				t.Fatalf("%s: route to %s, which is no node", name, r.Host)
-			}
-			r.Host = "127.0.0.1:" + strconv.Itoa(p)
-		}
-		o.NoLog, o.NoSigs = true, true
-		s, err := server.NewServer(o)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		go s.Start()
-		t.Cleanup(func() {
-			s.Shutdown()
-			s.WaitForShutdown()
-		})
-		servers, names = append(servers, s), append(names, name)
-	}
-	// All three start before any is waited for, and a busy machine is given
-	// time: a node waited for alone, with 10 s, once missed it.
-	for i, s := range servers {
-		if !s.ReadyForConnections(30 * time.Second) {
-			t.Fatalf("%s: not ready for connections within 30s", names[i])
+	for attempt := 1; servers == nil; attempt++ {
+		var err error
+		if servers, err = startNATSConfigs(t); err != nil && attempt == 3 {
+			t.Fatal(err)
+		} else if err != nil {
+			t.Logf("attempt %d: %v; again on other ports", attempt, err)
 		}
 	}
-
 	_, js := testkit.JetStream(t, servers[0])
 	testkit.Eventually(t, 20*time.Second, 100*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -143,6 +113,54 @@ func TestNATSConfigsFormCluster(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// startNATSConfigs starts the three configurations on loopback ports that
+// were free a moment ago, and returns them once each takes connections. A
+// port taken meanwhile by another process leaves its node never ready: the
+// error then says which, and the nodes are stopped.
+func startNATSConfigs(t *testing.T) ([]*server.Server, error) {
+	configs := natsConfigs(t)
+	ports := map[string]int{}
+	for name := range configs {
+		ports[name] = freePort(t)
+	}
+	var servers []*server.Server
+	var names []string
+	stop := func() {
+		for _, s := range servers {
+			s.Shutdown()
+			s.WaitForShutdown()
+		}
+	}
+	for name, o := range configs {
+		o.Host, o.Port, o.HTTPPort = "127.0.0.1", server.RANDOM_PORT, 0
+		o.StoreDir = t.TempDir()
+		o.Cluster.Host, o.Cluster.Port = "127.0.0.1", ports[name]
+		for _, r := range o.Routes {
+			host, _, _ := net.SplitHostPort(r.Host)
+			p, ok := ports[host]
+			if !ok {
+				t.Fatalf("%s: route to %s, which is no node", name, r.Host)
+			}
+			r.Host = "127.0.0.1:" + strconv.Itoa(p)
+		}
+		o.NoLog, o.NoSigs = true, true
+		s, err := server.NewServer(o)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		go s.Start()
+		servers, names = append(servers, s), append(names, name)
+	}
+	for i, s := range servers {
+		if !s.ReadyForConnections(20 * time.Second) {
+			stop()
+			return nil, fmt.Errorf("%s: not ready for connections within 20s", names[i])
+		}
+	}
+	t.Cleanup(stop)
+	return servers, nil
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
