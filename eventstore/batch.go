@@ -70,7 +70,8 @@ func (s *Store) AppendBatch(ctx context.Context, msgID string, batch []Append) (
 	if msgID == "" {
 		return AppendedBatch{}, errors.New("append batch: no deduplication id")
 	}
-	if !s.batches {
+	// A server older than 2.12 does not keep AllowAtomicPublish.
+	if !s.stream.CachedInfo().Config.AllowAtomicPublish {
 		return AppendedBatch{}, fmt.Errorf("append batch: %w: stream %s does not take atomic batches (nats-server 2.12 or later does)", ErrRejected, s.cfg.Stream)
 	}
 	msgs := make([]*nats.Msg, len(batch))

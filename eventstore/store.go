@@ -45,8 +45,6 @@ type Store struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	cfg    Config
-	// batches is whether the stream takes atomic batches.
-	batches bool
 }
 
 // Open makes sure the stream exists with the configured settings and returns a
@@ -113,10 +111,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 			}
 		}
 	}
-	// A server older than 2.12 keeps no AllowAtomicPublish: AppendBatch
-	// then refuses before it sends anything.
-	batches := stream.CachedInfo().Config.AllowAtomicPublish
-	return &Store{js: js, stream: stream, cfg: cfg, batches: batches}, nil
+	return &Store{js: js, stream: stream, cfg: cfg}, nil
 }
 
 // windowAbove refuses a duplicate window that is not longer than
