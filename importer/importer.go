@@ -18,9 +18,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/fnv"
 	"io"
 	"strconv"
 	"sync"
@@ -200,24 +203,14 @@ type job struct {
 	// parsed, those done before included: a range whose lines parse
 	// otherwise in another run (a createdAt no longer in the future) is
 	// another batch, so that JetStream never takes it for the one stored.
-	valid uint64
+	valid hash.Hash64
 	lines []int64
 	apps  []eventstore.Append
 }
 
-// FNV-1a, 64 bits.
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
-
 // addLine adds line n to the hash h of a range's valid lines.
-func addLine(h uint64, n int64) uint64 {
-	for i := range 8 {
-		h ^= uint64(byte(n >> (8 * i)))
-		h *= fnvPrime
-	}
-	return h
+func addLine(h hash.Hash64, n int64) {
+	h.Write(binary.LittleEndian.AppendUint64(nil, uint64(n)))
 }
 
 // Import appends the messages of the JSON Lines in r, whose content has the
@@ -417,7 +410,7 @@ var errLedger = errors.New("import ledger")
 // and says what became of its lines. Appends in flight finish even when ctx
 // ends, so that what was sent is counted.
 func (im *Importer) append(ctx context.Context, digest string, j job) (kind, error) {
-	id := batchID(digest, im.cfg.BatchLines, j.batch, j.valid)
+	id := batchID(digest, im.cfg.BatchLines, j.batch, j.valid.Sum64())
 	policy := backoff.Policy{Min: 100 * time.Millisecond, Max: 2 * time.Second, Attempts: im.cfg.Retries + 1}
 	res, err := backoff.Retry(ctx, policy, func(ctx context.Context) (eventstore.AppendedBatch, error) {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), im.cfg.AppendTimeout)
@@ -460,7 +453,7 @@ func (im *Importer) read(ctx context.Context, r io.Reader, digest string, done i
 		short = short[:12]
 	}
 	per := int64(im.cfg.BatchLines)
-	pending := job{valid: fnvOffset}
+	pending := job{valid: fnv.New64a()}
 	// send passes the pending batch on, if it holds any line.
 	send := func() bool {
 		if len(pending.lines) == 0 {
@@ -488,12 +481,12 @@ func (im *Importer) read(ctx context.Context, r io.Reader, digest string, done i
 			if !send() {
 				return n - 1, nil
 			}
-			pending = job{batch: r, valid: fnvOffset}
+			pending = job{batch: r, valid: fnv.New64a()}
 		}
 		o := outcome{line: n}
 		app, ok := im.parse(line, tooLong, n, done, now, short, &o)
 		if ok || o.kind == skipped {
-			pending.valid = addLine(pending.valid, n)
+			addLine(pending.valid, n)
 		}
 		if ok {
 			pending.lines = append(pending.lines, n)
