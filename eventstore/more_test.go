@@ -100,3 +100,60 @@ func TestMoreTakesWhatWasDeliveredSince(t *testing.T) {
 		return nil
 	})
 }
+
+// More fills a batch with the events JetStream holds for the partition,
+// however few Next pulled, waiting for those alone, up to max; and one
+// acknowledgement takes them all.
+func TestMorePullsWhatIsStored(t *testing.T) {
+	_, js := testkit.JetStream(t, testkit.NATS(t))
+	s := open(t, js, eventstore.Config{Stream: "EV", Partitions: 2})
+	c, err := s.Consumer(t.Context(), s.Partition("a"), eventstore.ConsumerConfig{Name: "t", FetchWait: 20 * time.Second, PinnedTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := appendN(t, s, "a", 50)
+	b, err := c.Next(t.Context(), 0, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := len(b.Records)
+	if first == 0 || first > 5 {
+		t.Fatalf("Next returned %d events, want 1-5", first)
+	}
+	if err := c.More(t.Context(), b, 30); err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs([]*eventstore.Batch{b}); got != fmt.Sprint(want[:first+30]) {
+		t.Fatalf("after More of 30, batch holds %s, want %v", got, want[:first+30])
+	}
+	if err := c.More(t.Context(), b, 100); err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs([]*eventstore.Batch{b}); got != fmt.Sprint(want) {
+		t.Fatalf("after More of 100, batch holds %s, want %v", got, want)
+	}
+	if b.Pending != 0 {
+		t.Errorf("batch says %d pending, want 0", b.Pending)
+	}
+	// Nothing is stored to wait for: More returns at once.
+	if err := c.More(t.Context(), b, 100); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Records) != len(want) {
+		t.Errorf("batch grew to %d events with nothing stored", len(b.Records))
+	}
+	last := want[len(want)-1]
+	if err := b.Ack(t.Context(), last); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 20*time.Second, 10*time.Millisecond, func() error {
+		acked, err := c.Acknowledged(t.Context())
+		if err != nil {
+			return err
+		}
+		if acked != last {
+			return fmt.Errorf("acknowledged through %d, want %d", acked, last)
+		}
+		return nil
+	})
+}

@@ -103,6 +103,8 @@ type PartitionConsumer struct {
 	pending   jetstream.MessageBatch
 	// endFetch releases the pending pull request's context.
 	endFetch context.CancelFunc
+	// owed is how many events the pending pull request may still deliver.
+	owed int
 	// pinned is set by a delivery to this consumer as the partition's
 	// pinned member, and cleared when JetStream refuses its pin.
 	pinned bool
@@ -205,33 +207,92 @@ func (c *PartitionConsumer) Next(ctx context.Context, after uint64, max int) (*B
 	return b, nil
 }
 
-// More appends to b, after its last event, the events delivered since Next
-// returned it, without waiting for any, until it has appended max or more
-// (an event read to fill a gap may take it past max); they come to the pull
-// request Next left open, which ends with Next's context. A reducer that
-// waited for its turn to write takes what arrived meanwhile into the same
-// write. On an error, b keeps the events appended before it, which follow
-// its others without a gap, Release hands back the delivery that failed,
-// and More extends b no further. Nor does it extend a batch of Catchup.
+// More appends to b, after its last event, up to max events more (an event
+// read to fill a gap may take it past max): the events delivered since Next
+// returned it, to the pull request Next left open, and then, while
+// JetStream says events of the partition are stored and not yet delivered,
+// those too, in pull requests of its own. It waits only for events
+// JetStream holds: a reducer that waited for its turn to write takes what
+// arrived meanwhile into the same write, and one catching up a backlog
+// fills its write however few events Next pulled, so reducers that take
+// turns hold only what Next pulled while they wait. On an error, b keeps
+// the events appended before it, which follow its others without a gap,
+// Release hands back the delivery that failed, and More extends b no
+// further. Nor does it extend a batch of Catchup.
 func (c *PartitionConsumer) More(ctx context.Context, b *Batch, max int) error {
-	if !b.delivered || c.pending == nil {
+	if !b.delivered {
 		return nil
 	}
-	ch := c.pending.Messages()
-	for from := len(b.Records); len(b.Records)-from < max; {
-		select {
-		case m, ok := <-ch:
-			if !ok {
-				return nil // the next receive sees the pull request ended, and why
+	from := len(b.Records)
+	pulled := false // the pull request in hand is one of More
+	for len(b.Records)-from < max {
+		if c.pending != nil && c.owed == 0 {
+			c.done() // it delivered all it asked for
+		}
+		if c.pending == nil {
+			if b.Pending == 0 {
+				return nil
 			}
-			if err := c.add(ctx, b, []jetstream.Msg{m}); err != nil {
-				b.delivered = false
+			if err := c.pull(ctx, int(min(uint64(max-(len(b.Records)-from)), b.Pending))); err != nil {
 				return err
 			}
-		default:
-			return nil
+			pulled = true
+		}
+		m, ok, err := c.take(ctx, pulled || b.Pending > 0)
+		switch {
+		case err != nil:
+			return err
+		case m == nil && ok:
+			return nil // nothing delivered, and nothing stored to wait for
+		case !ok && !pulled:
+			return nil // the next receive sees why Next's pull request ended
+		case !ok:
+			c.done()
+			return nil // it ended short: JetStream has no more for now
+		}
+		if err := c.add(ctx, b, []jetstream.Msg{m}); err != nil {
+			b.delivered = false
+			return err
 		}
 	}
+	return nil
+}
+
+// take returns the next delivery of the pull request in hand, and false
+// once it ended. Unless wait is set it returns nil and true when none has
+// come yet.
+func (c *PartitionConsumer) take(ctx context.Context, wait bool) (jetstream.Msg, bool, error) {
+	ch := c.pending.Messages()
+	var m jetstream.Msg
+	var ok bool
+	select {
+	case m, ok = <-ch:
+	default:
+		if !wait {
+			return nil, true, nil
+		}
+		select {
+		case m, ok = <-ch:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+	if ok {
+		c.owed--
+	}
+	return m, ok, nil
+}
+
+// pull sends a pull request for n events, to take the events JetStream says
+// are stored and not yet delivered: they come at once, so it expires soon.
+func (c *PartitionConsumer) pull(ctx context.Context, n int) error {
+	fctx, cancel := context.WithTimeout(ctx, c.cfg.FetchWait)
+	pr, err := c.cons.Fetch(n, jetstream.FetchPriorityGroup(priorityGroup), jetstream.FetchContext(fctx))
+	if err != nil {
+		cancel()
+		return fmt.Errorf("fetch partition %d: %w", c.partition, unavailable(err))
+	}
+	c.pending, c.endFetch, c.owed = pr, cancel, n
 	return nil
 }
 
@@ -331,7 +392,7 @@ func (c *PartitionConsumer) receive(ctx context.Context, max int) ([]jetstream.M
 				}
 				return nil, fmt.Errorf("fetch partition %d: %w", c.partition, unavailable(err))
 			}
-			c.pending, c.endFetch = b, cancel
+			c.pending, c.endFetch, c.owed = b, cancel, max
 		}
 		select {
 		case m, ok := <-c.pending.Messages():
@@ -355,6 +416,7 @@ func (c *PartitionConsumer) receive(ctx context.Context, max int) ([]jetstream.M
 				continue
 			}
 			c.pinned = c.pinned || m.Headers().Get(pinIDHeader) != ""
+			c.owed--
 			msgs = append(msgs, m)
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -368,6 +430,7 @@ func (c *PartitionConsumer) receive(ctx context.Context, max int) ([]jetstream.M
 				c.done()
 				return msgs, nil
 			}
+			c.owed--
 			msgs = append(msgs, m)
 		default:
 			return msgs, nil
