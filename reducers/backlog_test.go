@@ -107,3 +107,40 @@ func TestSlowStoreStillShrinksTheBacklog(t *testing.T) {
 		t.Errorf("%d messages (%v), want %d", n, err, events)
 	}
 }
+
+// sizes is a read model that records the size of each write of events.
+type sizes struct {
+	reducers.Sink
+	mu      sync.Mutex
+	largest int
+}
+
+func (s *sizes) Apply(ctx context.Context, p int, changes []readmodel.Change, through uint64) error {
+	s.mu.Lock()
+	s.largest = max(s.largest, len(changes))
+	s.mu.Unlock()
+	return s.Sink.Apply(ctx, p, changes, through)
+}
+
+// A reducer pulls at most FirstPull events before its turn to write, and
+// then fills its write from the backlog JetStream holds, so a backlog is
+// still written in batches larger than that.
+func TestBacklogIsWrittenInBatchesLargerThanTheFirstPull(t *testing.T) {
+	const events, batch = 3 * reducers.FirstPull, 2 * reducers.FirstPull
+	f := setup(t, 1)
+	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	for i := range events {
+		f.post(t, "t", fmt.Sprint(i), at.Add(time.Duration(i)*time.Second))
+	}
+	store := &sizes{Sink: f.rm}
+	f.run(t, func(c *reducers.Config, s *reducers.Sink) {
+		c.BatchSize = batch
+		*s = store
+	})
+	f.waitCount(t, events)
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if store.largest <= reducers.FirstPull {
+		t.Errorf("largest write held %d events, want more than the first pull of %d", store.largest, reducers.FirstPull)
+	}
+}

@@ -22,8 +22,8 @@ type Source interface {
 	Partition() int
 	Next(ctx context.Context, after uint64, max int) (*eventstore.Batch, error)
 	Catchup(ctx context.Context, after uint64, max int) (*eventstore.Batch, error)
-	// More appends to a batch of Next, without waiting, up to max events
-	// delivered since.
+	// More appends to a batch of Next up to max events: those delivered
+	// since, and then those stored and not yet delivered.
 	More(ctx context.Context, b *eventstore.Batch, max int) error
 	// Acknowledged is the sequence through which every event of the
 	// partition has been acknowledged.
@@ -43,6 +43,13 @@ type Sink interface {
 // is large, so a backlog folds faster in large batches. The consumer's
 // MaxAckPending, four such batches, bounds what one fetch can deliver.
 const DefaultBatchSize = 4000
+
+// FirstPull is the most events a reducer pulls before its turn to write.
+// Once its turn comes, it pulls the rest of its batch, up to the batch
+// limit, from the events JetStream holds for it (see Source.More): reducers
+// that take turns at one store, as on the embedded one, then hold a small
+// pull each while they wait, rather than a whole batch each.
+const FirstPull = 1000
 
 // Config holds a reducer's options.
 type Config struct {
@@ -225,7 +232,7 @@ func (r *Reducer) Run(ctx context.Context) error {
 		}
 		b, err := retry(ctx, r, "fetching events", func(ctx context.Context) (*eventstore.Batch, error) {
 			for {
-				b, err := r.src.Next(ctx, r.checkpoint, r.limit)
+				b, err := r.src.Next(ctx, r.checkpoint, min(r.limit, FirstPull))
 				if !errors.Is(err, eventstore.ErrNotHeld) {
 					return b, err
 				}
