@@ -20,7 +20,7 @@ type ConsumerConfig struct {
 	// JetStream delivers it again. Default 30s.
 	AckWait time.Duration
 	// MaxAckPending bounds the events delivered and not yet acknowledged.
-	// Default 16384: four reducer batches, so that a reducer taking over
+	// Default 65536: about four reducer batches, so that a reducer taking over
 	// from one that died holding a whole batch is still delivered the
 	// events after it while that batch waits out AckWait.
 	MaxAckPending int
@@ -50,7 +50,7 @@ func (c *ConsumerConfig) setDefaults() {
 		c.AckWait = 30 * time.Second
 	}
 	if c.MaxAckPending == 0 {
-		c.MaxAckPending = 16384
+		c.MaxAckPending = 65536
 	}
 	if c.FetchWait == 0 {
 		c.FetchWait = 2 * time.Second

@@ -15,19 +15,20 @@ import (
 	"github.com/messages-io/messages/internal/testkit"
 	"github.com/messages-io/messages/message"
 	"github.com/messages-io/messages/readmodel"
+	"github.com/messages-io/messages/reducers"
 	"github.com/oklog/ulid/v2"
 	"golang.org/x/sync/errgroup"
 )
 
 // BenchmarkFold folds a year of messages under 50 tags into a fresh read
 // model, as 8 reducers of one process do on the embedded store: one batch
-// of 4000 events (the reducers' default) written at a time. It folds the
+// of the reducers' default size written at a time. It folds the
 // history once in time order and once shuffled. It
 // reports events/s and checks the folded model against the history:
 // every tag's count over an instant-edged range, and the newest page.
 // FOLD_EVENTS sets the size (default 24000).
 func BenchmarkFold(b *testing.B) {
-	n, tags, batch, leafCap := envInt("FOLD_EVENTS", 24000), envInt("FOLD_TAGS", 50), envInt("FOLD_BATCH", 4000), envInt("FOLD_LEAF", readmodel.LeafCap)
+	n, tags, batch, leafCap := envInt("FOLD_EVENTS", 24000), envInt("FOLD_TAGS", 50), envInt("FOLD_BATCH", reducers.DefaultBatchSize), envInt("FOLD_LEAF", readmodel.LeafCap)
 	const partitions = 8
 	rng := rand.New(rand.NewPCG(1, 2))
 	entropy := rand.NewChaCha8([32]byte{3})

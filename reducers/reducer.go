@@ -40,9 +40,16 @@ type Sink interface {
 // DefaultBatchSize is the most events folded in one write unless set. A
 // batch of history spread over time changes about one slot per message and
 // key when the batch is small beside the key's slots, and far fewer when it
-// is large, so a backlog folds faster in large batches. The consumer's
-// MaxAckPending, four such batches, bounds what one fetch can deliver.
-const DefaultBatchSize = 4000
+// is large, so a backlog folds faster in large batches: folding 1,000,000
+// messages of a year in random order, 6,233 events/s in batches of 4,000
+// and 13,852 in batches of 16,000 (BenchmarkFold in package readmodel).
+// A live trickle makes small batches whatever the size. The consumer's
+// MaxAckPending, about four such batches, bounds what one fetch can
+// deliver.
+const DefaultBatchSize = 16000
+
+// MaxBatchSize is the largest BatchSize taken.
+const MaxBatchSize = 65536
 
 // FirstPull is the most events a reducer pulls before its turn to write.
 // Once its turn comes, it pulls the rest of its batch, up to the batch
@@ -120,8 +127,8 @@ const DefaultAddr = ":8083"
 // Validate reports the first option out of range.
 func (c Config) Validate() error {
 	switch {
-	case c.BatchSize < 1 || c.BatchSize > 10000:
-		return fmt.Errorf("batch size %d: want 1-10000", c.BatchSize)
+	case c.BatchSize < 1 || c.BatchSize > MaxBatchSize:
+		return fmt.Errorf("batch size %d: want 1-%d", c.BatchSize, MaxBatchSize)
 	case c.RetryMin <= 0 || c.RetryMax < c.RetryMin:
 		return errors.New("retry backoff: want 0 < min <= max")
 	case c.MaxAttempts < 1:

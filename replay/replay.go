@@ -37,7 +37,8 @@ type Options struct {
 	// before DropOld drops it: processes follow a switch within a second,
 	// and a reducer finishes the batch in hand first. Default 10s.
 	DropGrace time.Duration
-	// BatchSize is the most events written at once per partition. Default 1000.
+	// BatchSize is the most events written at once per partition. Default
+	// DefaultBatchSize.
 	BatchSize int
 	// CatchUpRounds bounds the passes that chase live traffic before the
 	// switch. Default 20.
@@ -88,8 +89,9 @@ func (o *Options) setDefaults() {
 }
 
 // DefaultBatchSize is the most events written at once per partition unless
-// Options.BatchSize says otherwise.
-const DefaultBatchSize = 1000
+// Options.BatchSize says otherwise: the reducers' own, since a replay is a
+// backlog of the whole history, which folds faster in large batches.
+const DefaultBatchSize = reducers.DefaultBatchSize
 
 // catchUpPause is the pause between two passes that chase live traffic.
 const catchUpPause = 100 * time.Millisecond

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/messages-io/messages/message"
+	"github.com/messages-io/messages/reducers"
 	"github.com/oklog/ulid/v2"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -540,7 +541,7 @@ func idFloor(t time.Time) string {
 // rawInsert writes the documents of the messages a history gains from
 // from to to messages, shaped as the read
 // model stores them, into a scratch collection with plain insertMany calls:
-// batches of 1000 (the reducers' batch size) from 8 writers (one per
+// batches of the reducers' default size from 8 writers (one per
 // partition), and returns documents per second. The collection has the
 // messages collection's indexes, so that it costs the store what the read
 // model costs it. It is dropped afterwards.
@@ -558,7 +559,7 @@ func rawInsert(ctx context.Context, db *mongo.Database, like *mongo.Collection, 
 			{Key: "tag", Value: m.Tag}, {Key: "createdAt", Value: m.CreatedAt}, {Key: "seq", Value: int64(len(docs) + 1)},
 		})
 	})
-	const batch, writers = 1000, 8
+	const batch, writers = reducers.DefaultBatchSize, 8
 	batches := make(chan []any)
 	var wg sync.WaitGroup
 	var mu sync.Mutex

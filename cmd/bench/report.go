@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/messages-io/messages/reducers"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -214,7 +215,7 @@ func writeReport(cfg config, rep *report) error {
 		w("History is imported with `messages import` in steps up to each size, messages spread evenly over one year and 8 tags, ")
 		w("and beside them a burst of a fifth as many messages of tag `%s` within one hour (the dense hour), so a size of 10000 holds 12000 messages. ", burstTag)
 		w("*Fold* is the new messages divided by the time from the start of the import until a count of all messages shows them (import and fold overlap; the import is much faster). ")
-		w("*Raw insertMany* writes the same documents, shaped as the read model stores them, into a scratch collection of the same FerretDB with the same indexes as the messages collection: batches of 1000 from 8 writers, as the 8 reducers do; it runs once per size, after the fold.\n\n")
+		w("*Raw insertMany* writes the same documents, shaped as the read model stores them, into a scratch collection of the same FerretDB with the same indexes as the messages collection: batches of %d from 8 writers, as the 8 reducers do; it runs once per size, after the fold.\n\n", reducers.DefaultBatchSize)
 		w("| size | imported | import lines/s | fold events/s | raw insertMany docs/s | fold / raw |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, s := range rep.sizes {
 			note := ""
