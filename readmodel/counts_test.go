@@ -144,8 +144,10 @@ func crashEverywhere(t *testing.T, before, changes []readmodel.Change, through u
 			t.Fatal(err)
 		}
 		// Slots of three messages split within the batch, so that the
-		// batch is cut in the middle of splits too.
+		// batch is cut in the middle of splits too; and its messages go
+		// in several inserts, so that it is cut between them.
 		readmodel.SetLeafCap(s, 3)
+		readmodel.SetInsertChunk(s, 5)
 		if bulk > 0 {
 			readmodel.SetBulk(s, bulk)
 		}

@@ -47,8 +47,10 @@ type Store struct {
 	slots       *mongo.Collection
 	// leafCap is the most messages a slot holds: LeafCap but in tests.
 	leafCap int
-	// bulk is the most writes sent in one command: maxBulk but in tests.
-	bulk int
+	// bulk is the most writes sent in one command: maxBulk but in tests;
+	// insertChunk the most messages inserted in one: insertChunk but in
+	// tests.
+	bulk, insertChunk int
 	// foldOps holds a token for each slot read or write of folding under
 	// way (see foldOp).
 	foldOps chan struct{}
@@ -103,6 +105,7 @@ func openStore(_ context.Context, db *mongo.Database, gen int) (*Store, error) {
 		slots:       db.Collection(prefix + slotsCollection),
 		leafCap:     LeafCap,
 		bulk:        maxBulk,
+		insertChunk: insertChunk,
 		foldOps:     make(chan struct{}, maxFoldOps),
 		known:       map[int]*known{},
 	}
@@ -228,7 +231,8 @@ func (s *Store) folded(partition int, changes, fresh []Change, through uint64) p
 // within changes. It also says whether every message returned is new: not
 // stored before this attempt.
 //
-// A batch none of whose messages is stored costs one round trip. A batch
+// A batch none of whose messages is stored costs one round trip per
+// insertChunk messages. A batch
 // delivered again costs about what its first delivery did: the insert names
 // the messages stored before, and the slots, read as when placing the
 // messages, say which event stored each of them; only a message stored but
@@ -242,15 +246,25 @@ func (s *Store) insert(ctx context.Context, changes []Change) (fresh []Change, n
 			firsts = append(firsts, c)
 		}
 	}
-	// Unordered, the insert stores every message not stored yet and names
+	// Unordered, each insert stores every message not stored yet and names
 	// each one that is.
-	_, err = s.messages.InsertMany(ctx, docsOf(firsts), options.InsertMany().SetOrdered(false))
-	if err == nil {
-		return firsts, true, nil
+	var present []int
+	for lo := 0; lo < len(firsts); lo += s.insertChunk {
+		chunk := firsts[lo:min(lo+s.insertChunk, len(firsts))]
+		_, err = s.messages.InsertMany(ctx, docsOf(chunk), options.InsertMany().SetOrdered(false))
+		if err == nil {
+			continue
+		}
+		in, err := duplicates(err, len(chunk))
+		if err != nil {
+			return nil, false, fmt.Errorf("insert messages: %w", err)
+		}
+		for _, i := range in {
+			present = append(present, lo+i)
+		}
 	}
-	present, err := duplicates(err, len(firsts))
-	if err != nil {
-		return nil, false, fmt.Errorf("insert messages: %w", err)
+	if len(present) == 0 {
+		return firsts, true, nil
 	}
 	var stored []Change
 	for _, i := range present {
@@ -268,6 +282,13 @@ func (s *Store) insert(ctx context.Context, changes []Change) (fresh []Change, n
 	}
 	return fresh, false, nil
 }
+
+// insertChunk is the most messages one insert carries. A store converts
+// the documents of a command all at once, so the messages of a large batch
+// go in several inserts, one after another, rather than be held whole in
+// the store's memory; an insert of a few thousand costs about what its
+// documents cost.
+const insertChunk = 4000
 
 // storedBy returns the sequence of the event that stored each message of
 // changes that is stored. The slots of the messages' tags tell it for the
