@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"runtime/debug"
 
 	"github.com/messages-io/messages/dispatcher"
 	"github.com/messages-io/messages/embedded"
@@ -60,6 +61,14 @@ const devAddr = ":8080"
 
 // runDev runs every role in one process on embedded NATS and FerretDB, both
 // listening so that other commands and tools can connect.
+// devGCPercent is dev's garbage collection target unless GOGC sets one:
+// the heap grows by half of what is live between collections, rather than
+// by all of it. One dev process holds NATS, FerretDB and every role, and
+// while it folds a backlog much of its heap is the garbage of large
+// batches; a count-only bench run at 1,000,000 messages peaked at 340.9 MiB
+// with it and at 459.9–535.8 MiB without it, folding as fast.
+const devGCPercent = 50
+
 func runDev(ctx context.Context, args []string, e env) error {
 	c := roleCommand("dev")
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
@@ -81,6 +90,9 @@ func runDev(ctx context.Context, args []string, e env) error {
 	log, err := f.log.logger(e.stderr)
 	if err != nil {
 		return err
+	}
+	if e.getenv("GOGC") == "" {
+		debug.SetGCPercent(devGCPercent)
 	}
 	ns, err := embedded.StartNATS(embedded.NATSConfig{
 		Listen:     *natsListen,
