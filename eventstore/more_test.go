@@ -48,19 +48,7 @@ func TestMoreTakesWhatWasDeliveredSince(t *testing.T) {
 		t.Errorf("batch extended to %s, want %v", got, want)
 	}
 	last := want[len(want)-1]
-	if err := b.Ack(t.Context(), last); err != nil {
-		t.Fatal(err)
-	}
-	testkit.Eventually(t, 20*time.Second, 10*time.Millisecond, func() error {
-		acked, err := c.Acknowledged(t.Context())
-		if err != nil {
-			return err
-		}
-		if acked != last {
-			return fmt.Errorf("acknowledged through %d, want %d", acked, last)
-		}
-		return nil
-	})
+	ackThrough(t, c, b, last)
 
 	cb, err := c.Catchup(t.Context(), last, 100)
 	if err != nil {
@@ -142,7 +130,13 @@ func TestMorePullsWhatIsStored(t *testing.T) {
 	if len(b.Records) != len(want) {
 		t.Errorf("batch grew to %d events with nothing stored", len(b.Records))
 	}
-	last := want[len(want)-1]
+	ackThrough(t, c, b, want[len(want)-1])
+}
+
+// ackThrough acknowledges b through sequence last and waits until the
+// consumer says every event through it is acknowledged.
+func ackThrough(t *testing.T, c *eventstore.PartitionConsumer, b *eventstore.Batch, last uint64) {
+	t.Helper()
 	if err := b.Ack(t.Context(), last); err != nil {
 		t.Fatal(err)
 	}
