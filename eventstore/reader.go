@@ -284,7 +284,7 @@ func (c *PartitionConsumer) take(ctx context.Context, wait bool) (jetstream.Msg,
 }
 
 // pull sends a pull request for n events, to take the events JetStream says
-// are stored and not yet delivered: they come at once, so it expires soon.
+// are stored and not yet delivered; it expires after FetchWait, as Next's do.
 func (c *PartitionConsumer) pull(ctx context.Context, n int) error {
 	fctx, cancel := context.WithTimeout(ctx, c.cfg.FetchWait)
 	pr, err := c.cons.Fetch(n, jetstream.FetchPriorityGroup(priorityGroup), jetstream.FetchContext(fctx))

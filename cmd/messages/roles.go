@@ -59,8 +59,6 @@ func runQuery(ctx context.Context, args []string, e env) error {
 // started beside it reaches by default.
 const devAddr = ":8080"
 
-// runDev runs every role in one process on embedded NATS and FerretDB, both
-// listening so that other commands and tools can connect.
 // devGCPercent is dev's garbage collection target unless GOGC sets one:
 // the heap grows by half of what is live between collections, rather than
 // by all of it. One dev process holds NATS, FerretDB and every role, and
@@ -69,6 +67,8 @@ const devAddr = ":8080"
 // with it and at 459.9–535.8 MiB without it, folding as fast.
 const devGCPercent = 50
 
+// runDev runs every role in one process on embedded NATS and FerretDB, both
+// listening so that other commands and tools can connect.
 func runDev(ctx context.Context, args []string, e env) error {
 	c := roleCommand("dev")
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
