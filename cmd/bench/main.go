@@ -68,7 +68,7 @@ func main() {
 	flag.DurationVar(&cfg.lagFor, "lag-for", 10*time.Second, "length of one visibility run")
 	flag.IntVar(&cfg.lagRate, "lag-rate", 1000, "messages per second during the visibility runs")
 	flag.DurationVar(&cfg.foldTimeout, "fold-timeout", envDuration("BENCH_FOLD_TIMEOUT", 20*time.Minute), "longest wait for the read model to catch up with an import [BENCH_FOLD_TIMEOUT]")
-	flag.StringVar(&skip, "skip", os.Getenv("BENCH_SKIP"), "sections to skip, comma-separated: post,lag,streams,counts,shapes,roles [BENCH_SKIP]")
+	flag.StringVar(&skip, "skip", os.Getenv("BENCH_SKIP"), "sections to skip, comma-separated: post,lag,streams,counts,shapes,replay,roles [BENCH_SKIP]")
 	devFlags := flag.String("dev-flags", os.Getenv("BENCH_DEV_FLAGS"), "extra flags of every `messages dev` started, space-separated [BENCH_DEV_FLAGS]")
 	flag.StringVar(&cfg.commit, "commit", os.Getenv("BENCH_COMMIT"), "commit measured, when not the current directory's [BENCH_COMMIT]")
 	var sc soakConfig
@@ -136,6 +136,7 @@ type report struct {
 	notes     []string
 	streams   []streamResult
 	idle      *idleResult
+	replay    *replayResult
 }
 
 type sizeResult struct {
@@ -444,7 +445,10 @@ func benchCounts(ctx context.Context, cfg config, dir string, rep *report) error
 			return fmt.Errorf("the read model did not catch up with %d messages within %v", size, cfg.foldTimeout)
 		}
 	}
-	return nil
+	if cfg.skip["replay"] {
+		return nil
+	}
+	return benchReplay(ctx, cfg, d, c, h, prev, rep)
 }
 
 // wrongAnswers says which shape answered wrong at which size.

@@ -235,6 +235,9 @@ func writeReport(cfg config, rep *report) error {
 		w("\n")
 	}
 	writeShapes(w, cfg, rep)
+	if rep.replay != nil {
+		writeReplay(w, rep.replay)
+	}
 	if len(rep.memory) > 0 {
 		w("## Peak resident memory\n\nVmHWM of each process from `/proc/<pid>/status`, read under or right after its load.\n\n| process | peak resident | load |\n| --- | ---: | --- |\n")
 		for _, m := range rep.memory {
